@@ -1,0 +1,44 @@
+# Two commands set everything up on a fresh Debian machine with Python 3:
+#   make book   -> builds the HTML book into _build/html (real NHANES data if reachable, else synthetic)
+#   make test   -> runs the test suite (installs R for the parity tests when running as root)
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(shell cat requirements.txt pyproject.toml | sha256sum | cut -c1-12)
+
+R_PACKAGES := r-base-core r-cran-survey r-cran-rms r-cran-haven r-cran-jsonlite
+TEX_PACKAGES := latexmk texlive-latex-recommended texlive-fonts-recommended texlive-latex-extra tex-gyre poppler-utils
+
+.PHONY: book pdf test venv r-deps tex-deps bench clean
+
+venv: $(STAMP)
+$(STAMP): requirements.txt pyproject.toml
+	@$(PYTHON) -m venv --help >/dev/null 2>&1 || scripts/ensure-debian-packages.sh "the Python venv module" python3-venv
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements.txt
+	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
+	rm -f $(VENV)/.installed-*; touch $@
+
+book: venv
+	$(BIN)/nhmg build
+
+pdf: venv
+	scripts/ensure-debian-packages.sh "the PDF build" $(TEX_PACKAGES)
+	$(BIN)/nhmg build --pdf
+
+r-deps:
+	@scripts/ensure-debian-packages.sh "the R parity tests" $(R_PACKAGES) \
+	  || { if [ "$${CI:-}" = "true" ]; then echo "CI needs R for the parity tests" >&2; exit 1; \
+	       else echo "R parity tests will be skipped." >&2; fi; }
+
+test: venv r-deps
+	$(BIN)/python -m pytest
+
+bench: venv
+	$(BIN)/python benchmarks/bench_mediation.py
+
+clean:
+	rm -rf _build .pytest_cache
