@@ -1,0 +1,309 @@
+"""Figure 2 (spline curves) and Figures 3 / S1 (subgroup forest plots), static and interactive.
+
+Each figure comes three ways: ``*_matplotlib`` (static, for the PDF), ``*_plotly`` (hover
+details, for HTML) and ``*_figure(..., static=None)``, which returns a
+:class:`nhmg_lib.figures.BookFigure` carrying both (the web build shows plotly, the PDF the
+matplotlib drawing); ``static=True`` / ``False`` return just one of them.
+
+Forest plots draw odds ratios on a log axis (reference line 1) and betas on a linear axis
+(reference line 0). Rows that are not estimable keep their place with the text "not
+estimable" and, in the interactive figure, the reason on hover.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Sequence
+
+import numpy as np
+import pandas as pd
+
+from .figures import BookFigure
+
+if TYPE_CHECKING:
+    from .splines import SplineFit
+    from .subgroups import SubgroupAnalysis
+    from .threshold import ThresholdResult
+
+__all__ = ["forest_rows", "forest_matplotlib", "forest_plotly", "forest_figure",
+           "spline_matplotlib", "spline_plotly", "spline_figure"]
+
+TERM_LABELS: dict[str, str] = {"q1": "Q1 (reference)", "q2": "Q2 vs Q1", "q3": "Q3 vs Q1",
+                               "q4": "Q4 vs Q1", "ln_mg": "per ln unit"}
+COLOR = "#1f4e79"
+BAND = "rgba(31, 78, 121, 0.18)"
+
+
+def _num(v: float) -> str:
+    """Two decimals without a negative zero ("-0.00" reads as a sign that is not there)."""
+    text = f"{v:.2f}"
+    return "0.00" if text == "-0.00" else text
+
+
+def _fmt_p(p: float) -> str:
+    if p is None or not np.isfinite(p):
+        return ""
+    return "<0.001" if p < 0.001 else f"{p:.3f}"
+
+
+# ----------------------------------------------------------------------------- forest rows
+@dataclass(frozen=True)
+class _Layout:
+    rows: pd.DataFrame        # one line per plotted row, top to bottom
+    log: bool
+    measure: str
+    xlim: tuple[float, float]
+
+
+def forest_rows(analysis: "SubgroupAnalysis", terms: Sequence[str] = ("q2", "q3", "q4")) -> pd.DataFrame:
+    """The plotted lines, top to bottom: ``kind`` (header/level/term), ``text``, ``estimate``,
+    ``ci_low``, ``ci_high``, ``p``, ``n``, ``estimable``, ``reason``, ``cell`` (estimate text)."""
+    logistic = analysis.measure == "OR"
+    inter = analysis.interactions.set_index("subgroup")
+    lines: list[dict] = []
+    blank = {"estimate": np.nan, "ci_low": np.nan, "ci_high": np.nan, "p": np.nan, "n": np.nan,
+             "estimable": True, "reason": "", "cell": ""}
+    for sg, block in analysis.rows.groupby("subgroup", sort=False):
+        p_int = inter.loc[sg, "p"] if sg in inter.index else np.nan
+        head = f"{block['subgroup_label'].iloc[0]}"
+        lines.append({**blank, "kind": "header", "text": head,
+                      "cell": f"P for interaction {_fmt_p(p_int) or 'NA'}"})
+        for level, lb in block.groupby("level", sort=False):
+            ev = lb["events"].iloc[0]
+            n_level = lb.loc[lb["term"] == "ln_mg", "n"].max()
+            count = f" (cases {int(ev)}/{int(n_level)})" if logistic and np.isfinite(ev) else \
+                f" (n = {int(n_level)})"
+            lines.append({**blank, "kind": "level", "text": f"  {lb['level_label'].iloc[0]}{count}"})
+            for term in terms:
+                r = lb[lb["term"] == term]
+                if r.empty:
+                    continue
+                r = r.iloc[0]
+                cell = (f"{_num(r.estimate)} ({_num(r.ci_low)}, {_num(r.ci_high)})" if r.estimable
+                        else "not estimable")
+                lines.append({"kind": "term", "text": f"    {TERM_LABELS.get(term, term)}",
+                              "estimate": r.estimate, "ci_low": r.ci_low, "ci_high": r.ci_high,
+                              "p": r.p, "n": r.n, "estimable": bool(r.estimable),
+                              "reason": r.reason, "cell": cell})
+    return pd.DataFrame(lines)
+
+
+def _layout(analysis: "SubgroupAnalysis", terms: Sequence[str]) -> _Layout:
+    rows = forest_rows(analysis, terms)
+    log = analysis.measure == "OR"
+    ok = rows[(rows["kind"] == "term") & rows["estimable"]]
+    lo, hi = ok["ci_low"].to_numpy(float), ok["ci_high"].to_numpy(float)
+    if log:
+        vals = np.r_[lo[lo > 0], hi[np.isfinite(hi)], 1.0]
+        xlim = (max(vals.min() / 1.2, 0.01), min(vals.max() * 1.2, 100.0))
+    else:
+        vals = np.r_[lo[np.isfinite(lo)], hi[np.isfinite(hi)], 0.0]
+        pad = 0.08 * (vals.max() - vals.min() or 1.0)
+        xlim = (vals.min() - pad, vals.max() + pad)
+    return _Layout(rows, log, "OR" if log else "β", xlim)
+
+
+# ----------------------------------------------------------------------------- forest figures
+_NICE = (0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 20, 50, 100)
+
+
+def _log_ticks(axis: Any, lim: tuple[float, float]) -> None:
+    """Readable ticks (0.1, 0.2, 0.5, 1, 2 ...) on a log axis instead of powers of ten."""
+    from matplotlib.ticker import FixedLocator, FormatStrFormatter, NullLocator
+
+    axis.set_major_locator(FixedLocator([t for t in _NICE if lim[0] <= t <= lim[1]]))
+    axis.set_major_formatter(FormatStrFormatter("%g"))
+    axis.set_minor_locator(NullLocator())
+
+
+def _plotly_log_ticks(lim: tuple[float, float]) -> dict[str, list]:
+    ticks = [t for t in _NICE if lim[0] <= t <= lim[1]]
+    return {"tickvals": ticks, "ticktext": [f"{t:g}" for t in ticks]}
+
+
+def forest_matplotlib(analysis: "SubgroupAnalysis", terms: Sequence[str] = ("q2", "q3", "q4"),
+                      title: str | None = None):
+    """Static forest plot: labels | CI plot | estimate (95% CI) | P."""
+    import matplotlib.pyplot as plt
+
+    lay = _layout(analysis, terms)
+    rows = lay.rows
+    n = len(rows)
+    fig = plt.figure(figsize=(9.0, 0.8 + 0.19 * n))
+    ax = fig.add_axes((0.33, 0.6 / (0.8 + 0.19 * n), 0.33, 1 - 0.8 / (0.8 + 0.19 * n)))
+    y = np.arange(n)[::-1]
+    ax.set_ylim(-0.7, n - 0.3)
+    ax.set_xscale("log" if lay.log else "linear")
+    ax.set_xlim(*lay.xlim)
+    ax.axvline(1.0 if lay.log else 0.0, color="0.4", lw=0.8, ls="--")
+    for yi, r in zip(y, rows.itertuples(index=False)):
+        weight = "bold" if r.kind == "header" else "normal"
+        ax.text(-0.02, yi, r.text, transform=ax.get_yaxis_transform(), ha="right", va="center",
+                fontsize=7.5, fontweight=weight, family="DejaVu Sans")
+        ax.text(1.03, yi, r.cell, transform=ax.get_yaxis_transform(), ha="left", va="center",
+                fontsize=7.5, fontweight=weight, color="0.45" if not r.estimable else "black")
+        if r.kind == "term":
+            ax.text(1.62, yi, _fmt_p(r.p), transform=ax.get_yaxis_transform(), ha="left",
+                    va="center", fontsize=7.5)
+        if r.kind == "term" and r.estimable:
+            lo, hi = max(r.ci_low, lay.xlim[0]), min(r.ci_high, lay.xlim[1])
+            ax.plot([lo, hi], [yi, yi], color=COLOR, lw=1.1)
+            ax.plot([r.estimate], [yi], marker="s", ms=4, color=COLOR)
+    ax.set_yticks([])
+    if lay.log:
+        _log_ticks(ax.xaxis, lay.xlim)
+    for side in ("left", "right", "top"):
+        ax.spines[side].set_visible(False)
+    ax.set_xlabel(f"{lay.measure} (95% CI)", fontsize=8)
+    ax.tick_params(axis="x", labelsize=7.5)
+    top = n - 0.3
+    ax.text(1.03, top + 0.2, f"{lay.measure} (95% CI)", transform=ax.get_yaxis_transform(),
+            fontsize=8, fontweight="bold", va="bottom")
+    ax.text(1.62, top + 0.2, "P", transform=ax.get_yaxis_transform(), fontsize=8,
+            fontweight="bold", va="bottom")
+    if title:
+        fig.suptitle(title, fontsize=9, x=0.02, ha="left")
+    plt.close(fig)   # returned, not shown twice by the notebook
+    return fig
+
+
+def forest_plotly(analysis: "SubgroupAnalysis", terms: Sequence[str] = ("q2", "q3", "q4"),
+                  title: str | None = None):
+    """Interactive forest plot; hover shows estimate, CI, P, n and any reason."""
+    import plotly.graph_objects as go
+
+    lay = _layout(analysis, terms)
+    rows = lay.rows.reset_index(drop=True)
+    n = len(rows)
+    y = np.arange(n)[::-1]
+    ok = (rows["kind"] == "term") & rows["estimable"]
+    est = rows.loc[ok]
+    hover = [f"{t.strip()}<br>{lay.measure} {c}<br>P = {_fmt_p(p) or 'NA'}; n = {int(m)}"
+             + (f"<br>{rs}" if rs else "")
+             for t, c, p, m, rs in zip(est["text"], est["cell"], est["p"], est["n"], est["reason"])]
+    fig = go.Figure(go.Scatter(
+        x=est["estimate"], y=y[ok.to_numpy()], mode="markers",
+        marker={"symbol": "square", "size": 7, "color": COLOR},
+        error_x={"type": "data", "symmetric": False, "color": COLOR, "thickness": 1.2, "width": 0,
+                 "array": est["ci_high"] - est["estimate"], "arrayminus": est["estimate"] - est["ci_low"]},
+        hovertext=hover, hoverinfo="text", showlegend=False))
+    bad = (rows["kind"] == "term") & ~rows["estimable"]
+    if bad.any():
+        ref = 1.0 if lay.log else 0.0
+        fig.add_trace(go.Scatter(
+            x=[ref] * int(bad.sum()), y=y[bad.to_numpy()], mode="markers",
+            marker={"symbol": "x-thin-open", "size": 7, "color": "#999"}, showlegend=False,
+            hovertext=[f"{t.strip()}: not estimable<br>{r}" for t, r in
+                       zip(rows.loc[bad, "text"], rows.loc[bad, "reason"])], hoverinfo="text"))
+    labels = [f"<b>{t}</b>" if k == "header" else t.replace(" ", "\u00a0")
+              for t, k in zip(rows["text"], rows["kind"])]
+    right = [f"{c}  {_fmt_p(p)}" if k == "term" else c for c, p, k in zip(rows["cell"], rows["p"], rows["kind"])]
+    fig.add_vline(x=1.0 if lay.log else 0.0, line_dash="dash", line_color="#666", line_width=1)
+    fig.update_yaxes(tickvals=y, ticktext=labels, range=[-0.7, n - 0.3], showgrid=False)
+    for yi, text in zip(y, right):
+        fig.add_annotation(x=1.01, xref="paper", y=yi, text=text, showarrow=False, xanchor="left",
+                           font={"size": 11})
+    xr = np.log10(lay.xlim) if lay.log else lay.xlim
+    fig.update_xaxes(type="log" if lay.log else "linear", range=list(xr),
+                     title=f"{lay.measure} (95% CI)", **(_plotly_log_ticks(lay.xlim) if lay.log else {}))
+    fig.update_layout(height=90 + 19 * n, margin={"l": 10, "r": 230, "t": 40 if title else 10, "b": 40},
+                      title=title, template="simple_white")
+    return fig
+
+
+def forest_figure(analysis: "SubgroupAnalysis", *, terms: Sequence[str] = ("q2", "q3", "q4"),
+                  static: bool | None = None, title: str | None = None) -> Any:
+    """Forest plot: ``static=None`` a :class:`BookFigure` (both), ``True`` matplotlib,
+    ``False`` plotly."""
+    if static is True:
+        return forest_matplotlib(analysis, terms, title)
+    if static is False:
+        return forest_plotly(analysis, terms, title)
+    return BookFigure(mpl=forest_matplotlib(analysis, terms, title),
+                      plotly=forest_plotly(analysis, terms, title),
+                      alt=f"Subgroup forest plot ({analysis.measure}) for {analysis.outcome}")
+
+
+# ----------------------------------------------------------------------------- spline curves
+PANEL_TITLES: dict[str, str] = {"lmm": "Low muscle mass (OR)", "smi": "ln SMI (β)"}
+
+
+def _panel_note(fit: "SplineFit") -> str:
+    return f"P overall {_fmt_p(fit.p_overall)}; P nonlinear {_fmt_p(fit.p_nonlinear)}"
+
+
+def spline_matplotlib(fits: dict[str, "SplineFit"], threshold: "ThresholdResult | None" = None):
+    """Figure 2 static: one panel per fit (``{"lmm": ..., "smi": ...}``)."""
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(fits), figsize=(4.6 * len(fits), 3.8), squeeze=False)
+    for ax, (key, f) in zip(axes[0], fits.items()):
+        c = f.curve
+        ax.fill_between(c["x"], c["lo"], c["hi"], color=COLOR, alpha=0.18, lw=0)
+        ax.plot(c["x"], c["estimate"], color=COLOR, lw=1.6)
+        logistic = f.measure == "OR"
+        ax.axhline(1.0 if logistic else 0.0, color="0.4", lw=0.8, ls="--")
+        ax.axvline(f.reference, color="0.6", lw=0.8, ls=":")
+        if logistic:
+            ax.set_yscale("log")
+            _log_ticks(ax.yaxis, ax.get_ylim())
+        if threshold is not None and threshold.outcome == f.outcome:
+            ax.axvline(threshold.breakpoint, color="#b03a2e", lw=0.9)
+            ax.annotate(f"K = {threshold.breakpoint:.2f}", (threshold.breakpoint, 0.97),
+                        xycoords=("data", "axes fraction"), fontsize=7.5, color="#b03a2e",
+                        ha="left", va="top", xytext=(3, 0), textcoords="offset points")
+        ax.plot(f.knots, np.full(len(f.knots), 0.02), "|", color="0.3", ms=8,
+                transform=ax.get_xaxis_transform())
+        ax.set_title(PANEL_TITLES.get(key, f.outcome), fontsize=9)
+        ax.set_xlabel("ln magnesium intake (ln mg/day)", fontsize=8)
+        ax.set_ylabel(f"{f.measure} (95% CI) vs ln-Mg {f.reference:.2f}", fontsize=8)
+        ax.text(0.03, 0.04, _panel_note(f), transform=ax.transAxes, fontsize=7.5)
+        ax.tick_params(labelsize=7.5)
+    fig.tight_layout()
+    plt.close(fig)
+    return fig
+
+
+def spline_plotly(fits: dict[str, "SplineFit"], threshold: "ThresholdResult | None" = None):
+    """Figure 2 interactive: curve and band, hover with mg/day and the estimate's CI."""
+    import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
+
+    keys = list(fits)
+    fig = make_subplots(rows=1, cols=len(keys), subplot_titles=[PANEL_TITLES.get(k, k) for k in keys],
+                        horizontal_spacing=0.12)
+    for i, key in enumerate(keys, start=1):
+        f, c = fits[key], fits[key].curve
+        fig.add_trace(go.Scatter(x=np.r_[c["x"], c["x"][::-1]], y=np.r_[c["hi"], c["lo"][::-1]],
+                                 fill="toself", fillcolor=BAND, line={"width": 0}, hoverinfo="skip",
+                                 showlegend=False), row=1, col=i)
+        hover = [f"ln-Mg {x:.2f} ({np.exp(x):.0f} mg/day)<br>{f.measure} {e:.2f} ({lo:.2f}, {hi:.2f})"
+                 for x, e, lo, hi in zip(c["x"], c["estimate"], c["lo"], c["hi"])]
+        fig.add_trace(go.Scatter(x=c["x"], y=c["estimate"], mode="lines", line={"color": COLOR},
+                                 hovertext=hover, hoverinfo="text", showlegend=False), row=1, col=i)
+        logistic = f.measure == "OR"
+        fig.add_hline(y=1.0 if logistic else 0.0, line_dash="dash", line_color="#666", line_width=1, row=1, col=i)
+        fig.add_vline(x=f.reference, line_dash="dot", line_color="#999", line_width=1, row=1, col=i)
+        if threshold is not None and threshold.outcome == f.outcome:
+            fig.add_vline(x=threshold.breakpoint, line_color="#b03a2e", line_width=1, row=1, col=i,
+                          annotation_text=f"K = {threshold.breakpoint:.2f}", annotation_position="top right")
+        ticks = _plotly_log_ticks((float(c["lo"].min()), float(c["hi"].max()))) if logistic else {}
+        fig.update_yaxes(type="log" if logistic else "linear", row=1, col=i,
+                         title=f"{f.measure} (95% CI) vs ln-Mg {f.reference:.2f}", **ticks)
+        fig.update_xaxes(title="ln magnesium intake (ln mg/day)", row=1, col=i)
+        fig.add_annotation(text=_panel_note(f), xref=f"x{i if i > 1 else ''} domain",
+                           yref=f"y{i if i > 1 else ''} domain", x=0.02, y=0.02, showarrow=False,
+                           xanchor="left", yanchor="bottom", font={"size": 11})
+    fig.update_layout(height=420, template="simple_white", margin={"t": 40, "b": 40, "l": 60, "r": 20})
+    return fig
+
+
+def spline_figure(fits: dict[str, "SplineFit"], threshold: "ThresholdResult | None" = None, *,
+                  static: bool | None = None) -> Any:
+    """Figure 2: ``static=None`` a :class:`BookFigure` (both), ``True`` matplotlib, ``False`` plotly."""
+    if static is True:
+        return spline_matplotlib(fits, threshold)
+    if static is False:
+        return spline_plotly(fits, threshold)
+    return BookFigure(mpl=spline_matplotlib(fits, threshold), plotly=spline_plotly(fits, threshold),
+                      alt="Restricted cubic spline curves of ln magnesium intake (Model 3)")

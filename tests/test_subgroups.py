@@ -1,0 +1,115 @@
+"""Subgroup analyses (Figure 3 / S1) against R ``svyglm`` + ``regTermTest``, and small cells.
+
+One Rscript run (tests/r/subgroups_ref.R): the hypertension = Yes domain estimates (quartiles
+and ln-Mg) and the P for interaction of hypertension, education and age group, for both
+outcomes. A second frame is damaged on purpose (a level with 3 participants, a quartile of a
+level without LMM cases) to check that those rows come back not estimable, with a reason.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from nhmg_lib.definitions import MODEL3_COVARIATES
+from nhmg_lib.subgroups import SUBGROUPS, SubgroupError, records, subgroup_analysis
+from rhelpers import make_adults_frame, require_r, run_r
+
+SCRIPT = Path(__file__).parent / "r" / "subgroups_ref.R"
+REL = 1e-6
+USED = ["hypertension", "education", "age"]
+
+
+@pytest.fixture(scope="module")
+def frame() -> pd.DataFrame:
+    return make_adults_frame(n=4000, n_strata=40, seed=23, domain_share=0.6)
+
+
+@pytest.fixture(scope="module")
+def analyses(frame: pd.DataFrame) -> dict:
+    return {o: subgroup_analysis(frame, o, subgroups=USED) for o in ("lmm", "ln_smi")}
+
+
+@pytest.fixture(scope="module")
+def r_ref(frame: pd.DataFrame) -> dict:
+    require_r(("survey", "jsonlite"))
+    return run_r(SCRIPT.read_text(), {"adults.csv": frame,
+                                      "params.json": {"covariates": list(MODEL3_COVARIATES)}})
+
+
+@pytest.mark.r
+@pytest.mark.parametrize("outcome", ["lmm", "ln_smi"])
+def test_domain_estimates_match_r(analyses: dict, r_ref: dict, outcome: str) -> None:
+    a, ref = analyses[outcome], r_ref[outcome]
+    rows = a.rows.set_index(["subgroup", "level", "term"]).sort_index().loc[("hypertension", "yes")]
+    scale = np.exp if outcome == "lmm" else (lambda v: np.asarray(v))
+    q = rows.loc[["q2", "q3", "q4"]]
+    assert q["estimable"].all()
+    np.testing.assert_allclose(q["estimate"], scale(ref["q_coef"]), rtol=REL)
+    np.testing.assert_allclose(q["ci_low"], scale(ref["q_lo"]), rtol=REL)
+    np.testing.assert_allclose(q["ci_high"], scale(ref["q_hi"]), rtol=REL)
+    np.testing.assert_allclose(q["p"], ref["q_p"], rtol=REL)
+    assert a.fits[("hypertension", "yes", "quartiles")].df_resid == ref["q_df"]
+    ln = rows.loc["ln_mg"]
+    assert ln["estimate"] == pytest.approx(float(scale(ref["l_coef"])), rel=REL)
+    assert ln["p"] == pytest.approx(ref["l_p"], rel=REL)
+    np.testing.assert_allclose([ln["ci_low"], ln["ci_high"]], scale(ref["l_ci"]), rtol=REL)
+
+
+@pytest.mark.r
+@pytest.mark.parametrize("outcome", ["lmm", "ln_smi"])
+@pytest.mark.parametrize("subgroup,rname", [("hypertension", "hypertension"),
+                                             ("education", "education"), ("age", "age_group")])
+def test_interaction_matches_regtermtest(analyses: dict, r_ref: dict, outcome: str,
+                                         subgroup: str, rname: str) -> None:
+    got = analyses[outcome].interactions.set_index("subgroup").loc[subgroup]
+    ref = r_ref[outcome][f"int_{rname}"]
+    assert got["F"] == pytest.approx(ref["F"], rel=REL)
+    assert got["p"] == pytest.approx(ref["p"], rel=REL)
+    assert (got["df"], got["ddf"]) == (ref["df"], ref["ddf"])
+
+
+def damaged_frame() -> pd.DataFrame:
+    """CKD = Yes for only 3 cohort members; no LMM case among former drinkers in Q4."""
+    f = make_adults_frame(n=4000, n_strata=40, seed=29, domain_share=0.6)
+    cohort = f["in_cohort"] == 1
+    f.loc[cohort, "ckd"] = "No"
+    f.loc[f.index[cohort][:3], "ckd"] = "Yes"
+    f.loc[cohort & (f["drinking"] == "Former") & (f["mg_q"] == 4), "lmm"] = 0
+    return f
+
+
+def test_small_cells_are_not_estimable_with_reason() -> None:
+    a = subgroup_analysis(damaged_frame(), "lmm", subgroups=["ckd", "drinking"])
+    rows = a.rows.set_index(["subgroup", "level", "term"]).sort_index()
+    ckd_yes = rows.loc[("ckd", "yes")]
+    assert not ckd_yes.loc[["q2", "q3", "q4", "ln_mg"], "estimable"].any()
+    assert "LMM cases" in ckd_yes.loc["q2", "reason"]
+    assert rows.loc[("ckd", "no", "q4"), "estimable"]
+    former = rows.loc[("drinking", "former")]
+    assert not former.loc["q4", "estimable"] and former.loc["q4", "reason"] == "no LMM cases in Q4"
+    assert former.loc[["q2", "q3", "ln_mg"], "estimable"].all()
+    assert "fitted without Q4" in former.loc["q2", "reason"]
+    recs = {r["id"]: r for r in a.records()}
+    assert recs["fig3/ckd/yes/q4"]["estimate"] is None
+    assert recs["fig3/drinking/former/q3"]["estimate"] > 0
+    assert "fig3/ckd/p_interaction" in recs
+    fig = a.figure(static=True)          # the forest plot still renders, both ways
+    assert len(fig.axes) == 1
+    interactive = a.figure(static=False)
+    hover = " ".join(t for tr in interactive.data for t in (tr.hovertext or ()))
+    assert "no LMM cases in Q4" in hover
+
+
+def test_records_ids_and_errors(frame: pd.DataFrame) -> None:
+    recs = records(frame, subgroups=["gender"])
+    ids = {r["id"] for r in recs}
+    assert {"fig3/gender/male/q2", "fig3/gender/female/ln_mg", "fig3/gender/p_interaction",
+            "figS1/gender/male/q4", "figS1/gender/p_interaction"} <= ids
+    assert all(set(r) == {"id", "estimate", "ci_low", "ci_high", "p", "n"} for r in recs)
+    assert [k for s in SUBGROUPS.values() for k, _, _ in s.levels][:4] == ["male", "female", "20_45", "46_59"]
+    with pytest.raises(SubgroupError, match="unknown subgroups"):
+        subgroup_analysis(frame, subgroups=["height"])
