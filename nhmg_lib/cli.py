@@ -1,0 +1,139 @@
+"""Command-line interface: ``nhmg download | synth | cohort | results | build``.
+
+Each subcommand is a thin wrapper over one library function; errors the library raises on
+purpose (:class:`nhmg_lib.errors.NhmgError`) print as one paragraph and exit with status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+from . import __version__
+from .catalog import CYCLES
+from .definitions import OPTIONS, Definitions
+from .errors import NhmgError
+
+
+def _definitions(pairs: list[str]) -> Definitions:
+    """``["np_index=score", ...]`` -> Definitions; unknown keys or values are errors."""
+    changes: dict[str, str] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or key not in OPTIONS:
+            raise NhmgError(
+                f"--set {pair!r}: expected KEY=VALUE with KEY one of {sorted(OPTIONS)}."
+            )
+        changes[key] = value
+    try:
+        return Definitions(**changes)
+    except ValueError as exc:
+        raise NhmgError(str(exc)) from None
+
+
+def _cmd_download(args: argparse.Namespace) -> None:
+    from .sources import download
+
+    report = download(cycles=args.cycles, data_dir=args.data_dir, base_url=args.base_url,
+                      workers=args.workers)
+    print(report)
+
+
+def _cmd_synth(args: argparse.Namespace) -> None:
+    from .synthetic import write_synthetic
+
+    start = time.perf_counter()
+    paths = write_synthetic(args.out, seed=args.seed, scale=args.scale)
+    print(f"Wrote {len(paths)} synthetic NHANES files to {args.out} "
+          f"(seed {args.seed}, scale {args.scale}) in {time.perf_counter() - start:.1f} s.")
+
+
+def _cmd_cohort(args: argparse.Namespace) -> None:
+    from .cohort import cohort_from_dir
+
+    cohort = cohort_from_dir(args.data_dir, _definitions(args.set))
+    written = cohort.to_csv(args.out, all_adults=args.all)
+    print(cohort.flow_text() if hasattr(cohort, "flow_text") else "")
+    print(f"Wrote {written if written else args.out}")
+
+
+def _cmd_results(args: argparse.Namespace) -> None:
+    from .results import collect
+
+    start = time.perf_counter()
+    records = collect(args.data_dir, _definitions(args.set), boot=args.boot, seed=args.seed)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(records, indent=1, allow_nan=False) + "\n")
+    print(f"Wrote {len(records)} records to {out} in {time.perf_counter() - start:.1f} s.")
+
+
+def _cmd_build(args: argparse.Namespace) -> None:
+    from .build import build
+
+    print(build(pdf=args.pdf, data=args.data, force=args.force))
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="nhmg", description=__doc__.splitlines()[0])
+    p.add_argument("--version", action="version", version=f"nhmg {__version__}")
+    sub = p.add_subparsers(dest="command", required=True)
+    set_help = f"change a definition, KEY=VALUE (keys: {', '.join(sorted(OPTIONS))}); repeatable"
+
+    d = sub.add_parser("download", help="download the NHANES files into the data directory")
+    d.add_argument("--cycles", nargs="+", default=list(CYCLES), choices=list(CYCLES))
+    d.add_argument("--data-dir", type=Path, default=None,
+                   help="default: $NHMG_DATA_DIR or the per-user cache directory")
+    d.add_argument("--base-url", default=None, help="default: $NHMG_BASE_URL or the CDC site")
+    d.add_argument("--workers", type=int, default=4, help="parallel connections (default 4)")
+    d.set_defaults(func=_cmd_download)
+
+    s = sub.add_parser("synth", help="write synthetic NHANES-shaped XPT files")
+    s.add_argument("--out", type=Path, required=True)
+    s.add_argument("--seed", type=int, default=1)
+    s.add_argument("--scale", type=float, default=1.0, help="fraction of the full sample size")
+    s.set_defaults(func=_cmd_synth)
+
+    c = sub.add_parser("cohort", help="build the analytic cohort and its exclusion flow")
+    c.add_argument("--data-dir", type=Path, required=True)
+    c.add_argument("--out", type=Path, required=True, help="cohort CSV; flow.json is written beside it")
+    c.add_argument("--all", action="store_true",
+                   help="export every adult aged 20-59 with an in_cohort flag (for domain estimation)")
+    c.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help=set_help)
+    c.set_defaults(func=_cmd_cohort)
+
+    r = sub.add_parser("results", help="compute every estimate of the book into results.json")
+    r.add_argument("--data-dir", type=Path, required=True)
+    r.add_argument("--out", type=Path, required=True)
+    r.add_argument("--boot", type=int, default=1000, help="bootstrap resamples for mediation")
+    r.add_argument("--seed", type=int, default=1)
+    r.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help=set_help)
+    r.set_defaults(func=_cmd_results)
+
+    b = sub.add_parser("build", help="build the book (HTML, or PDF with --pdf)")
+    b.add_argument("--pdf", action="store_true")
+    b.add_argument("--data", choices=["auto", "real", "synthetic"], default=None,
+                   help="data mode (default: $NHMG_DATA or auto)")
+    b.add_argument("--force", action="store_true", help="re-execute every chapter")
+    b.set_defaults(func=_cmd_build)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        args.func(args)
+    except NhmgError as exc:
+        print(f"nhmg {args.command}: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,101 @@
+"""The numbers the paper publishes, as reference data for the scorecard.
+
+Typed in once, here only, each with where in the paper it stands. Ids follow the
+``results.json`` ids (SPEC section 7), so the scorecard joins on ``id``. The text we have
+gives the headline values of each exhibit, not every cell of every table: what is listed here is
+everything the text states. Nothing in the analysis code reads this module.
+
+``estimate`` is on the scale the book reports: odds ratios for LMM, beta coefficients for
+ln SMI and the ln indices, proportions (0-1) for proportions mediated, counts for the flow.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Published:
+    """One published number: ``id`` as in results.json, the value, its CI if printed, and where."""
+
+    id: str
+    estimate: float
+    ci_low: float | None = None
+    ci_high: float | None = None
+    p: float | None = None
+    where: str = ""
+    decimals: int = 2
+    note: str = ""
+
+
+#: Figure 1 / section 2.1: (step, n excluded at that step, n remaining, where).
+FLOW: list[tuple[str, int | None, int, str]] = [
+    ("NHANES 2011-2018 participants", None, 39156, "2.1, Figure 1"),
+    ("Aged < 20 years", 16539, 22617, "2.1, Figure 1"),
+    ("Without appendicular skeletal muscle or BMI data", 11791, 10826, "2.1, Figure 1"),
+    ("Missing two days of 24 h dietary recall", 1954, 8872, "2.1, Figure 1"),
+    ("Lacking covariate data", 3079, 5793, "2.1, Figure 1"),
+]
+
+#: Magnesium quartile ranges on the ln scale (section 2.6): (low, high) per quartile.
+MG_QUARTILE_RANGES: dict[int, tuple[float, float]] = {
+    1: (2.25, 5.40), 2: (5.41, 5.70), 3: (5.71, 5.99), 4: (6.00, 7.69),
+}
+
+VALUES: list[Published] = [
+    # Cohort (2.1, 3.1)
+    Published("flow/final_n", 5793, where="Abstract; 2.1", decimals=0),
+    Published("cohort/lmm_n", 416, where="3.1", decimals=0),
+    Published("cohort/lmm_pct", 7.18, where="3.1"),
+    Published("cohort/male_pct", 51.77, where="3.1"),
+    Published("cohort/median_age", 38, where="3.1", decimals=0),
+    Published("tableS1/excluded_n", 187, where="2.6", decimals=0,
+              note="participants with extreme energy intake excluded in the sensitivity analysis"),
+    # Table 2: LMM, survey logistic, Model 3 (3.2)
+    Published("table2/model3/ln_mg", 0.32, where="3.2",
+              note="'the risk of LMM decreased by 68% for each unit increment': OR = 1 - 0.68"),
+    Published("table2/model3/q3", 0.63, 0.41, 0.96, where="3.2"),
+    Published("table2/model3/q4", 0.33, 0.18, 0.60, where="3.2; Findings: 'reduces ... by 67%'"),
+    # Table 3: ln SMI, survey linear, Model 3 (3.3)
+    Published("table3/model3/ln_mg", 0.05, 0.03, 0.06, where="3.3"),
+    Published("table3/model3/q3", 0.03, 0.01, 0.05, where="3.3"),
+    Published("table3/model3/q4", 0.05, 0.04, 0.07, where="3.3"),
+    # Figure 2 and Table S3 (3.4)
+    Published("fig2/lmm/p_nonlinear", 0.012, where="3.4", decimals=3),
+    Published("fig2/smi/p_nonlinear", 0.262, where="3.4", decimals=3),
+    Published("tableS3/lmm/inflection", 5.69, where="3.4; Discussion (5.69 ln = 298.87 mg/d as printed)",
+              note="exp(5.69) = 295.9 mg/d; the Discussion prints 298.87"),
+    Published("tableS3/lmm/above", 0.06, 0.02, 0.19, where="3.4"),
+    # Figure 3 (3.5)
+    Published("fig3/hypertension/p_interaction", 0.005, where="3.5", decimals=3),
+    Published("fig3/hypertension/yes/q3", 0.37, 0.18, 0.76, where="3.5"),
+    Published("fig3/hypertension/yes/q4", 0.16, 0.07, 0.38, where="3.5"),
+    # Table 4: Mg -> ln index, Model 3, Q4 vs Q1 (3.6)
+    Published("table4/cally/model3/q4", 0.35, 0.18, 0.53, where="3.6"),
+    Published("table4/np/model3/q4", -0.12, -0.17, -0.07, where="3.6"),
+    Published("table4/par/model3/q4", -0.05, -0.08, -0.03, where="3.6"),
+    Published("table4/rar/model3/q4", -0.04, -0.05, -0.03, where="3.6"),
+    # Table 5: ln index -> LMM, Model 3 (3.7)
+    Published("table5/cally/model3/ln_index", 0.55, where="3.7",
+              note="'the risk of LMM decreased by 45% for every one-unit increment in CALLY'"),
+    Published("table5/np/model3/ln_index", 2.46, 1.96, 3.09, where="3.7"),
+    Published("table5/par/model3/ln_index", 4.07, 2.68, 6.19, where="3.7"),
+    Published("table5/rar/model3/ln_index", 2.27, 1.83, 2.81, where="3.7"),
+    # Tables 7 and 8: proportion mediated (3.8)
+    Published("table7/np/pm", 0.18, where="3.8"),
+    Published("table7/par/pm", 0.13, where="3.8"),
+    Published("table7/rar/pm", 0.21, where="3.8"),
+    Published("table8/np/pm", 0.32, where="3.8"),
+    Published("table8/par/pm", 0.24, where="3.8"),
+    Published("table8/rar/pm", 0.25, where="3.8"),
+]
+
+#: Published statements of direction or significance without a number (3.5-3.8).
+STATEMENTS: dict[str, str] = {
+    "table6": "CALLY positively, NP, PAR and RAR negatively associated with SMI (3.7)",
+    "table7/cally": "no significant mediation by CALLY (3.8)",
+    "table8/cally": "no significant mediation by CALLY (3.8)",
+    "figS1": "no significant interactions for SMI (3.5)",
+}
+
+BY_ID: dict[str, Published] = {v.id: v for v in VALUES}

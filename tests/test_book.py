@@ -1,0 +1,118 @@
+"""Smoke test: build the book once on small synthetic data, in a temporary copy.
+
+Checks what a reader must see (the synthetic-data banner on every page, Figure 1, Table 1
+when listed), that nothing is loaded from outside the site, and that a rebuild with nothing
+changed reuses the execution cache. The build itself fails on any failing cell or Sphinx
+warning (``-W``), so a broken chapter fails here.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import time
+from pathlib import Path
+
+import pytest
+
+from nhmg_lib.build import KEY_FILE, build, cache_key
+from nhmg_lib.datamode import resolve_data
+
+REPO = Path(__file__).resolve().parents[1]
+
+pytestmark = [pytest.mark.book, pytest.mark.slow]
+
+EXTERNAL = re.compile(
+    r"<(?:script|link)\b[^>]*\b(?:src|href)\s*=\s*[\"'](?:https?:)?//", re.IGNORECASE)
+
+
+def _copy_sources(dst: Path) -> None:
+    for name in ("_config.yml", "_toc.yml"):
+        shutil.copy2(REPO / name, dst / name)
+    shutil.copytree(REPO / "book", dst / "book",
+                    ignore=shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__"))
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    if shutil.which("jupyter-book") is None and not (Path(__import__("sys").executable).parent / "jupyter-book").exists():
+        pytest.skip("jupyter-book is not installed")
+    root = tmp_path_factory.mktemp("book")
+    _copy_sources(root)
+    mp = pytest.MonkeyPatch()
+    mp.setenv("NHMG_CACHE_DIR", str(root / "cache"))
+    mp.setenv("NHMG_SYNTH_SCALE", "0.15")
+    mp.delenv("NHMG_DATA_MODE", raising=False)
+    try:
+        context = resolve_data("synthetic", log=None)
+        t0 = time.perf_counter()
+        index = build(data="synthetic", root=root, context=context)
+        cold = time.perf_counter() - t0
+        yield {"root": root, "index": index, "context": context, "cold": cold,
+               "html": root / "_build" / "html"}
+    finally:
+        mp.undo()
+
+
+def _pages(html_dir: Path) -> dict[str, str]:
+    return {p.relative_to(html_dir).as_posix(): p.read_text(encoding="utf-8")
+            for p in html_dir.rglob("*.html")}
+
+
+def test_index_and_chapters_built(built):
+    assert built["index"].is_file()
+    toc = (built["root"] / "_toc.yml").read_text()
+    for stem in re.findall(r"file:\s*(\S+)", toc) + ["book/intro"]:
+        assert (built["html"] / f"{stem}.html").is_file(), stem
+
+
+def test_every_page_says_synthetic(built):
+    for name, text in _pages(built["html"]).items():
+        if not name.startswith("book/"):
+            continue
+        assert "bd-header-announcement" in text and "SYNTHETIC DATA" in text, name
+        assert 'class="nhmg-banner"' in text, f"{name} has no in-page banner"
+
+
+def test_flow_chart_and_counts(built):
+    page = (built["html"] / "book" / "data_and_cohort.html").read_text(encoding="utf-8")
+    assert 'id="fig-flow"' in page
+    figure = page.split('id="fig-flow"', 1)[1][:3000]
+    assert re.search(r"<img[^>]+\.svg", figure), "Figure 1 is not rendered as an SVG image"
+    assert "Figure 1" in page  # numbered, and the {numref} resolved
+    assert 'class="nhmg-table"' in page and "Excluded" in page and "Remaining" in page
+
+
+def test_table1_when_listed(built):
+    if "characteristics" not in (built["root"] / "_toc.yml").read_text():
+        pytest.skip("Table 1 chapter not in the table of contents")
+    page = (built["html"] / "book" / "characteristics.html").read_text(encoding="utf-8")
+    assert "Table 1." in page and 'class="nhmg-table"' in page
+
+
+def test_no_external_scripts_or_stylesheets(built):
+    offenders = {name: EXTERNAL.findall(text) for name, text in _pages(built["html"]).items()}
+    offenders = {k: v for k, v in offenders.items() if v}
+    assert not offenders, offenders
+    static = built["html"] / "_static"
+    assert (static / "mathjax" / "tex-mml-chtml.js").is_file()
+    assert (static / "require.js").is_file()
+    assert any((static / "mathjax" / "output" / "chtml" / "fonts" / "woff-v2").glob("*.woff"))
+    intro = (built["html"] / "book" / "intro.html").read_text(encoding="utf-8")
+    assert "_static/mathjax/tex-mml-chtml.js" in intro and "_static/require.js" in intro
+
+
+def test_rebuild_reuses_the_execution_cache(built, capfd):
+    key = (built["root"] / "_build" / KEY_FILE).read_text()
+    if key.strip() != cache_key(built["context"]):
+        pytest.skip("nhmg_lib changed on disk since the first build (edited while testing)")
+    capfd.readouterr()
+    t0 = time.perf_counter()
+    build(data="synthetic", root=built["root"], context=built["context"])
+    warm = time.perf_counter() - t0
+    out = capfd.readouterr()
+    text = out.out + out.err
+    assert "clearing the execution cache" not in text
+    assert "Executing notebook" not in text
+    assert (built["root"] / "_build" / KEY_FILE).read_text() == key
+    assert warm < built["cold"] + 5  # generous: the real bar (< 10 s) is a benchmark, not a test

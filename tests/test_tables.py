@@ -1,0 +1,123 @@
+"""Publication tables: HTML and LaTeX structure, formatting, CSV export."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from nhmg_lib.tables import PublicationTable, format_value, latex_escape, publication_table
+
+
+@pytest.fixture
+def grouped() -> pd.DataFrame:
+    cols = pd.MultiIndex.from_tuples([("", "Overall"), ("LMM", "No"), ("LMM", "Yes"), ("", "P")])
+    idx = pd.MultiIndex.from_tuples([("N", ""), ("Gender", "Male"), ("Gender", "Female"),
+                                     ("Age, years", "")])
+    return pd.DataFrame([[5793, 5377, 416, np.nan],
+                         ["2,999 (51.8)", "2,800 (52.1)", "199 (47.8)", "0.12"],
+                         ["2,794 (48.2)", "2,577 (47.9)", "217 (52.2)", ""],
+                         [38.456, 38.1, 43.2, 0.0004]], index=idx, columns=cols)
+
+
+def test_format_value():
+    assert format_value(5793) == "5,793"
+    assert format_value(0.12345) == "0.12"
+    assert format_value(0.12345, 3) == "0.123"
+    assert format_value(float("nan")) == "" and format_value(None) == "" and format_value(pd.NA) == ""
+    assert format_value("<0.001") == "<0.001"
+
+
+def test_html_structure(grouped):
+    t = publication_table(grouped, caption="Characteristics", label="Table 1",
+                          footnotes=["Weighted percentages."])
+    html = t._repr_html_()
+    assert html.count("<table") == 1 and 'class="nhmg-table"' in html
+    assert "<caption>" in html and "Table 1." in html
+    # column group spanning two columns, and a stub header cell spanning both header rows
+    assert '<th colspan="2" class="nhmg-colgroup">LMM</th>' in html
+    assert 'rowspan="2"' in html
+    # row group heading for Gender, its levels indented; one-line rows are neither
+    assert html.count('class="nhmg-rowgroup"') == 1
+    assert html.count('class="nhmg-indent"') == 2
+    # numbers right-aligned, formatted; NaN empty; no zebra/style attributes
+    assert '<td class="nhmg-r">5,793</td>' in html
+    assert '<td class="nhmg-r">38.46</td>' in html
+    assert "<tfoot>" in html and "Weighted percentages." in html
+    assert "style=" not in html
+    # every body row has the same number of cells
+    rows = re.findall(r"<tr[^>]*>(.*?)</tr>", html.split("<tbody>")[1].split("</tbody>")[0], flags=re.S)
+    assert len({r.count("<td") for r in rows}) == 1
+
+
+def test_html_escapes_text():
+    t = publication_table(pd.DataFrame({"a <b>": ["x & y"]}, index=["<row>"]))
+    html = t.to_html()
+    assert "&lt;b&gt;" in html and "x &amp; y" in html and "&lt;row&gt;" in html
+
+
+def test_latex_structure(grouped):
+    t = publication_table(grouped, caption="Characteristics", label="Table 1",
+                          footnotes=["50% of 10_000 participants ≥ 20 years."])
+    tex = t._repr_latex_()
+    assert r"\begin{xltabular}{\linewidth}" in tex and r"\end{xltabular}" in tex
+    for rule in (r"\toprule", r"\midrule", r"\bottomrule", r"\cmidrule(lr){3-4}"):
+        assert rule in tex
+    assert r"\multicolumn{2}{c}{LMM}" in tex
+    assert r"\endfirsthead" in tex and r"\endhead" in tex and r"\endlastfoot" in tex
+    assert r"\caption*{\textbf{Table 1.} Characteristics}" in tex
+    # specials escaped, unicode mapped for pdflatex
+    assert r"50\% of 10\_000 participants $\geq$ 20 years." in tex
+    assert "≥" not in tex
+    # a font size is chosen and widths sum to the number of columns
+    assert re.search(r"\\(small|footnotesize|scriptsize)", tex)
+    widths = [float(w) for w in re.findall(r"hsize=([\d.]+)\\hsize", tex)]
+    assert len(widths) == 5 and sum(widths) == pytest.approx(5, abs=0.01)
+    # bold row-group heading, indented levels
+    assert r"\textbf{Gender}" in tex and r"\hspace{1em}Male" in tex
+    # body rows have the right number of cells
+    body = tex.split(r"\endlastfoot")[1].split(r"\end{xltabular}")[0]
+    for line in filter(None, (l.strip() for l in body.splitlines())):
+        assert line.count("&") == 4, line
+
+
+def test_markdown_wraps_latex_for_the_pdf_build(grouped):
+    t = publication_table(grouped)
+    md = t._repr_markdown_()
+    assert md.startswith("````{raw} latex\n") and md.rstrip().endswith("````")
+    assert t.to_latex() in md
+
+
+def test_alignment_and_validation():
+    df = pd.DataFrame({"n": [1, 2], "name": ["alpha", "beta"]})
+    t = publication_table(df)
+    assert t.align == ["r", "l"]
+    with pytest.raises(ValueError):
+        publication_table(df, align=["r"])
+    with pytest.raises(ValueError):
+        publication_table(df, align=["r", "x"])
+    with pytest.raises(TypeError):
+        publication_table([1, 2])
+
+
+def test_decimals_per_column():
+    df = pd.DataFrame({"or": [0.3333], "p": [0.01234]})
+    t = publication_table(df, decimals={"or": 2, "p": 3})
+    assert t.cells[0] == ["0.33", "0.012"]
+
+
+def test_csv_export(grouped, tmp_path):
+    t = publication_table(grouped)
+    text = t.to_csv()
+    assert text.splitlines()[0] == "row,Overall,LMM: No,LMM: Yes,P"
+    assert "5,793" in text  # formatted cells, quoted by the CSV writer
+    out = tmp_path / "t.csv"
+    t.to_csv(out)
+    assert pd.read_csv(out).shape == (len(t.cells), 5)
+
+
+def test_latex_escape():
+    assert latex_escape("a_b & c%") == r"a\_b \& c\%"
+    assert latex_escape("x ≤ 5, 10⁹/L") == r"x $\leq$ 5, 10\textsuperscript{9}/L"
