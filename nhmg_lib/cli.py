@@ -6,7 +6,13 @@ purpose (:class:`nhmg_lib.errors.NhmgError`) print as one paragraph and exit wit
 
 from __future__ import annotations
 
-import argparse
+import os
+
+# Multi-threaded OpenBLAS slows the many small solves here several-fold on a busy 2-core
+# machine; one thread is faster. Set before numpy is first imported.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+import argparse  # noqa: E402
 import json
 import sys
 import time
@@ -38,7 +44,7 @@ def _cmd_download(args: argparse.Namespace) -> None:
     from .sources import download
 
     report = download(cycles=args.cycles, data_dir=args.data_dir, base_url=args.base_url,
-                      workers=args.workers)
+                      workers=args.workers, progress=sys.stderr.isatty())
     print(report)
 
 
@@ -56,8 +62,8 @@ def _cmd_cohort(args: argparse.Namespace) -> None:
 
     cohort = cohort_from_dir(args.data_dir, _definitions(args.set))
     written = cohort.to_csv(args.out, all_adults=args.all)
-    print(cohort.flow_text() if hasattr(cohort, "flow_text") else "")
-    print(f"Wrote {written if written else args.out}")
+    print(cohort.flow_text())
+    print("Wrote " + " and ".join(str(p) for p in written))
 
 
 def _cmd_results(args: argparse.Namespace) -> None:

@@ -266,7 +266,7 @@ def _derive(raw: pd.DataFrame, defs: Definitions) -> pd.DataFrame:
     muscle = smi(raw)
     cols: dict[str, pd.Series] = {
         "SEQN": raw["SEQN"].astype("int64"),
-        "SDMVSTRA": col(raw, "SDMVSTRA"), "SDMVPSU": col(raw, "SDMVPSU"),
+        "SDMVSTRA": col(raw, "SDMVSTRA").astype("Int64"), "SDMVPSU": col(raw, "SDMVPSU").astype("Int64"),
         "weight": weight(raw, defs), "cycle": cycle(raw), "age": age(raw),
         "gender": gender(raw), "race": race(raw, defs), "pir_cat": pir_cat(raw),
         "education": education(raw), "smoking": smoking(raw), "drinking": drinking(raw, defs),
