@@ -1,0 +1,159 @@
+"""Tables 7-8 and Figures 4-5: records, the proportion-mediated relation, the Q1->Q4 contrast
+and the path diagrams, on a small synthetic adults frame with few resamples."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from nhmg_lib import mediation, mediation_report as mr
+from nhmg_lib.figures import BookFigure
+from nhmg_lib.tables import PublicationTable
+
+from rhelpers import make_adults_frame
+
+BOOT = 50
+
+
+@pytest.fixture(scope="module")
+def adults() -> pd.DataFrame:
+    df = make_adults_frame(n=2500, seed=3, domain_share=0.5)
+    rng = np.random.default_rng(11)
+    n = len(df)
+    # inflammatory indices (positive; ln_<x> is taken by the mediation module), related to Mg
+    lm = df["ln_mg"].to_numpy() - 5.7
+    df["np"] = np.exp(7.8 - 0.2 * lm + rng.normal(0, 0.4, n))
+    df["par"] = np.exp(1.8 - 0.1 * lm + rng.normal(0, 0.25, n))
+    df["rar"] = np.exp(-0.9 - 0.05 * lm + rng.normal(0, 0.1, n))
+    df["cally"] = np.exp(0.5 + 0.4 * lm + rng.normal(0, 1.0, n))
+    df.loc[rng.random(n) < 0.4, "cally"] = np.nan  # CRP measured in part of the cycles only
+    return df
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory: pytest.TempPathFactory) -> str:
+    return str(tmp_path_factory.mktemp("medcache"))
+
+
+@pytest.fixture(scope="module")
+def block(adults: pd.DataFrame, cache: str) -> dict:
+    return mr.mediation_block(adults, boot=BOOT, seed=2, cache_dir=cache)
+
+
+@pytest.fixture(scope="module")
+def recs(adults: pd.DataFrame, block: dict) -> list[dict]:
+    return mr.records(adults, boot=BOOT, seed=2, results=block)
+
+
+def test_block_keys_and_cohort_rows(adults, block):
+    assert set(block) == {(m, o) for m in mr.MEDIATORS for o in ("lmm", "ln_smi")}
+    n_cohort = int((adults["in_cohort"] == 1).sum())
+    assert block[("ln_np", "lmm")].n <= n_cohort
+    assert block[("ln_cally", "lmm")].n < block[("ln_np", "lmm")].n  # CALLY missing in part
+    assert block[("ln_np", "lmm")].family == "binomial"
+    assert block[("ln_np", "ln_smi")].family == "gaussian"
+    assert all(r.boot == BOOT and (r.a, r.a_star) == (1.0, 0.0) for r in block.values())
+
+
+def test_block_reads_cache(adults, block, cache):
+    again = mr.mediation_block(adults, boot=BOOT, seed=2, cache_dir=cache)
+    assert all(r.from_cache for r in again.values())
+    for k, r in again.items():
+        assert r.estimate == pytest.approx(block[k].estimate, nan_ok=True)
+
+
+def test_record_ids_complete_and_unique(recs):
+    ids = [r["id"] for r in recs]
+    assert len(ids) == len(set(ids))
+    expected = set()
+    for table in ("table7", "table8"):
+        for index in mr.INDICES:
+            expected |= {f"{table}/{index}/{k}" for k in mediation.EFFECTS}
+            expected |= {f"{table}/{index}/q1q4/{k}" for k in ("nde", "nie", "te", "pm")}
+    assert set(ids) == expected
+    for r in recs:
+        assert set(r) == {"id", "estimate", "ci_low", "ci_high", "p", "n"}
+        assert r["estimate"] is None or isinstance(r["estimate"], float)
+        assert isinstance(r["n"], int)
+
+
+def _by_id(recs: list[dict]) -> dict[str, dict]:
+    return {r["id"]: r for r in recs}
+
+
+@pytest.mark.parametrize("suffix", ["", "/q1q4"])
+def test_proportion_mediated_relation(recs, suffix):
+    got = _by_id(recs)
+    for index in mr.INDICES:
+        t7 = {k: got[f"table7/{index}{suffix}/{k}"]["estimate"] for k in ("nde", "nie", "te", "pm")}
+        assert t7["te"] == pytest.approx(t7["nde"] * t7["nie"], rel=1e-10)
+        assert t7["pm"] == pytest.approx(t7["nde"] * (t7["nie"] - 1) / (t7["nde"] * t7["nie"] - 1),
+                                         rel=1e-9)
+        t8 = {k: got[f"table8/{index}{suffix}/{k}"]["estimate"] for k in ("nde", "nie", "te", "pm")}
+        assert t8["te"] == pytest.approx(t8["nde"] + t8["nie"], rel=1e-10)
+        assert t8["pm"] == pytest.approx(t8["nie"] / t8["te"], rel=1e-9)
+
+
+def test_q1q4_contrast_is_at_of_quartile_medians(adults, block, recs):
+    cohort = adults[adults["in_cohort"] == 1]
+    lo = cohort.loc[cohort["mg_q"] == 1, "ln_mg"].median()
+    hi = cohort.loc[cohort["mg_q"] == 4, "ln_mg"].median()
+    assert mr.quartile_medians(adults) == pytest.approx((lo, hi))
+    got = _by_id(recs)
+    for (med, out), res in block.items():
+        prefix = "table7" if out == "lmm" else "table8"
+        ref = res.at(hi, lo)
+        for k in ("nde", "nie", "te", "pm"):
+            r = got[f"{prefix}/{med[3:]}/q1q4/{k}"]
+            assert r["estimate"] == pytest.approx(ref.estimate[k])
+            assert r["ci_low"] == pytest.approx(ref.ci_low[k])
+            assert r["ci_high"] == pytest.approx(ref.ci_high[k])
+        # the a=1 vs a*=0 records are unchanged by the contrast
+        assert got[f"{prefix}/{med[3:]}/nie"]["estimate"] == pytest.approx(res.estimate["nie"])
+
+
+def test_quartile_medians_without_mg_q(adults):
+    assert mr.quartile_medians(adults.drop(columns="mg_q")) == pytest.approx(
+        mr.quartile_medians(adults))
+
+
+def test_tables(block):
+    t7 = mr.table(block, "lmm")
+    t8 = mr.table(block, "smi")
+    assert isinstance(t7, PublicationTable) and isinstance(t8, PublicationTable)
+    assert "Table 7" in t7.caption and "LMM" in t7.caption
+    assert "Table 8" in t8.caption and "SMI" in t8.caption
+    f7 = mr.table_frame(block, "lmm")
+    assert list(f7.index) == ["CALLY", "NP", "PAR", "RAR"]
+    assert ("NIE", "OR (95% CI)") in f7.columns and ("NIE", "P") in f7.columns
+    assert ("TE", "β (95% CI)") in mr.table_frame(block, "ln_smi").columns
+    assert "Proportion mediated" in t7.to_html() and "xltabular" in t7.to_latex()
+    with pytest.raises(mediation.MediationError):
+        mr.table(block, "bmi")
+
+
+def test_path_coefficients_match_params(block):
+    res = block[("ln_np", "lmm")]
+    pc = mr.path_coefficients(res)
+    assert pc["a"][0] == res.params["b1"] and pc["b"][0] == res.params["t2"]
+    assert pc["a"][1] <= pc["a"][2] and pc["b"][1] <= pc["b"][2]
+
+
+def test_figures_build(block, tmp_path: Path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    one = mr.path_diagram(block[("ln_np", "lmm")], "ln NP", "LMM")
+    assert isinstance(one, BookFigure)
+    assert one.to_bytes("png", dpi=50)[:4] == b"\x89PNG"
+    for outcome in ("lmm", "ln_smi"):
+        fig = mr.figure(block, outcome)
+        assert isinstance(fig, BookFigure)
+        w, h = fig.mpl.get_size_inches()
+        assert w <= 10.5 and h <= 8
+        assert len([ax for ax in fig.mpl.axes if ax.patches]) == 4
+        fig.save(tmp_path / f"{outcome}.pdf")
+        assert (tmp_path / f"{outcome}.pdf").read_bytes()[:4] == b"%PDF"
