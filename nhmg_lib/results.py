@@ -67,7 +67,7 @@ def energy_records(adults: pd.DataFrame) -> list[Record]:
 
 
 def _sections(defs: Definitions, boot: int, seed: int) -> list[tuple[str, Callable[[pd.DataFrame], list[Record]]]]:
-    from . import models, splines, subgroups, table1, threshold
+    from . import inflammation, mediation_report, models, splines, subgroups, table1, threshold
 
     sections: list[tuple[str, Callable[[pd.DataFrame], list[Record]]]] = [
         ("Table 1", lambda a: table1.records(table1.table1(a, defs=defs))),
@@ -76,17 +76,9 @@ def _sections(defs: Definitions, boot: int, seed: int) -> list[tuple[str, Callab
         ("Figure 2", splines.all_records),
         ("Table S3", threshold.records),
         ("Figures 3, S1", subgroups.records),
+        ("Tables 4-6", lambda a: inflammation.records(a, defs)),
+        ("Tables 7, 8", lambda a: mediation_report.records(a, defs, boot=boot, seed=seed)),
     ]
-    try:
-        from . import inflammation
-        sections.append(("Tables 4-6", lambda a: inflammation.records(a, defs)))
-    except ImportError:  # chapter module not present in this checkout
-        pass
-    try:
-        from . import mediation_report
-        sections.append(("Tables 7, 8", lambda a: mediation_report.records(a, defs, boot=boot, seed=seed)))
-    except ImportError:
-        pass
     return sections
 
 
