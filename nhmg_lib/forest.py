@@ -5,7 +5,9 @@ details, for HTML) and ``*_figure(..., static=None)``, which returns a
 :class:`nhmg_lib.figures.BookFigure` carrying both (the web build shows plotly, the PDF the
 matplotlib drawing); ``static=True`` / ``False`` return just one of them.
 
-Forest plots draw odds ratios on a log axis (reference line 1) and betas on a linear axis
+Static forest plots are at most ``FOREST_MAX_HEIGHT_IN`` (8.5 in) tall so that figure and
+caption fit a PDF page; with many rows the row spacing and font shrink. Forest plots draw
+odds ratios on a log axis (reference line 1) and betas on a linear axis
 (reference line 0). Rows that are not estimable keep their place with the text "not
 estimable" and, in the interactive figure, the reason on hover.
 """
@@ -121,16 +123,37 @@ def _plotly_log_ticks(lim: tuple[float, float]) -> dict[str, list]:
     return {"tickvals": ticks, "ticktext": [f"{t:g}" for t in ticks]}
 
 
+#: Static forest plot size (inches). The height grows with the rows up to
+#: ``FOREST_MAX_HEIGHT_IN``; past that the row spacing and the font shrink instead, so that the
+#: figure and its caption fit one PDF page.
+FOREST_WIDTH_IN = 9.0
+FOREST_MAX_HEIGHT_IN = 8.5
+FOREST_ROW_IN = 0.19
+FOREST_FONT_PT = 7.5
+FOREST_MIN_FONT_PT = 4.5
+
+
+def _row_geometry(n: int) -> tuple[float, float]:
+    """(row spacing in inches, font size in points) of a static forest plot of ``n`` rows."""
+    pitch = min(FOREST_ROW_IN, (FOREST_MAX_HEIGHT_IN - 0.8) / max(n, 1))
+    # text about 70% of the row pitch leaves a gap between lines
+    font = min(FOREST_FONT_PT, max(FOREST_MIN_FONT_PT, 0.7 * 72 * pitch))
+    return pitch, font
+
+
 def forest_matplotlib(analysis: "SubgroupAnalysis", terms: Sequence[str] = ("q2", "q3", "q4"),
                       title: str | None = None):
-    """Static forest plot: labels | CI plot | estimate (95% CI) | P."""
+    """Static forest plot: labels | CI plot | estimate (95% CI) | P; at most
+    ``FOREST_MAX_HEIGHT_IN`` tall (rows and font shrink to fit)."""
     import matplotlib.pyplot as plt
 
     lay = _layout(analysis, terms)
     rows = lay.rows
     n = len(rows)
-    fig = plt.figure(figsize=(9.0, 0.8 + 0.19 * n))
-    ax = fig.add_axes((0.33, 0.6 / (0.8 + 0.19 * n), 0.33, 1 - 0.8 / (0.8 + 0.19 * n)))
+    pitch, fs = _row_geometry(n)
+    height = 0.8 + pitch * n
+    fig = plt.figure(figsize=(FOREST_WIDTH_IN, height))
+    ax = fig.add_axes((0.33, 0.6 / height, 0.33, 1 - 0.8 / height))
     y = np.arange(n)[::-1]
     ax.set_ylim(-0.7, n - 0.3)
     ax.set_xscale("log" if lay.log else "linear")
@@ -139,16 +162,16 @@ def forest_matplotlib(analysis: "SubgroupAnalysis", terms: Sequence[str] = ("q2"
     for yi, r in zip(y, rows.itertuples(index=False)):
         weight = "bold" if r.kind == "header" else "normal"
         ax.text(-0.02, yi, r.text, transform=ax.get_yaxis_transform(), ha="right", va="center",
-                fontsize=7.5, fontweight=weight, family="DejaVu Sans")
+                fontsize=fs, fontweight=weight, family="DejaVu Sans")
         ax.text(1.03, yi, r.cell, transform=ax.get_yaxis_transform(), ha="left", va="center",
-                fontsize=7.5, fontweight=weight, color="0.45" if not r.estimable else "black")
+                fontsize=fs, fontweight=weight, color="0.45" if not r.estimable else "black")
         if r.kind == "term":
             ax.text(1.62, yi, _fmt_p(r.p), transform=ax.get_yaxis_transform(), ha="left",
-                    va="center", fontsize=7.5)
+                    va="center", fontsize=fs)
         if r.kind == "term" and r.estimable:
             lo, hi = max(r.ci_low, lay.xlim[0]), min(r.ci_high, lay.xlim[1])
-            ax.plot([lo, hi], [yi, yi], color=COLOR, lw=1.1)
-            ax.plot([r.estimate], [yi], marker="s", ms=4, color=COLOR)
+            ax.plot([lo, hi], [yi, yi], color=COLOR, lw=1.1 * fs / 7.5)
+            ax.plot([r.estimate], [yi], marker="s", ms=4 * fs / 7.5, color=COLOR)
     ax.set_yticks([])
     if lay.log:
         _log_ticks(ax.xaxis, lay.xlim)

@@ -28,8 +28,10 @@ Public API::
     records(adults, table_id="table2", outcome="lmm", domain="in_cohort") -> list[dict]
     all_records(adults) -> list[dict]        # table2, table3, tableS1, tableS2
     energy_plausible(frame) -> Series[bool]; energy_domain(adults) -> ndarray[bool]
+    energy_excluded(adults) -> int           # cohort members left out of Tables S1/S2
     model_formula(outcome, exposure, model, extra_covariates=()) -> str
     with_trend_scores(adults, domain) -> DataFrame  (adds TREND_COLUMN)
+    domain_levels(data, mask) -> dict   # FACTOR_LEVELS present in the domain, reference first
 """
 
 from __future__ import annotations
@@ -159,6 +161,11 @@ def energy_domain(adults: pd.DataFrame) -> np.ndarray:
     return _flag(adults, "in_cohort") & energy_plausible(adults).to_numpy()
 
 
+def energy_excluded(adults: pd.DataFrame) -> int:
+    """Number of cohort members outside the energy bounds (left out of Tables S1/S2)."""
+    return int((_flag(adults, "in_cohort") & ~energy_plausible(adults).to_numpy()).sum())
+
+
 def resolve_domain(adults: pd.DataFrame, domain: DomainSpec) -> np.ndarray:
     """A boolean mask from a column name, ``"energy"`` (S1/S2 domain) or a mask."""
     if isinstance(domain, str):
@@ -213,6 +220,22 @@ def _check_quartiles(adults: pd.DataFrame, mask: np.ndarray) -> None:
 
 
 # ---------------------------------------------------------------------- fitting
+def domain_levels(data: pd.DataFrame, mask: np.ndarray) -> dict[str, list]:
+    """``FACTOR_LEVELS`` cut to the levels present in the domain rows, reference first.
+
+    The reference (first listed level) is always kept, so a domain without it still fails
+    loudly instead of silently changing the reference; other absent levels (e.g. race
+    "Non-Hispanic Asian", which RIDRETH1 never codes) are left out so they give no column.
+    """
+    out: dict[str, list] = {}
+    for col, lv in FACTOR_LEVELS.items():
+        if col not in data.columns:
+            continue
+        present = set(data.loc[mask, col].dropna().unique().tolist())
+        out[col] = [lv[0]] + [x for x in lv[1:] if x in present]
+    return out
+
+
 def design_for(adults: pd.DataFrame, **options) -> Design:
     """The NHANES design of an adults frame (``Design.from_frame`` defaults)."""
     return Design.from_frame(adults, strata="SDMVSTRA", psu="SDMVPSU", weights="weight", **options)
@@ -231,7 +254,8 @@ def fit_exposure_model(
     """Fit one cell block of Tables 2/3/S1/S2: ``outcome ~ exposure + Model covariates``.
 
     ``design`` may be passed to reuse one built from ``adults`` (same rows). Text factor
-    columns use ``FACTOR_LEVELS`` (reference first); the domain is never subset.
+    columns use ``FACTOR_LEVELS`` (reference first) cut to the levels present in the domain
+    (:func:`domain_levels`); the domain is never subset.
     """
     family = _check_outcome(outcome)
     mask = resolve_domain(adults, domain)
@@ -249,7 +273,7 @@ def fit_exposure_model(
     des = design if design is not None else design_for(adults)
     if des.n != len(adults):
         raise ModelInputError(f"design has {des.n} rows; the frame has {len(adults)}")
-    levels = {k: v for k, v in FACTOR_LEVELS.items() if k in data.columns}
+    levels = domain_levels(data, mask)
     return svyglm(formula, des, family=family, domain=mask, data=data, levels=levels)  # type: ignore[arg-type]
 
 
@@ -384,7 +408,7 @@ def all_records(adults: pd.DataFrame) -> list[dict]:
 __all__ = [
     "FACTOR_LEVELS", "OUTCOMES", "EXPOSURES", "MODELS", "TREND_COLUMN", "ENERGY_BOUNDS", "TABLES",
     "ModelInputError", "ModelSpecError", "covariates", "exposure_terms", "model_formula",
-    "energy_plausible", "energy_domain", "resolve_domain", "quartile_medians",
-    "with_trend_scores", "design_for", "fit_exposure_model", "ExposureTable", "exposure_table",
+    "energy_plausible", "energy_domain", "energy_excluded", "resolve_domain", "quartile_medians",
+    "with_trend_scores", "design_for", "domain_levels", "fit_exposure_model", "ExposureTable", "exposure_table",
     "table_frame", "table_numeric", "records", "all_records", "format_p",
 ]

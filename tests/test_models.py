@@ -30,6 +30,7 @@ def test_energy_domain_is_a_subset_of_the_cohort(adults):
     dom = models.energy_domain(adults)
     cohort = adults["in_cohort"].to_numpy() == 1
     assert (dom <= cohort).all() and dom.sum() < cohort.sum()
+    assert models.energy_excluded(adults) == cohort.sum() - dom.sum()
 
 
 def test_model_formulas():
@@ -125,3 +126,35 @@ def test_empty_quartile_and_domain_errors(adults):
         models.fit_exposure_model(adults.drop(columns="vitd"), "lmm", "ln_mg", 3)
     with pytest.raises(models.ModelInputError, match="unknown table_id"):
         models.records(adults, "table9")
+
+
+def test_levels_absent_from_the_domain_give_no_column(adults, monkeypatch):
+    # RIDRETH1 has no "Non-Hispanic Asian"; FACTOR_LEVELS lists it for RIDRETH3-coded frames.
+    assert "Non-Hispanic Asian" in models.FACTOR_LEVELS["race"]
+    assert "Non-Hispanic Asian" not in set(adults["race"])
+    seen = {}
+    real_svyglm = models.svyglm
+
+    def spy(*args, **kwargs):
+        seen.update(kwargs["levels"])
+        return real_svyglm(*args, **kwargs)
+
+    monkeypatch.setattr(models, "svyglm", spy)
+    fit = models.fit_exposure_model(adults, "lmm", "quartiles", 3)
+    present = [lv for lv in models.FACTOR_LEVELS["race"] if lv in set(adults["race"])]
+    assert seen["race"] == present and seen["race"][0] == "Mexican American"
+    assert fit.levels["race"] == present
+    assert not any("Asian" in c for c in fit.columns)
+    # a level present outside the domain only is left out as well; the reference is kept
+    cohort = adults["in_cohort"] == 1
+    moved = adults.copy()
+    moved.loc[cohort & (moved["race"] == "Other Race"), "race"] = "Other Hispanic"
+    lv = models.domain_levels(moved, cohort.to_numpy())
+    assert lv["race"] == ["Mexican American", "Other Hispanic", "Non-Hispanic White", "Non-Hispanic Black"]
+    assert lv["mg_q"] == [1, 2, 3, 4] and lv["gender"] == ["Male", "Female"]
+    models.fit_exposure_model(moved, "ln_smi", "quartiles", 2)
+    # an absent reference level stays an error rather than silently becoming another level
+    no_ref = adults.assign(race=adults["race"].replace("Mexican American", "Other Hispanic"))
+    assert models.domain_levels(no_ref, cohort.to_numpy())["race"][0] == "Mexican American"
+    with pytest.raises(models.ModelSpecError, match="Mexican American"):
+        models.fit_exposure_model(no_ref, "lmm", "ln_mg", 2)
