@@ -56,7 +56,7 @@ from typing import Literal
 
 import numpy as np
 import pandas as pd
-from tqdm.auto import tqdm
+from tqdm import tqdm  # plain text bar: the widget variant warns without ipywidgets
 
 from . import batched, bootstrap
 from .definitions import MODEL3_COVARIATES

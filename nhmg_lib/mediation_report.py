@@ -47,8 +47,8 @@ OUTCOMES: dict[str, tuple[str, mediation.Family, str]] = {
 }
 LABELS: dict[str, str] = {"cally": "CALLY", "np": "NP", "par": "PAR", "rar": "RAR"}
 CAPTIONS: dict[str, str] = {
-    "lmm": "Table 7. Mediation of the association between magnesium and LMM by inflammatory indices",
-    "ln_smi": "Table 8. Mediation of the association between magnesium and SMI by inflammatory indices",
+    "lmm": "Mediation of the association between magnesium and LMM by inflammatory indices",
+    "ln_smi": "Mediation of the association between magnesium and SMI by inflammatory indices",
 }
 
 def _outcome(outcome: str) -> str:
@@ -179,7 +179,7 @@ def table(results: Mapping[tuple[str, str], mediation.MediationResult], outcome:
     notes.append("Proportion mediated: " + ("NDE (NIE − 1) / (NDE × NIE − 1)" if family == "binomial"
                                             else "NIE / TE") + ", in %.")
     return publication_table(table_frame(results, outcome), caption=CAPTIONS[outcome],
-                             label=label or ("table-7" if outcome == "lmm" else "table-8"),
+                             label=label or ("Table 7" if outcome == "lmm" else "Table 8"),
                              stub_header="Mediator", footnotes=notes)
 
 
