@@ -124,8 +124,8 @@ def test_tables(block):
     t7 = mr.table(block, "lmm")
     t8 = mr.table(block, "smi")
     assert isinstance(t7, PublicationTable) and isinstance(t8, PublicationTable)
-    assert "Table 7" in t7.caption and "LMM" in t7.caption
-    assert "Table 8" in t8.caption and "SMI" in t8.caption
+    assert t7.label == "Table 7" and "LMM" in t7.caption
+    assert t8.label == "Table 8" and "SMI" in t8.caption
     f7 = mr.table_frame(block, "lmm")
     assert list(f7.index) == ["CALLY", "NP", "PAR", "RAR"]
     assert ("NIE", "OR (95% CI)") in f7.columns and ("NIE", "P") in f7.columns
