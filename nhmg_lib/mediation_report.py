@@ -65,19 +65,56 @@ def cohort_rows(adults: pd.DataFrame) -> pd.DataFrame:
     return adults[adults["in_cohort"] == 1]
 
 
+class MediationBlock(dict):
+    """``{(mediator, outcome): MediationResult}`` plus ``not_estimable``: the pairs whose
+    full-sample fit failed (e.g. separation in a small domain) with the reason, so tables,
+    figures and records show them as not estimable instead of failing."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.not_estimable: dict[tuple[str, str], str] = {}
+
+
 def mediation_block(adults: pd.DataFrame, defs: Definitions = DEFAULT, boot: int = 1000,
                     seed: int = 1, *, scheme: str = "rows", cache_dir: str | None = None,
-                    progress: bool = False) -> dict[tuple[str, str], mediation.MediationResult]:
+                    progress: bool = False) -> MediationBlock:
     """Every index x outcome mediation on the cohort rows, keyed ``(mediator, outcome)`` with
     ``mediator`` in :data:`MEDIATORS` and ``outcome`` in ``lmm``, ``ln_smi``.
 
     ``defs`` has shaped the cohort frame already (which rows, the NP definition); it is taken
-    for a uniform interface. Repeated calls read the fits from the disk cache.
+    for a uniform interface. Repeated calls read the fits from the disk cache. A pair that
+    cannot be fitted is left out and named in ``.not_estimable`` with the reason.
     """
-    return mediation.mediate_block(
-        cohort_rows(adults), mediators=MEDIATORS, outcomes={k: v[1] for k, v in OUTCOMES.items()},
-        covariates=MODEL3_COVARIATES, boot=boot, seed=seed, scheme=scheme,  # type: ignore[arg-type]
-        cache_dir=cache_dir, progress=progress)
+    block = MediationBlock()
+    rows = cohort_rows(adults)
+    for mediator in MEDIATORS:
+        for outcome, spec in OUTCOMES.items():
+            try:
+                block.update(mediation.mediate_block(
+                    rows, mediators=(mediator,), outcomes={outcome: spec[1]},
+                    covariates=MODEL3_COVARIATES, boot=boot, seed=seed, scheme=scheme,  # type: ignore[arg-type]
+                    cache_dir=cache_dir, progress=progress))
+            except mediation.MediationError as exc:
+                block.not_estimable[(mediator, outcome)] = str(exc)
+    return block
+
+
+def block_facts(results: MediationBlock, adults: pd.DataFrame) -> dict[str, str]:
+    """Text facts the chapter cites: sample sizes, failed refits, not-estimable pairs, the
+    quartile medians of the Q1-to-Q4 contrast and whether the fits came from the cache."""
+    rows = cohort_rows(adults)
+    q1, q4 = quartile_medians(adults)
+    fitted = list(results.values())
+    failed = getattr(results, "not_estimable", {})
+    return {
+        "n_med": f"{len(rows):,}",
+        "n_cally": f"{int(pd.to_numeric(rows['cally'], errors='coerce').gt(0).sum()):,}",
+        "n_failed": str(sum(r.n_failed for r in fitted)),
+        "not_estimable": ("none" if not failed else
+                          "; ".join(f"{LABELS.get(m[3:], m)} and {o}" for m, o in failed)),
+        "q1_med": f"{q1:.2f}", "q4_med": f"{q4:.2f}",
+        "from_cache": "yes" if fitted and all(r.from_cache for r in fitted) else "no",
+    }
 
 
 def quartile_medians(adults: pd.DataFrame, exposure: str = "ln_mg") -> tuple[float, float]:
@@ -107,7 +144,12 @@ def records(adults: pd.DataFrame, defs: Definitions = DEFAULT, boot: int = 1000,
     out: list[dict[str, object]] = []
     for outcome, (prefix, _fam, _label) in OUTCOMES.items():
         for index in INDICES:
-            res = results[(f"ln_{index}", outcome)]
+            res = results.get((f"ln_{index}", outcome))
+            if res is None:  # not estimable: keep the ids, with no numbers
+                out.extend({"id": f"{prefix}/{index}/{k}", "estimate": None, "ci_low": None,
+                            "ci_high": None, "p": None, "n": None}
+                           for k in ("cde", "nde", "nie", "te", "pm"))
+                continue
             out.extend(res.records(f"{prefix}/{index}"))
             contrast = q1q4(res, adults).records(f"{prefix}/{index}/q1q4")
             out.extend(r for r in contrast if not str(r["id"]).endswith("/cde"))
@@ -178,6 +220,9 @@ def table(results: Mapping[tuple[str, str], mediation.MediationResult], outcome:
                                          "from 2015–2016)." if short else "."))
     notes.append("Proportion mediated: " + ("NDE (NIE − 1) / (NDE × NIE − 1)" if family == "binomial"
                                             else "NIE / TE") + ", in %.")
+    for (m, o), reason in getattr(results, "not_estimable", {}).items():
+        if o == outcome:
+            notes.append(f"{LABELS.get(m[3:], m)}: not estimable ({reason}).")
     return publication_table(table_frame(results, outcome), caption=CAPTIONS[outcome],
                              label=label or ("Table 7" if outcome == "lmm" else "Table 8"),
                              stub_header="Mediator", footnotes=notes)

@@ -157,3 +157,18 @@ def test_figures_build(block, tmp_path: Path):
         assert len([ax for ax in fig.mpl.axes if ax.patches]) == 4
         fig.save(tmp_path / f"{outcome}.pdf")
         assert (tmp_path / f"{outcome}.pdf").read_bytes()[:4] == b"%PDF"
+
+
+def test_a_pair_that_cannot_be_fitted_is_shown_as_not_estimable(adults, cache):
+    # CALLY for only five cohort members: too few complete rows for any fit.
+    few = adults.copy()
+    keep = few.index[few["in_cohort"] == 1][:5]
+    few.loc[~few.index.isin(keep), "cally"] = np.nan
+    block = mr.mediation_block(few, boot=20, seed=1, cache_dir=cache)
+    assert set(block.not_estimable) == {("ln_cally", "lmm"), ("ln_cally", "ln_smi")}
+    assert ("ln_np", "lmm") in block and ("ln_cally", "lmm") not in block
+    recs = {r["id"]: r for r in mr.records(few, results=block)}
+    assert recs["table7/cally/pm"]["estimate"] is None and recs["table7/np/pm"]["estimate"] is not None
+    notes = " ".join(mr.table(block, "lmm").footnotes)
+    assert "CALLY: not estimable" in notes
+    assert mr.block_facts(block, few)["not_estimable"] == "CALLY and lmm; CALLY and ln_smi"
