@@ -1,0 +1,138 @@
+"""Robustness specifications, the specification run and E-values."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from nhmg_lib import cohort, models, readers, robustness, synthetic
+from nhmg_lib.definitions import DEFAULT, OPTIONS, Definitions
+from nhmg_lib.figures import BookFigure
+from nhmg_lib.tables import PublicationTable
+
+
+# ----------------------------------------------------------------------------- specifications
+def test_specifications_cover_every_alternative_once():
+    specs = robustness.specifications()
+    assert specs[0].name == "default" and specs[0].setting == DEFAULT
+    names = [s.name for s in specs]
+    assert len(names) == len(set(names))
+    expected = {f"{k}={v}" for k, opts in robustness.OPTIONS_ALL.items() for v in list(opts)[1:]}
+    assert set(names[1:]) == expected
+    assert len(specs) == 1 + sum(len(o) - 1 for o in robustness.OPTIONS_ALL.values())
+    for s in specs[1:]:
+        if s.field in OPTIONS:
+            assert isinstance(s.setting, Definitions)
+            assert s.setting.changed_from_default() == {s.field: s.value}
+            assert s.description == OPTIONS[s.field][s.value]
+        else:
+            assert isinstance(s.setting, robustness.AnalysisOption)
+            assert s.defs == DEFAULT and s.analysis(s.field) == s.value
+
+
+def test_analysis_options_and_defaults():
+    assert list(robustness.ANALYSIS_OPTIONS) == ["spline_knots", "mediation_bootstrap"]
+    assert list(robustness.ANALYSIS_OPTIONS["mediation_bootstrap"]) == ["rows", "design"]
+    default = robustness.specifications()[0]
+    assert default.analysis("spline_knots") == "unweighted"
+    assert default.analysis("mediation_bootstrap") == "rows"
+    with pytest.raises(ValueError):
+        robustness.AnalysisOption("spline_knots", "sometimes")
+
+
+# ----------------------------------------------------------------------------- E-values
+def test_e_value_hand_computed():
+    assert robustness.e_value(2.0).estimate == pytest.approx(2 + math.sqrt(2), abs=1e-12)
+    assert robustness.e_value(2.0).ci is None
+    rr = 1 / 0.33                                       # OR < 1 is inverted
+    assert robustness.e_value(0.33).estimate == pytest.approx(rr + math.sqrt(rr * (rr - 1)))
+    assert robustness.e_value(0.33).estimate == pytest.approx(5.5107, abs=1e-4)  # 3.0303 + 2.4804
+    assert robustness.e_value(1.0).estimate == pytest.approx(1.0)
+    assert robustness.e_value(0.5).estimate == pytest.approx(robustness.e_value(2.0).estimate)
+
+
+def test_e_value_ci_limit_closest_to_one():
+    ev = robustness.e_value(0.38, 0.15, 0.94)
+    assert ev.ci == pytest.approx(1 / 0.94 + math.sqrt(1 / 0.94 * (1 / 0.94 - 1)))
+    ev = robustness.e_value(3.9, 1.8, 8.4)              # VanderWeele & Ding: lower limit 1.8
+    assert ev.estimate == pytest.approx(3.9 + math.sqrt(3.9 * 2.9))
+    assert ev.ci == pytest.approx(3.0, abs=1e-12)       # 1.8 + sqrt(1.8 * 0.8) = 3.0
+    assert robustness.e_value(0.6, 0.3, 1.2).ci == 1.0  # CI includes 1
+    assert robustness.e_value(1.5, 0.9, 2.5).ci == 1.0
+    assert robustness.e_value(0.5, ci_high=0.8).ci == pytest.approx(
+        1.25 + math.sqrt(1.25 * 0.25))
+
+
+def test_e_value_common_outcome_and_errors():
+    # common outcome: RR ~ sqrt(OR)
+    assert robustness.e_value(4.0, rare=False).estimate == pytest.approx(2 + math.sqrt(2))
+    with pytest.raises(ValueError):
+        robustness.e_value(0.0)
+    with pytest.raises(ValueError):
+        robustness.e_value(2.0, 3.0, 1.5)
+
+
+# ----------------------------------------------------------------------------- run
+@pytest.fixture(scope="module")
+def raw(tmp_path_factory):
+    d = tmp_path_factory.mktemp("synthetic")
+    synthetic.write_synthetic(d, seed=3, scale=0.5)
+    return readers.load_raw(d, cache=False)
+
+
+@pytest.fixture(scope="module")
+def result(raw):
+    specs = [s for s in robustness.specifications()
+             if s.name in ("default", "magnesium=total", "np_index=score",
+                           "spline_knots=weighted", "mediation_bootstrap=design")]
+    return robustness.run(raw, specs, boot=30, seed=2, cache=False)
+
+
+def test_run_default_matches_direct_fit(raw, result):
+    adults = cohort.build_cohort(raw, DEFAULT).adults
+    fit = models.fit_exposure_model(adults, "lmm", "quartiles", 3)
+    t = fit.tidy(exponentiate=True).set_index("term").loc["mg_q[T.4]"]
+    d = result.frame.loc["default"]
+    assert d.or_q4 == pytest.approx(t.estimate, rel=1e-10)
+    assert (d.or_q4_lo, d.or_q4_hi) == pytest.approx((t.ci_low, t.ci_high), rel=1e-10)
+    assert d.n == int((adults["in_cohort"] == 1).sum())
+
+
+def test_run_frame_shape_and_options(result):
+    f = result.frame
+    assert list(f.index) == ["default", "np_index=score", "magnesium=total",
+                             "spline_knots=weighted", "mediation_bootstrap=design"]
+    for key in robustness.ESTIMATES:
+        assert key in f.columns
+    for key in ("or_q4", "or_lnmg", "beta_q4", "pm_np_lmm", "pm_np_smi"):
+        assert (f[f"{key}_lo"] <= f[key]).all() and (f[key] <= f[f"{key}_hi"]).all()
+    assert f["p_nonlinear"].between(0, 1).all()
+    d = f.loc["default"]
+    # analysis options reuse the default cohort: the model estimates repeat the default's
+    for name in ("spline_knots=weighted", "mediation_bootstrap=design"):
+        assert f.loc[name, "or_q4"] == d.or_q4 and f.loc[name, "beta_q4"] == d.beta_q4
+        assert not f.loc[name, "rebuilds_cohort"]
+    # the design bootstrap changes the CIs, not the point estimate
+    md = f.loc["mediation_bootstrap=design"]
+    assert md.pm_np_lmm == pytest.approx(d.pm_np_lmm)
+    assert (md.pm_np_smi_lo, md.pm_np_smi_hi) != (d.pm_np_smi_lo, d.pm_np_smi_hi)
+    # total magnesium changes the exposure; the NP score changes only the mediation
+    assert f.loc["magnesium=total", "or_q4"] != d.or_q4
+    assert f.loc["np_index=score", "pm_np_smi"] != d.pm_np_smi
+    assert f.loc["magnesium=total", "rebuilds_cohort"]
+
+
+def test_render_figure_and_e_values(result):
+    table = result.render()
+    assert isinstance(table, PublicationTable)
+    assert "Q4 vs Q1" in table._repr_html_()
+    fig = result.figure()
+    assert isinstance(fig, BookFigure) and "default" in fig.alt
+    assert fig.to_bytes("png")[:4] == b"\x89PNG"
+    e = result.e_values()
+    d = result.frame.loc["default"]
+    assert e["e_value"].iloc[0] == pytest.approx(robustness.e_value(d.or_q4).estimate)
+    assert np.all(e["e_value_ci"] >= 1) and np.all(e["e_value"] >= e["e_value_ci"])
+    assert isinstance(result.e_value_table(), PublicationTable)
