@@ -99,3 +99,23 @@ STATEMENTS: dict[str, str] = {
 }
 
 BY_ID: dict[str, Published] = {v.id: v for v in VALUES}
+
+
+def text(id: str) -> str:
+    """A published number as the paper prints it: ``0.06 (0.02, 0.19)``; proportions
+    mediated as percentages (``18%``)."""
+    v = BY_ID[id]
+    if id.endswith("/pm"):
+        return f"{100 * v.estimate:.0f}%"
+    fmt = f"{{:.{v.decimals}f}}"
+    out = fmt.format(v.estimate)
+    if v.ci_low is not None and v.ci_high is not None:
+        out += f" ({fmt.format(v.ci_low)}, {fmt.format(v.ci_high)})"
+    return out
+
+
+def mediated_text(table: str) -> str:
+    """The paper's proportions mediated of one table, e.g. ``18% by NP, 13% by PAR and 21% by RAR``."""
+    parts = [f"{text(v.id)} by {v.id.split('/')[1].upper()}"
+             for v in VALUES if v.id.startswith(f"{table}/") and v.id.endswith("/pm")]
+    return ", ".join(parts[:-1]) + " and " + parts[-1] if len(parts) > 1 else "".join(parts)

@@ -38,3 +38,12 @@ def test_definitions_defaults_are_first_options_and_validated():
         Definitions(np_index="ratio")
     changed = DEFAULT.with_(np_index="score")
     assert changed.changed_from_default() == {"np_index": "score"}
+
+
+def test_published_numbers_print_as_in_the_paper():
+    from nhmg_lib import published
+
+    assert published.text("tableS3/lmm/above") == "0.06 (0.02, 0.19)"
+    assert published.text("fig2/lmm/p_nonlinear") == "0.012"
+    assert published.mediated_text("table7") == "18% by NP, 13% by PAR and 21% by RAR"
+    assert len({v.id for v in published.VALUES}) == len(published.VALUES)
