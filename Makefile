@@ -1,6 +1,6 @@
 # Two commands set everything up on a fresh Debian machine with Python 3:
 #   make book   -> builds the HTML book into _build/html (real NHANES data if reachable, else synthetic)
-#   make test   -> runs the test suite (installs R for the parity tests when running as root)
+#   make test   -> runs the test suite (installs R and TeX for the parity and PDF tests when root)
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
 PYTHON ?= python3
@@ -34,7 +34,12 @@ r-deps:
 	  || { if [ "$${CI:-}" = "true" ]; then echo "CI needs R for the parity tests" >&2; exit 1; \
 	       else echo "R parity tests will be skipped." >&2; fi; }
 
-test: venv r-deps
+tex-deps:
+	@scripts/ensure-debian-packages.sh "the PDF build" $(TEX_PACKAGES) \
+	  || { if [ "$${CI:-}" = "true" ]; then echo "CI builds the PDF and needs TeX" >&2; exit 1; \
+	       else echo "The PDF test will be skipped." >&2; fi; }
+
+test: venv r-deps tex-deps
 	$(BIN)/python -m pytest
 
 bench: venv
