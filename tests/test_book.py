@@ -101,6 +101,8 @@ def test_no_external_scripts_or_stylesheets(built):
     assert "_static/mathjax/tex-mml-chtml.js" in intro and "_static/plotly.min.js" in intro
     # require.js would turn the theme's clipboard.js into a "Mismatched anonymous define()" error
     assert "require.js" not in intro
+    # declared twice, a const is a SyntaxError in the console (nhmg_lib.sphinx_scripts)
+    assert intro.count("const THEBE_JS_URL") == 1
 
 
 def test_rebuild_reuses_the_execution_cache(built, capfd):
