@@ -29,7 +29,8 @@ def dedupe_scripts(app: Any, pagename: str, templatename: str, context: dict, do
         if key not in seen:
             seen.add(key)
             unique.append(script)
-    context["script_files"] = unique
+    # In place: the list is the builder's, and later handlers (MathJax) append to it.
+    scripts[:] = unique
 
 
 def setup(app: Any) -> dict[str, Any]:
