@@ -1,10 +1,19 @@
 """nhmg_lib: replication of Zhu et al., dietary magnesium and low muscle mass (NHANES 2011-2018).
 
-Modules, one concern each: ``catalog`` (files and columns), ``sources`` (download and cache),
-``readers`` (XPT to frames), ``definitions`` (every analytic choice), ``variables`` (derived
-variables), ``cohort`` (exclusion flow), ``synthetic`` (NHANES-shaped fake data), ``survey``
-(design-based GLMs), ``models``, ``splines``, ``subgroups``, ``mediation``, ``tables``,
-``figures``, ``published`` (the paper's numbers) and ``cli``.
+Modules, one concern each (CONTRIBUTING.md has the contracts between them):
+
+- data: ``catalog`` (files and columns), ``sources``/``fetch``/``manifest`` (download, cache,
+  checksums), ``readers`` (XPT to one frame), ``synthetic`` (NHANES-shaped fake data),
+  ``datamode`` (real or synthetic for the book)
+- definitions: ``definitions`` (every analytic choice), ``variables``/``clinical``/``codes``
+  (derived variables), ``cohort`` (exclusion flow)
+- estimation: ``design`` and ``survey`` (design-based GLMs, Wald tests), ``descriptive``
+  (svymean, quantiles, Rao-Scott), ``models`` (Models 1-3), ``splines``, ``threshold``,
+  ``subgroups``, ``inflammation``, ``mediation``/``batched``/``bootstrap``
+- exhibits: ``table1``, ``tables``, ``figures``, ``forest``, ``mediation_report``,
+  ``robustness``, ``scorecard``, ``published`` (the paper's numbers), ``results``
+  (results.json), ``provenance``
+- book and CLI: ``book``, ``build``, ``sphinx_scripts``, ``cli``
 """
 
 __version__ = "0.1.0"
