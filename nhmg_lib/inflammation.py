@@ -52,7 +52,7 @@ from . import models
 from .definitions import DEFAULT, Definitions
 from .design import Design
 from .errors import NhmgError
-from .splines import present_levels
+from .models import present_levels
 from .survey import SvyGLMResult, svyglm
 
 __all__ = [

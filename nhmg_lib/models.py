@@ -31,7 +31,7 @@ Public API::
     energy_excluded(adults) -> int           # cohort members left out of Tables S1/S2
     model_formula(outcome, exposure, model, extra_covariates=()) -> str
     with_trend_scores(adults, domain) -> DataFrame  (adds TREND_COLUMN)
-    domain_levels(data, mask) -> dict   # FACTOR_LEVELS present in the domain, reference first
+    present_levels(frame, mask, columns=None, keep_reference=False) -> dict  # levels in the domain
 """
 
 from __future__ import annotations
@@ -220,19 +220,28 @@ def _check_quartiles(adults: pd.DataFrame, mask: np.ndarray) -> None:
 
 
 # ---------------------------------------------------------------------- fitting
-def domain_levels(data: pd.DataFrame, mask: np.ndarray) -> dict[str, list]:
-    """``FACTOR_LEVELS`` cut to the levels present in the domain rows, reference first.
+def present_levels(frame: pd.DataFrame, mask: np.ndarray, columns: Sequence[str] | None = None,
+                   *, keep_reference: bool = False) -> dict[str, list]:
+    """``FACTOR_LEVELS`` order (reference first) of the factor ``columns`` (default: all
+    that ``frame`` has), cut to the levels present in the ``mask`` rows, so a level a domain
+    does not reach (race "Non-Hispanic Asian", which RIDRETH1 never codes; a race group
+    absent from a subgroup) gives no all-zero column.
 
-    The reference (first listed level) is always kept, so a domain without it still fails
-    loudly instead of silently changing the reference; other absent levels (e.g. race
-    "Non-Hispanic Asian", which RIDRETH1 never codes) are left out so they give no column.
+    With ``keep_reference`` the first listed level stays even when absent, so a domain
+    without the reference fails loudly instead of silently changing it; without it the
+    reference stays first whenever it is present.
     """
+    def key(v: object) -> str:   # 1.0 (a float mg_q) and 1 are the same level
+        return str(int(v)) if isinstance(v, (int, float, np.number)) and float(v).is_integer() else str(v)
+
     out: dict[str, list] = {}
-    for col, lv in FACTOR_LEVELS.items():
-        if col not in data.columns:
+    for col in FACTOR_LEVELS if columns is None else columns:
+        if col not in FACTOR_LEVELS or col not in frame.columns:
             continue
-        present = set(data.loc[mask, col].dropna().unique().tolist())
-        out[col] = [lv[0]] + [x for x in lv[1:] if x in present]
+        seen = {key(v) for v in pd.unique(frame.loc[mask, col].dropna())}
+        levels = FACTOR_LEVELS[col]
+        head = [levels[0]] if keep_reference else []
+        out[col] = head + [v for v in levels[len(head):] if key(v) in seen]
     return out
 
 
@@ -255,7 +264,7 @@ def fit_exposure_model(
 
     ``design`` may be passed to reuse one built from ``adults`` (same rows). Text factor
     columns use ``FACTOR_LEVELS`` (reference first) cut to the levels present in the domain
-    (:func:`domain_levels`); the domain is never subset.
+    (:func:`present_levels`); the domain is never subset.
     """
     family = _check_outcome(outcome)
     mask = resolve_domain(adults, domain)
@@ -273,7 +282,7 @@ def fit_exposure_model(
     des = design if design is not None else design_for(adults)
     if des.n != len(adults):
         raise ModelInputError(f"design has {des.n} rows; the frame has {len(adults)}")
-    levels = domain_levels(data, mask)
+    levels = present_levels(data, mask, keep_reference=True)
     return svyglm(formula, des, family=family, domain=mask, data=data, levels=levels)  # type: ignore[arg-type]
 
 
@@ -409,6 +418,6 @@ __all__ = [
     "FACTOR_LEVELS", "OUTCOMES", "EXPOSURES", "MODELS", "TREND_COLUMN", "ENERGY_BOUNDS", "TABLES",
     "ModelInputError", "ModelSpecError", "covariates", "exposure_terms", "model_formula",
     "energy_plausible", "energy_domain", "energy_excluded", "resolve_domain", "quartile_medians",
-    "with_trend_scores", "design_for", "domain_levels", "fit_exposure_model", "ExposureTable", "exposure_table",
+    "with_trend_scores", "design_for", "present_levels", "fit_exposure_model", "ExposureTable", "exposure_table",
     "table_frame", "table_numeric", "records", "all_records", "format_p",
 ]

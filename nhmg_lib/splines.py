@@ -33,7 +33,7 @@ from .errors import NhmgError
 from .survey import SvyGLMResult, WaldTestResult, svyglm
 
 __all__ = ["SplineError", "rcs_knots", "rcs_basis", "spline_names", "weighted_quantile",
-           "model_design", "family_for", "present_levels", "fit_spline", "dose_response",
+           "model_design", "family_for", "fit_spline", "dose_response",
            "SplineFit", "records", "all_records"]
 
 
@@ -179,22 +179,6 @@ def family_for(outcome: str) -> str:
     return models.OUTCOMES.get(outcome, "gaussian")
 
 
-def present_levels(frame: pd.DataFrame, mask: np.ndarray, columns: Sequence[str]) -> dict[str, list]:
-    """Level order (:data:`nhmg_lib.models.FACTOR_LEVELS`, reference first) of the factor
-    ``columns``, restricted to the levels present in the ``mask`` rows - so a level a domain
-    does not reach (e.g. a race group absent from a subgroup) gives no all-zero column.
-    The reference stays first whenever it is present."""
-    def key(v: object) -> str:   # 1.0 (a float mg_q) and 1 are the same level
-        return str(int(v)) if isinstance(v, (int, float, np.number)) and float(v).is_integer() else str(v)
-
-    out: dict[str, list] = {}
-    for c in columns:
-        if c in models.FACTOR_LEVELS and c in frame.columns:
-            seen = {key(v) for v in pd.unique(frame.loc[mask, c].dropna())}
-            out[c] = [v for v in models.FACTOR_LEVELS[c] if key(v) in seen]
-    return out
-
-
 # ----------------------------------------------------------------------------- result
 @dataclass(frozen=True, eq=False)
 class SplineFit:
@@ -322,7 +306,7 @@ def fit_spline(
     covs = [c for c in covariates if c not in (outcome, exposure)]
     formula = f"{outcome} ~ " + " + ".join(names + covs)
     fit = svyglm(formula, design, family=family_for(outcome), domain=dom, data=data,
-                 levels=present_levels(frame, dom, covs))
+                 levels=models.present_levels(frame, dom, covs))
     rule = "given" if reference is not None else "median in the domain (unweighted)"
     ref = float(np.median(xd)) if reference is None else float(reference)
     grid = (np.linspace(*np.quantile(xd, [0.01, 0.99]), 200) if x is None

@@ -28,7 +28,8 @@ from . import models
 from .definitions import MODEL3_COVARIATES
 from .design import Design
 from .errors import NhmgError
-from .splines import family_for, model_design, present_levels
+from .models import present_levels
+from .splines import family_for, model_design
 from .survey import SvyGLMResult, svyglm
 
 __all__ = ["Subgroup", "SUBGROUPS", "SubgroupAnalysis", "subgroup_analysis", "records",

@@ -29,7 +29,8 @@ from . import models
 from .definitions import MODEL3_COVARIATES
 from .design import Design
 from .errors import NhmgError
-from .splines import family_for, model_design, present_levels
+from .models import present_levels
+from .splines import family_for, model_design
 from .survey import LinearCombination, SvyGLMResult, WaldTestResult, build_model_matrix, svyglm
 
 __all__ = ["ThresholdError", "ThresholdResult", "find_threshold", "candidate_grid", "records"]

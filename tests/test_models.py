@@ -149,12 +149,12 @@ def test_levels_absent_from_the_domain_give_no_column(adults, monkeypatch):
     cohort = adults["in_cohort"] == 1
     moved = adults.copy()
     moved.loc[cohort & (moved["race"] == "Other Race"), "race"] = "Other Hispanic"
-    lv = models.domain_levels(moved, cohort.to_numpy())
+    lv = models.present_levels(moved, cohort.to_numpy(), keep_reference=True)
     assert lv["race"] == ["Mexican American", "Other Hispanic", "Non-Hispanic White", "Non-Hispanic Black"]
     assert lv["mg_q"] == [1, 2, 3, 4] and lv["gender"] == ["Male", "Female"]
     models.fit_exposure_model(moved, "ln_smi", "quartiles", 2)
     # an absent reference level stays an error rather than silently becoming another level
     no_ref = adults.assign(race=adults["race"].replace("Mexican American", "Other Hispanic"))
-    assert models.domain_levels(no_ref, cohort.to_numpy())["race"][0] == "Mexican American"
+    assert models.present_levels(no_ref, cohort.to_numpy(), keep_reference=True)["race"][0] == "Mexican American"
     with pytest.raises(models.ModelSpecError, match="Mexican American"):
         models.fit_exposure_model(no_ref, "lmm", "ln_mg", 2)
