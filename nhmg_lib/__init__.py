@@ -10,10 +10,11 @@ Modules, one concern each (CONTRIBUTING.md has the contracts between them):
 - estimation: ``design`` and ``survey`` (design-based GLMs, Wald tests), ``descriptive``
   (svymean, quantiles, Rao-Scott), ``models`` (Models 1-3), ``splines``, ``threshold``,
   ``subgroups``, ``inflammation``, ``mediation``/``batched``/``bootstrap``
-- exhibits: ``table1``, ``tables``, ``figures``, ``forest``, ``mediation_report``,
+- exhibits: ``exhibits`` (the paper's tables and figures and their numbers), ``table1``, ``tables``, ``figures``, ``forest``, ``mediation_report``,
   ``robustness``, ``scorecard``, ``published`` (the paper's numbers), ``results``
   (results.json), ``provenance``
-- book and CLI: ``book``, ``build``, ``sphinx_scripts``, ``cli``
+- book and CLI: ``book``, ``build``, ``sphinx_scripts``, ``sphinx_exhibits`` (paper numbering,
+  CSV downloads), ``cli``
 """
 
 __version__ = "0.1.0"

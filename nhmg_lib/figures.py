@@ -179,7 +179,7 @@ def flow_chart(flow: Sequence[Any], *, paper: bool = True, title: str | None = N
     return BookFigure(fig, None, alt)
 
 
-def flow_comparison(flow: Sequence[Any], *, caption: str = "", label: str = ""):
+def flow_comparison(flow: Sequence[Any], *, caption: str = "", name: str = "table-flow-counts"):
     """Paper-vs-book counts per exclusion step as a :class:`~nhmg_lib.tables.PublicationTable`
     (excluded and remaining, each as paper / book / book minus paper)."""
     import pandas as pd
@@ -217,7 +217,7 @@ def flow_comparison(flow: Sequence[Any], *, caption: str = "", label: str = ""):
         return f"{int(v):,}"
 
     table = publication_table(
-        df, caption=caption or "Exclusion counts, paper vs book.", label=label, formatter=fmt,
+        df, caption=caption or "Exclusion counts, paper vs book.", name=name, formatter=fmt,
         footnotes=[
             "Paper: Figure 1 and section 2.1 of Zhu et al. Book: this build's data. "
             "Difference = book minus paper.",

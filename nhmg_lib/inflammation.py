@@ -229,7 +229,7 @@ class IndexTables:
         n = self.numeric[self.numeric["table"] == table].groupby("index")["n"].first()
         sizes = ", ".join(f"{self.labels[i]} {int(v):,}" for i, v in n.items())
         kw = dict(
-            caption=TABLE_TITLES[table], label=f"Table {table[5:]}", stub_header="",
+            caption=TABLE_TITLES[table], name=f"table-{table[5:]}", stub_header="",
             footnotes=[
                 f"{measure} (95% CI) from design-based survey models (Student t on the design's "
                 f"residual df). {notes}",

@@ -35,7 +35,7 @@ from .tables import PublicationTable, publication_table
 
 __all__ = ["INDICES", "MEDIATORS", "OUTCOMES", "LABELS", "cohort_rows", "mediation_block",
            "quartile_medians", "q1q4", "records", "table", "table_frame", "path_diagram",
-           "figure", "path_coefficients"]
+           "figure", "path_coefficients", "fit_details"]
 
 #: Index names as used in record ids, in table order.
 INDICES: tuple[str, ...] = ("cally", "np", "par", "rar")
@@ -198,7 +198,7 @@ def table_frame(results: Mapping[tuple[str, str], mediation.MediationResult], ou
 
 
 def table(results: Mapping[tuple[str, str], mediation.MediationResult], outcome: str,
-          label: str | None = None) -> PublicationTable:
+          name: str | None = None) -> PublicationTable:
     """Table 7 (``outcome="lmm"``) or Table 8 (``"ln_smi"``/``"smi"``) as a publication table."""
     outcome = _outcome(outcome)
     _prefix, family, lab = OUTCOMES[outcome]
@@ -224,7 +224,7 @@ def table(results: Mapping[tuple[str, str], mediation.MediationResult], outcome:
         if o == outcome:
             notes.append(f"{LABELS.get(m[3:], m)}: not estimable ({reason}).")
     return publication_table(table_frame(results, outcome), caption=CAPTIONS[outcome],
-                             label=label or ("Table 7" if outcome == "lmm" else "Table 8"),
+                             name=name or ("table-7" if outcome == "lmm" else "table-8"),
                              stub_header="Mediator", footnotes=notes)
 
 
@@ -337,3 +337,34 @@ def figure(results: Mapping[tuple[str, str], mediation.MediationResult], outcome
     number = 4 if outcome == "lmm" else 5
     return BookFigure(fig, alt=f"Figure {number}: path diagrams of the mediation of magnesium -> "
                                f"{label} by CALLY, NP, PAR and RAR")
+
+
+class FitDetails:
+    """Every fit's :meth:`~nhmg_lib.mediation.MediationResult.summary`, folded away in the web
+    book (a ``<details>`` element) and reduced to a pointer in the PDF, where eight pages of
+    fixed-width text would only repeat Tables 7 and 8."""
+
+    def __init__(self, results: Mapping[tuple[str, str], mediation.MediationResult]):
+        self.results = dict(results)
+
+    def __str__(self) -> str:
+        return "\n\n".join(r.summary() for r in self.results.values())
+
+    def _repr_html_(self) -> str:
+        import html
+        return (f"<details class=\"nhmg-fit-details\"><summary>Settings and estimates of the "
+                f"{len(self.results)} mediation fits</summary><pre>{html.escape(str(self))}</pre>"
+                "</details>")
+
+    def _repr_markdown_(self) -> str:
+        return (f"The settings of the {len(self.results)} mediation fits (sample sizes, "
+                "resamples, failed refits, seeds) are printed in the web edition of this chapter; "
+                "their estimates are in Tables 7 and 8 and in `results.json` (`nhmg results`).")
+
+    def __repr__(self) -> str:
+        return str(self)
+
+
+def fit_details(results: Mapping[tuple[str, str], mediation.MediationResult]) -> FitDetails:
+    """The fits' text summaries for the book (see :class:`FitDetails`)."""
+    return FitDetails(results)

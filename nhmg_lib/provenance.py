@@ -102,9 +102,9 @@ def provenance_frame(info: Mapping[str, Any]) -> pd.DataFrame:
 
 
 def provenance_table(info: Mapping[str, Any], *, caption: str = "What produced this build",
-                     label: str = "Provenance") -> PublicationTable:
+                     name: str = "table-provenance") -> PublicationTable:
     """:func:`provenance` as a publication table."""
-    return publication_table(provenance_frame(info), caption=caption, label=label,
+    return publication_table(provenance_frame(info), caption=caption, name=name,
                              stub_header="Item", formatter=str, align=["l"])
 
 

@@ -280,10 +280,10 @@ class RobustnessResult:
         }, index=index)
         return out
 
-    def render(self, caption: str | None = None, label: str = "Table R1") -> PublicationTable:
+    def render(self, caption: str | None = None, name: str = "table-robustness") -> PublicationTable:
         """The specification table as a publication table."""
         return publication_table(
-            self.formatted(), label=label, stub_header="Specification",
+            self.formatted(), name=name, stub_header="Specification",
             caption=caption or "Headline estimates under each alternative definition (one "
                                "choice changed from the default at a time)",
             footnotes=[
@@ -346,7 +346,7 @@ class RobustnessResult:
                          "ci_high": r[f"{key}_hi"], "e_value": ev.estimate, "e_value_ci": ev.ci})
         return pd.DataFrame(rows).set_index("estimate")
 
-    def e_value_table(self, spec: str = "default", label: str = "Table R2") -> PublicationTable:
+    def e_value_table(self, spec: str = "default", name: str = "table-e-values") -> PublicationTable:
         """:meth:`e_values` as a publication table."""
         e = self.e_values(spec)
         df = pd.DataFrame({
@@ -355,7 +355,7 @@ class RobustnessResult:
             "E-value (CI limit)": [f"{v:.2f}" for v in e["e_value_ci"]],
         }, index=e.index)
         return publication_table(
-            df, label=label, stub_header="Table 2, Model 3",
+            df, name=name, stub_header="Table 2, Model 3",
             caption="E-values for the association of magnesium intake with low muscle mass",
             footnotes=["E-value (VanderWeele & Ding 2017): the minimum strength of association, "
                        "on the risk-ratio scale, that an unmeasured confounder would need with "

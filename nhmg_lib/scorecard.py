@@ -69,6 +69,9 @@ ALPHA = 0.05
 #: Relative difference a count may have and still count as agreeing (sign check for counts).
 COUNT_TOLERANCE = 0.05
 
+#: Verdict marks of the rendered table (the CSV keeps True/False/empty).
+AGREES, DIFFERS, NOT_APPLICABLE = "✓", "✗", "–"
+
 KINDS = ("odds ratio", "beta", "p-value", "proportion mediated", "count")
 NULL = {"odds ratio": 1.0, "beta": 0.0, "proportion mediated": 0.0}
 
@@ -261,8 +264,8 @@ class Scorecard:
 
         def verdict(x):
             if x is None or (isinstance(x, float) and math.isnan(x)):
-                return "n/a"
-            return "yes" if bool(x) else "no"
+                return NOT_APPLICABLE
+            return AGREES if bool(x) else DIFFERS
 
         rows, index = [], []
         for r in self.frame.to_dict("records"):
@@ -274,34 +277,38 @@ class Scorecard:
                 est_ci(r["book"], r["book_ci_low"], r["book_ci_high"], d),
                 format_value(r["abs_diff"], d if r["kind"] == "count" else d + 1) if done else "",
                 f"{100 * rel:+.1f}%" if done and rel is not None and not pd.isna(rel) else "",
-                verdict(r["within_rounding"]) if done else "no",
-                verdict(r["ci_overlap"]) if done else "n/a",
-                verdict(r["same_sign"]) if done else "n/a",
-                verdict(r["same_significance"]) if done else "n/a",
+                verdict(r["within_rounding"]) if done else DIFFERS,
+                verdict(r["ci_overlap"]) if done else NOT_APPLICABLE,
+                verdict(r["same_sign"]) if done else NOT_APPLICABLE,
+                verdict(r["same_significance"]) if done else NOT_APPLICABLE,
             ])
             index.append((r["exhibit"], r["id"]))
-        cols = ["Published", "Book", "Abs. diff", "Rel. diff", "Within rounding",
-                "CI overlap", "Same sign", "Same significance"]
+        # Short headers under two groups keep the table inside the book's text column.
+        cols = pd.MultiIndex.from_tuples([
+            ("", "Published"), ("", "Book"), ("Difference", "abs."), ("Difference", "rel."),
+            ("Agreement", "rounding"), ("Agreement", "CI"), ("Agreement", "sign"),
+            ("Agreement", "signif.")])
         return pd.DataFrame(rows, columns=cols, index=pd.MultiIndex.from_tuples(index))
 
     def render(self, *, caption: str = "The paper's numbers and the book's",
-               label: str = "Scorecard", footnotes: Sequence[str] = ()) -> PublicationTable:
+               name: str = "table-scorecard", footnotes: Sequence[str] = ()) -> PublicationTable:
         """The scorecard as a publication table (HTML in the web book, LaTeX in the PDF)."""
         notes = [
             self.summary() + ".",
-            "Estimates with 95% CI in parentheses, to the published number's decimals. Rel. diff: "
-            "(book − published) / |published|.",
-            "Within rounding: the book's estimate, rounded as the paper rounds it, equals the "
-            "published value. Same sign: odds ratios on the same side of 1, betas and proportions "
+            "Estimates with 95% CI in parentheses, to the published number's decimals. "
+            "Difference: book − published (abs.) and the same over |published| (rel.). "
+            f"{AGREES} agrees, {DIFFERS} differs, {NOT_APPLICABLE} not applicable.",
+            "Rounding: the book's estimate, rounded as the paper rounds it, equals the "
+            "published value. CI: the two 95% confidence intervals overlap. Sign: odds ratios on the same side of 1, betas and proportions "
             "mediated on the same side of 0, p-values on the same side of 0.05; for counts, a "
-            f"relative difference of at most {COUNT_TOLERANCE:.0%}. Same significance: the CI "
+            f"relative difference of at most {COUNT_TOLERANCE:.0%}. Signif.: the CI "
             "excludes the null value (or p < 0.05) in both or in neither; a published estimate "
             "without CI or p is one the text reports as significant.",
             *footnotes,
         ]
-        return publication_table(self.display_frame(), caption=caption, label=label,
+        return publication_table(self.display_frame(), caption=caption, name=name,
                                  stub_header="Published number", footnotes=notes,
-                                 formatter=str)
+                                 formatter=str, align=["r"] * 4 + ["c"] * 4)
 
     def to_csv(self, path: str | Path | None = None) -> str | None:
         """The full frame as CSV (text when ``path`` is None)."""

@@ -65,7 +65,7 @@ from .design import Design
 __all__ = ["Row", "ROWS", "Table1", "table1", "records", "rows_for", "slug", "CAPTION"]
 
 CAPTION = "Characteristics of participants by low muscle mass status (weighted)"
-LABEL = "Table 1"
+NAME = "table-1"  # the paper exhibit (nhmg_lib.exhibits)
 
 Kind = Literal["mean", "median", "categorical"]
 
@@ -198,7 +198,7 @@ class Table1:
             from .tables import publication_table
         except ImportError:  # tables not installed in a trimmed build: plain frame
             return self.display
-        return publication_table(self.display, caption=self.caption, label=LABEL,
+        return publication_table(self.display, caption=self.caption, name=NAME,
                                  footnotes=self.footnotes, stub_header="Characteristic")
 
     def _repr_html_(self) -> str:

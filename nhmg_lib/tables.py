@@ -5,9 +5,11 @@ the PDF, and exports to CSV.
 (column groups, e.g. ``("LMM", "Yes")``) and whose index may be a two-level ``MultiIndex``
 (row groups, e.g. ``("Gender", "Male")``; an empty second level puts the values on the group's
 own line, as for a continuous variable). It returns a :class:`PublicationTable` with
-``_repr_html_`` and ``_repr_latex_`` (plus ``_repr_markdown_``, the LaTeX in a MyST raw block,
-which is what the book's PDF build uses because myst-nb treats ``text/latex`` as math): the web
-build picks HTML and the PDF build LaTeX, from the same cached execution.
+``_repr_html_`` and ``_repr_latex_``; Jupyter shows the HTML. In the book it is a numbered,
+cross-referenceable exhibit: it also carries its content as ``application/vnd.nhmg.table+json``,
+which :mod:`nhmg_lib.sphinx_exhibits` turns into a table node numbered as in the paper
+(``name``, see :mod:`nhmg_lib.exhibits`), rendered as HTML with a CSV download in the web book
+and as LaTeX in the PDF, from the same cached execution.
 
 Style: booktabs rules (top, mid, bottom; a short rule under each column group), no zebra
 stripes, numbers right-aligned, footnotes under the bottom rule. In LaTeX the table is an
@@ -23,11 +25,16 @@ import numbers
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import pandas as pd
 
-__all__ = ["PublicationTable", "publication_table", "format_value", "latex_escape"]
+from .exhibits import label_of
+
+__all__ = ["PublicationTable", "publication_table", "format_value", "latex_escape", "TABLE_MIME"]
+
+#: The mime type that carries a table into the book build (nhmg_lib.sphinx_exhibits).
+TABLE_MIME = "application/vnd.nhmg.table+json"
 
 _LATEX_SPECIALS = {
     "\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
@@ -39,7 +46,7 @@ _UNICODE_LATEX = {
     "⁴": r"\textsuperscript{4}", "₃": r"\textsubscript{3}", "µ": r"$\mu$", "μ": r"$\mu$",
     "α": r"$\alpha$", "β": r"$\beta$", "χ": r"$\chi$", "<": r"\textless{}", ">": r"\textgreater{}",
     "’": "'", "‘": "`", "“": "``", "”": "''", "…": r"\dots{}", "·": r"$\cdot$", "†": r"\dag{}",
-    "‡": r"\ddag{}", "✓": r"$\checkmark$", "§": r"\S{}", "°": r"\textdegree{}", "\u00a0": "~", "⁻": "$^{-}$", "¹": r"\textsuperscript{1}",
+    "‡": r"\ddag{}", "✓": r"$\checkmark$", "✗": r"$\times$", "§": r"\S{}", "°": r"\textdegree{}", "\u00a0": "~", "⁻": "$^{-}$", "¹": r"\textsuperscript{1}",
 }
 _LATEX_RE = re.compile("|".join(re.escape(k) for k in sorted({**_LATEX_SPECIALS, **_UNICODE_LATEX}, key=len, reverse=True)))
 
@@ -93,11 +100,33 @@ class PublicationTable:
     footnotes: list[str] = field(default_factory=list)
     align: list[str] = field(default_factory=list)  # "l" | "r" | "c" per data column
     frame: pd.DataFrame | None = None        # the (unformatted) source frame, for to_csv
+    name: str = ""                           # cross-reference target in the book, e.g. "table-2"
+
+    _PAYLOAD = ("cells", "row_labels", "row_is_group", "row_indent", "columns", "column_groups",
+                "stub_header", "caption", "label", "footnotes", "align", "name")
+
+    def payload(self) -> dict[str, Any]:
+        """Everything needed to render the table again (JSON-able; no source frame)."""
+        out = {k: getattr(self, k) for k in self._PAYLOAD}
+        out["column_groups"] = [list(g) for g in self.column_groups]
+        return out
+
+    @classmethod
+    def from_payload(cls, payload: Mapping[str, Any], **changes: Any) -> "PublicationTable":
+        """The inverse of :meth:`payload`; ``changes`` override fields (e.g. ``label``)."""
+        fields = {k: payload[k] for k in cls._PAYLOAD if k in payload}
+        fields["column_groups"] = [tuple(g) for g in fields.get("column_groups", [])]
+        fields.update(changes)
+        return cls(**fields)
 
     # ------------------------------------------------------------------ html
-    def to_html(self) -> str:
+    def to_html(self, anchor: str | None = None, after: str = "") -> str:
+        """The table as HTML; ``anchor`` is the wrapper's id (default: ``name``), ``after`` is
+        HTML placed under the table (the book's CSV link)."""
         e = html.escape
-        out = ['<div class="nhmg-table-wrap">', '<table class="nhmg-table">']
+        anchor = self.name if anchor is None else anchor
+        id_attr = f' id="{e(anchor)}"' if anchor else ""
+        out = [f'<div class="nhmg-table-wrap"{id_attr}>', '<table class="nhmg-table">']
         if self.caption or self.label:
             lab = f'<span class="nhmg-table-label">{e(self.label)}.</span> ' if self.label else ""
             out.append(f"<caption>{lab}{e(self.caption)}</caption>")
@@ -130,7 +159,10 @@ class PublicationTable:
             out.append(f'<tfoot><tr><td colspan="{n}">')
             out.extend(f'<p class="nhmg-footnote">{e(f)}</p>' for f in self.footnotes)
             out.append("</td></tr></tfoot>")
-        out.append("</table></div>")
+        out.append("</table>")
+        if after:
+            out.append(after)
+        out.append("</div>")
         return "\n".join(out)
 
     def _repr_html_(self) -> str:
@@ -148,7 +180,10 @@ class PublicationTable:
             return r"\footnotesize"
         return r"\scriptsize"
 
-    def to_latex(self) -> str:
+    def to_latex(self, number: str | None = None, target: str = "") -> str:
+        """The table as an ``xltabular``. With ``number`` the caption is a numbered LaTeX
+        ``\\caption`` showing that number (``"S1"``) followed by ``target`` (the ``\\label``
+        cross-references point at); without, the caption is unnumbered and led by ``label``."""
         n = len(self.columns)
         # Widths follow the longest text of each column (clipped), so the row labels and
         # prose columns take the spare width; X columns with \hsize weights summing to n+1.
@@ -168,7 +203,10 @@ class PublicationTable:
             r"\setlength{\tabcolsep}{4pt}\setlength{\LTcapwidth}{\linewidth}\renewcommand{\arraystretch}{1.1}",
             r"\begin{xltabular}{\linewidth}{@{}" + "".join(spec) + "@{}}",
         ]
-        if self.caption or self.label:
+        if number is not None:
+            lines.insert(1, r"\renewcommand{\thetable}{%s}" % esc(number))
+            lines.append(r"\caption{" + esc(self.caption) + "}" + target + r"\\")
+        elif self.caption or self.label:
             lab = r"\textbf{%s.} " % esc(self.label) if self.label else ""
             lines.append(r"\caption*{" + lab + esc(self.caption) + r"}\\")
         head = [r"\toprule"]
@@ -212,13 +250,10 @@ class PublicationTable:
     def _repr_latex_(self) -> str:
         return self.to_latex()
 
-    def _repr_markdown_(self) -> str:
-        """The LaTeX wrapped in a MyST ``raw`` block: the PDF build's representation.
-
-        myst-nb renders a ``text/latex`` output as math, so the book's configuration prefers
-        this Markdown output over ``text/latex`` for the LaTeX builder; HTML builds and
-        Jupyter front ends pick ``text/html`` first."""
-        return "````{raw} latex\n" + self.to_latex() + "\n````\n"
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
+        """The book's representation (IPython adds HTML, LaTeX and plain text from the
+        ``_repr_*_`` methods; Jupyter front ends show the HTML)."""
+        return {TABLE_MIME: self.payload()}
 
     def __repr__(self) -> str:
         head = f"{self.label}. {self.caption}".strip(". ") if (self.label or self.caption) else "PublicationTable"
@@ -258,6 +293,7 @@ def publication_table(
     formatter: Callable[[object], str] | None = None,
     align: Sequence[str] | None = None,
     stub_header: str | None = None,
+    name: str = "",
 ) -> PublicationTable:
     """Build a :class:`PublicationTable` from ``df``.
 
@@ -267,6 +303,11 @@ def publication_table(
     int or a per-column mapping (keys: column labels, bottom level); ``formatter`` overrides
     formatting entirely. Text cells are kept as they are. ``align`` defaults to right-aligned
     for columns whose cells look numeric, left otherwise.
+
+    ``name`` makes the table a numbered exhibit of the book (a ``{numref}`` target): a paper
+    exhibit's name (:data:`nhmg_lib.exhibits.EXHIBITS`) gives it the paper's number and, unless
+    ``label`` says otherwise, the label ``"Table 2"``; any other name numbers it in the book's
+    own series (Table B1, ...).
     """
     if not isinstance(df, pd.DataFrame):
         raise TypeError(f"publication_table needs a DataFrame, not {type(df).__name__}")
@@ -341,5 +382,6 @@ def publication_table(
     return PublicationTable(
         cells=cells, row_labels=labels, row_is_group=is_group, row_indent=indent,
         columns=columns, column_groups=groups, stub_header=stub_header, caption=caption,
-        label=label, footnotes=list(footnotes), align=align, frame=df,
+        label=label or label_of(name), footnotes=list(footnotes), align=align, frame=df,
+        name=name,
     )

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import re
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from nhmg_lib.tables import PublicationTable, format_value, latex_escape, publication_table
+from nhmg_lib.tables import (TABLE_MIME, PublicationTable, format_value, latex_escape,
+                             publication_table)
 
 
 @pytest.fixture
@@ -83,11 +85,36 @@ def test_latex_structure(grouped):
         assert line.count("&") == 4, line
 
 
-def test_markdown_wraps_latex_for_the_pdf_build(grouped):
-    t = publication_table(grouped)
-    md = t._repr_markdown_()
-    assert md.startswith("````{raw} latex\n") and md.rstrip().endswith("````")
-    assert t.to_latex() in md
+def test_book_representation_round_trips(grouped):
+    t = publication_table(grouped, caption="Characteristics", footnotes=["a note"], name="table-1")
+    bundle = t._repr_mimebundle_()
+    assert list(bundle) == [TABLE_MIME]
+    payload = json.loads(json.dumps(bundle[TABLE_MIME]))  # what a notebook stores
+    again = PublicationTable.from_payload(payload)
+    assert again.to_html() == t.to_html() and again.to_latex() == t.to_latex()
+    relabelled = PublicationTable.from_payload(payload, label="Table 9")
+    assert "Table 9." in relabelled.to_html() and "Table 1." not in relabelled.to_html()
+
+
+def test_name_gives_the_paper_label_and_an_anchor(grouped):
+    t = publication_table(grouped, caption="Characteristics", name="table-s2")
+    assert t.label == "Table S2"
+    assert '<div class="nhmg-table-wrap" id="table-s2">' in t.to_html()
+    own = publication_table(grouped, caption="Something else", name="table-extra")
+    assert own.label == "" and 'id="table-extra"' in own.to_html()
+    assert publication_table(grouped, name="table-s2", label="Tbl").label == "Tbl"
+
+
+def test_numbered_latex_caption(grouped):
+    t = publication_table(grouped, caption="Characteristics", name="table-s2")
+    tex = t.to_latex(number="S2", target=r"\label{x:table-s2}")
+    assert r"\renewcommand{\thetable}{S2}" in tex
+    assert r"\caption{Characteristics}\label{x:table-s2}\\" in tex
+    assert r"\caption*" not in tex
+    # the renumbering stays inside the table's group
+    assert tex.index(r"\begingroup") < tex.index(r"\renewcommand{\thetable}") < tex.index(r"\endgroup")
+    unnumbered = t.to_latex()
+    assert r"\caption*{\textbf{Table S2.} Characteristics}" in unnumbered
 
 
 def test_alignment_and_validation():
