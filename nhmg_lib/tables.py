@@ -169,37 +169,89 @@ class PublicationTable:
         return self.to_html()
 
     # ------------------------------------------------------------------ latex
+    # Widths for LaTeX, in em of the table's font: rough glyph widths of Times (the PDF's font)
+    # are enough to give every column room for its longest word and share the rest by length.
+    _TEXT_WIDTH_PT = 450.0   # A4 less Sphinx's 1in margins
+    _SIZES = ((r"\small", 9.0), (r"\footnotesize", 8.0), (r"\scriptsize", 7.0))
+
+    @staticmethod
+    def _em(text: str) -> float:
+        def glyph(ch: str) -> float:
+            if ch.isdigit():
+                return 0.5
+            if ch.isupper():
+                return 0.7
+            if ch.islower():
+                return 0.46
+            if ch in " .,:;'|":
+                return 0.25
+            if ch in "()[]-/":
+                return 0.33
+            return 0.56
+        return sum(glyph(ch) for ch in text)
+
+    def _column_texts(self) -> list[list[tuple[str, float]]]:
+        """Per column (stub first): (text, extra em) of every cell and header; indented rows
+        carry their 1em indent, bold group rows a tenth more."""
+        stub = [(self.stub_header, 0.0)]
+        for label, grp, ind in zip(self.row_labels, self.row_is_group, self.row_indent):
+            stub.append((label, 1.0 if ind else (0.1 * self._em(label) if grp else 0.0)))
+        cols = [[(c, 0.0)] + [(row[j], 0.0) for row in self.cells]
+                for j, c in enumerate(self.columns)]
+        return [stub] + cols
+
+    def _latex_widths(self) -> tuple[str, list[float]]:
+        """Font size command and each column's share of the text width (summing to 1).
+
+        The font is the largest of small/footnotesize/scriptsize at which the number columns
+        fit on one line and every text column has room for its longest word (scriptsize, with
+        number columns allowed to wrap, if none does). Each column gets that floor; the rest
+        of the width goes to the columns whose text must wrap, in proportion to what they lack.
+        """
+        texts = self._column_texts()
+        natural = [max(self._em(t) + extra for t, extra in col) + 0.4 for col in texts]
+        longest = [max(max((self._em(w) for w in t.split()), default=0.0) + extra
+                       for t, extra in col) + 0.4 for col in texts]
+        numeric = [False] + [a in ("r", "c") for a in self.align]
+        strict = [nat if num else lng for nat, lng, num in zip(natural, longest, numeric)]
+        pad_pt = 8.0 * (len(texts) - 1)  # \tabcolsep on each side of the inner column edges
+        for size, pt in self._SIZES:
+            room = (self._TEXT_WIDTH_PT - pad_pt) / pt
+            if sum(strict) <= room:
+                floor = strict
+                break
+        else:
+            floor = longest
+        if sum(floor) >= room:  # even words do not fit: share in proportion to them
+            widths = [room * w / sum(floor) for w in floor]
+        else:
+            lack = [nat - f for nat, f in zip(natural, floor)]
+            spare = room - sum(floor)
+            if sum(lack) > 0:
+                widths = [f + spare * d / sum(lack) for f, d in zip(floor, lack)]
+            else:
+                widths = [f + spare / len(floor) for f in floor]
+        total = sum(widths)
+        return size, [w / total for w in widths]
+
     def _font_size(self) -> str:
-        lens = [min(max([len(x) for x in self.row_labels] + [4]), 45)]
-        for j, c in enumerate(self.columns):
-            lens.append(min(max([len(row[j]) for row in self.cells] + [len(c), 4]), 45))
-        load = sum(lens) + 2 * len(lens)
-        if load <= 75:
-            return r"\small"
-        if load <= 120:
-            return r"\footnotesize"
-        return r"\scriptsize"
+        return self._latex_widths()[0]
 
     def to_latex(self, number: str | None = None, target: str = "") -> str:
         """The table as an ``xltabular``. With ``number`` the caption is a numbered LaTeX
         ``\\caption`` showing that number (``"S1"``) followed by ``target`` (the ``\\label``
         cross-references point at); without, the caption is unnumbered and led by ``label``."""
         n = len(self.columns)
-        # Widths follow the longest text of each column (clipped), so the row labels and
-        # prose columns take the spare width; X columns with \hsize weights summing to n+1.
-        lens = [max([len(x) for x in self.row_labels] + [len(self.stub_header), 4])]
-        for j, c in enumerate(self.columns):
-            lens.append(max([len(row[j]) for row in self.cells] + [len(c) * 0.8, 4]))
-        lens = [min(max(v, 5.0), 45.0) for v in lens]
-        total = sum(lens)
-        weights = [(n + 1) * v / total for v in lens]
+        # X columns with \hsize weights summing to n + 1 (their number).
+        size, shares = self._latex_widths()
+        weights = [(n + 1) * f for f in shares]
         w_stub, w_cols = weights[0], weights[1:]
         col_tex = {"l": r"\raggedright", "r": r"\raggedleft", "c": r"\centering"}
         spec = [r">{\raggedright\arraybackslash\hsize=%.3f\hsize}X" % w_stub]
         spec += [r">{%s\arraybackslash\hsize=%.3f\hsize}X" % (col_tex[a], w) for a, w in zip(self.align, w_cols)]
         esc = latex_escape
         lines = [
-            r"\begingroup" + self._font_size(),
+            r"\begingroup" + size,
             r"\setlength{\tabcolsep}{4pt}\setlength{\LTcapwidth}{\linewidth}\renewcommand{\arraystretch}{1.1}",
             r"\begin{xltabular}{\linewidth}{@{}" + "".join(spec) + "@{}}",
         ]
@@ -231,7 +283,7 @@ class PublicationTable:
         lines += [r"\bottomrule", r"\endfoot" if not self.footnotes else r"\endfoot"]
         last_foot = [r"\bottomrule"]
         for f in self.footnotes:
-            last_foot.append(r"\multicolumn{%d}{@{}p{\linewidth}@{}}{\footnotesize %s}\\" % (n + 1, esc(f)))
+            last_foot.append(r"\multicolumn{%d}{@{}p{\linewidth}@{}}{\footnotesize\sloppy %s}\\" % (n + 1, esc(f)))
         lines += last_foot + [r"\endlastfoot"]
         for label, cells, grp, ind in zip(self.row_labels, self.cells, self.row_is_group, self.row_indent):
             stub = esc(label)

@@ -196,3 +196,5 @@ def test_pdf_builds_with_every_chapter_and_the_watermark(built):
         assert f"{ex.label}: " in text, ex.label
     assert "Table B1: " in text  # the book's own tables in their own series
     assert "??" not in text  # LaTeX's mark of an unresolved reference
+    log = (pdf.parent / f"{pdf.stem}.log").read_text(encoding="utf-8", errors="replace")
+    assert "Overfull \\hbox" not in log  # nothing runs into the margin

@@ -148,3 +148,36 @@ def test_csv_export(grouped, tmp_path):
 def test_latex_escape():
     assert latex_escape("a_b & c%") == r"a\_b \& c\%"
     assert latex_escape("x ≤ 5, 10⁹/L") == r"x $\leq$ 5, 10\textsuperscript{9}/L"
+
+
+def test_latex_widths_give_every_column_its_longest_word():
+    df = pd.DataFrame(
+        {"Overall": ["0.00509 (0.00252, 0.01154)", "2,050 (1,606, 2,625)"],
+         "Note": ["a rather long explanation that has to wrap over several lines " * 3, "short"],
+         "P": ["<0.001", "0.144"]},
+        index=["NP (neutrophils × platelets), (10⁹/L)²", "Energy intake, kcal/day"])
+    t = publication_table(df)
+    size, shares = t._latex_widths()
+    assert abs(sum(shares) - 1) < 1e-12
+    pt = dict(PublicationTable._SIZES)[size]
+    room = (PublicationTable._TEXT_WIDTH_PT - 8.0 * 3) / pt
+    texts = t._column_texts()
+    for share, col, align in zip(shares, texts, ["l"] + t.align):
+        widest_word = max(PublicationTable._em(w) for text, _ in col for w in text.split())
+        assert share * room >= widest_word
+        if align == "r":  # numbers stay on one line when the table allows it
+            assert share * room >= max(PublicationTable._em(text) for text, _ in col)
+    # the prose column takes what is left, so it is the widest
+    assert shares[2] == max(shares)
+    # the LaTeX uses these shares (\hsize weights summing to the number of columns)
+    weights = [float(w) for w in re.findall(r"\\hsize=([0-9.]+)\\hsize", t.to_latex())]
+    assert weights == pytest.approx([4 * s for s in shares], abs=1e-3)
+    assert t.to_latex().startswith(r"\begingroup" + size)
+
+
+def test_latex_font_steps_down_for_wide_tables():
+    narrow = publication_table(pd.DataFrame({"a": [1.5]}, index=["x"]))
+    assert narrow._latex_widths()[0] == r"\small"
+    wide = publication_table(pd.DataFrame({f"c{i}": ["0.63 (0.41, 0.96)"] for i in range(6)},
+                                          index=["Hypertension, Q4 vs Q1"]))
+    assert wide._latex_widths()[0] in (r"\footnotesize", r"\scriptsize")
