@@ -11,7 +11,8 @@ Modules, one concern each (CONTRIBUTING.md has the contracts between them):
   (svymean, quantiles, Rao-Scott), ``models`` (Models 1-3), ``splines``, ``threshold``,
   ``subgroups``, ``inflammation``, ``mediation``/``batched``/``bootstrap``
 - exhibits: ``exhibits`` (the paper's tables and figures and their numbers), ``table1``, ``tables``, ``figures``, ``forest``, ``mediation_report``,
-  ``robustness``, ``scorecard``, ``published`` (the paper's numbers), ``results``
+  ``robustness``, ``scorecard``, ``findings`` (claims in words, checked), ``published``
+  (the paper's numbers and findings), ``results``
   (results.json), ``provenance``
 - book and CLI: ``book``, ``build``, ``sphinx_scripts``, ``sphinx_exhibits`` (paper numbering,
   CSV downloads), ``cli``

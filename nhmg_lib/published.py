@@ -3,7 +3,9 @@
 Typed in once, here only, each with where in the paper it stands. Ids follow the
 ``results.json`` ids (SPEC section 7), so the scorecard joins on ``id``. The text we have
 gives the headline values of each exhibit, not every cell of every table: what is listed here is
-everything the text states. Nothing in the analysis code reads this module.
+everything the text states: :data:`VALUES` (numbers) and :data:`FINDINGS` (results stated in
+words, each made testable by :class:`Check` s on the book's records). Nothing in the analysis
+code reads this module.
 
 ``estimate`` is on the scale the book reports: odds ratios for LMM, beta coefficients for
 ln SMI and the ln indices, proportions (0-1) for proportions mediated, counts for the flow.
@@ -90,13 +92,105 @@ VALUES: list[Published] = [
     Published("table8/rar/pm", 0.25, where="3.8"),
 ]
 
-#: Published statements of direction or significance without a number (3.5-3.8).
-STATEMENTS: dict[str, str] = {
-    "table6": "CALLY positively, NP, PAR and RAR negatively associated with SMI (3.7)",
-    "table7/cally": "no significant mediation by CALLY (3.8)",
-    "table8/cally": "no significant mediation by CALLY (3.8)",
-    "figS1": "no significant interactions for SMI (3.5)",
-}
+
+
+@dataclass(frozen=True)
+class Check:
+    """One testable part of a stated finding, on a results.json record ``id``.
+
+    ``relation``: ``">"`` / ``"<"``: the estimate lies above / below the null value (1 for
+    odds ratios, 0 for betas), or above / below the estimate of ``other`` when given;
+    ``"sig"`` / ``"ns"``: significant / not significant at 0.05 (p-value records: p itself).
+    """
+
+    id: str
+    relation: str
+    other: str | None = None
+
+
+@dataclass(frozen=True)
+class Finding:
+    """A result the paper states in words, with the checks that make it testable."""
+
+    exhibit: str              # id prefix of the exhibit, e.g. "table6"
+    text: str                 # the paper's claim, close to its words
+    where: str
+    checks: tuple[Check, ...]
+
+
+def _t1(variable: str, level: str, relation: str) -> tuple[Check, ...]:
+    """Table 1: the LMM group's value of ``variable``/``level`` is higher (">") or lower than
+    the non-LMM group's, and the design-based test of ``variable`` is significant."""
+    return (Check(f"table1/{variable}/{level}/lmm", relation, f"table1/{variable}/{level}/non_lmm"),
+            Check(f"table1/{variable}/p", "sig"))
+
+
+def _all(pattern: str, relation: str, **values: tuple[str, ...]) -> tuple[Check, ...]:
+    """One check per combination, e.g. ``_all("table2/{m}/ln_mg", "<", m=("model1", ...))``."""
+    from itertools import product
+    keys = list(values)
+    return tuple(Check(pattern.format(**dict(zip(keys, combo))), relation)
+                 for combo in product(*(values[k] for k in keys)))
+
+
+_MODELS = ("model1", "model2", "model3")
+_SUBGROUPS = ("gender", "age", "education", "hypertension", "diabetes", "drinking", "ckd")
+
+#: What the paper states without a number (sections 3.1-3.8), as checks on the book's records.
+FINDINGS: list[Finding] = [
+    Finding("table1", "Participants with LMM were older", "3.1", _t1("age", "mean", ">")),
+    Finding("table1", "... more often Mexican American or other Hispanic", "3.1",
+            _t1("race", "mexican_american", ">") + _t1("race", "other_hispanic", ">")[:1]),
+    Finding("table1", "... less educated", "3.1", _t1("education", "below_high_school", ">")),
+    Finding("table1", "... had a lower PIR", "3.1", _t1("pir_cat", "lt1_39", ">")),
+    Finding("table1", "... were less active", "3.1", _t1("active", "inactive", ">")),
+    Finding("table1", "... more often had hypertension and diabetes", "3.1",
+            _t1("hypertension", "yes", ">") + _t1("diabetes", "yes", ">")),
+    Finding("table1", "... ate less energy and protein", "3.1",
+            _t1("energy", "median", "<") + _t1("protein", "median", "<")),
+    Finding("table1", "... had lower serum 25(OH)D3", "3.1", _t1("vitd", "median", "<")),
+    Finding("table1", "... had lower CALLY and higher NP, PAR and RAR", "3.1",
+            _t1("cally", "median", "<") + _t1("np", "median", ">") + _t1("par", "median", ">")
+            + _t1("rar", "median", ">")),
+    Finding("table2", "Continuous magnesium: a negative association with LMM in all models", "3.2",
+            _all("table2/{m}/ln_mg", "<", m=_MODELS) + _all("table2/{m}/ln_mg", "sig", m=_MODELS)),
+    Finding("table3", "Continuous magnesium: a positive association with SMI in all models", "3.3",
+            _all("table3/{m}/ln_mg", ">", m=_MODELS) + _all("table3/{m}/ln_mg", "sig", m=_MODELS)),
+    Finding("table3", "Q3 and Q4 positively associated with SMI in all models", "3.3",
+            _all("table3/{m}/{q}", ">", m=_MODELS, q=("q3", "q4"))
+            + _all("table3/{m}/{q}", "sig", m=_MODELS, q=("q3", "q4"))),
+    Finding("tableS1", "Consistent results without extreme energy intake (LMM)", "3.3",
+            (Check("tableS1/model3/ln_mg", "<"), Check("tableS1/model3/ln_mg", "sig"),
+             Check("tableS1/model3/q4", "<"), Check("tableS1/model3/q4", "sig"))),
+    Finding("tableS2", "Consistent results without extreme energy intake (SMI)", "3.3",
+            (Check("tableS2/model3/ln_mg", ">"), Check("tableS2/model3/ln_mg", "sig"),
+             Check("tableS2/model3/q4", ">"), Check("tableS2/model3/q4", "sig"))),
+    Finding("tableS3", "No significant association with LMM below the inflection point", "3.4",
+            (Check("tableS3/lmm/below", "ns"),)),
+    Finding("fig3", "The protective association is significant only with hypertension", "3.5",
+            (Check("fig3/hypertension/no/q3", "ns"), Check("fig3/hypertension/no/q4", "ns"))),
+    Finding("figS1", "No significant interaction for SMI in any subgroup", "3.5",
+            _all("figS1/{g}/p_interaction", "ns", g=_SUBGROUPS)),
+    Finding("table4", "Magnesium positively associated with CALLY in all models", "3.6",
+            _all("table4/cally/{m}/ln_mg", ">", m=_MODELS)
+            + _all("table4/cally/{m}/ln_mg", "sig", m=_MODELS)),
+    Finding("table4", "Magnesium negatively associated with NP, PAR and RAR", "3.6",
+            _all("table4/{i}/{m}/ln_mg", "<", i=("np", "par", "rar"), m=_MODELS)),
+    Finding("table5", "CALLY negatively, NP, PAR and RAR positively associated with LMM", "3.7",
+            _all("table5/cally/{m}/ln_index", "<", m=_MODELS)
+            + _all("table5/{i}/{m}/ln_index", ">", i=("np", "par", "rar"), m=_MODELS)),
+    Finding("table6", "CALLY positively, NP, PAR and RAR negatively associated with SMI", "3.7",
+            _all("table6/cally/{m}/ln_index", ">", m=_MODELS)
+            + _all("table6/{i}/{m}/ln_index", "<", i=("np", "par", "rar"), m=_MODELS)),
+    Finding("table7", "NP, PAR and RAR mediate the magnesium-LMM association", "3.8",
+            _all("table7/{i}/nie", "sig", i=("np", "par", "rar"))),
+    Finding("table7", "No significant mediation by CALLY (LMM)", "3.8",
+            (Check("table7/cally/nie", "ns"),)),
+    Finding("table8", "NP, PAR and RAR mediate the magnesium-SMI association", "3.8",
+            _all("table8/{i}/nie", "sig", i=("np", "par", "rar"))),
+    Finding("table8", "No significant mediation by CALLY (SMI)", "3.8",
+            (Check("table8/cally/nie", "ns"),)),
+]
 
 BY_ID: dict[str, Published] = {v.id: v for v in VALUES}
 

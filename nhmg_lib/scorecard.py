@@ -39,7 +39,7 @@ the two intervals share at least one point.
 
 Significance of a published number comes from its CI when printed, else from its p-value, else
 from the text: the paper reports each listed odds ratio, beta and proportion mediated as a
-finding and names its non-significant results separately (:data:`published.STATEMENTS`), so a
+finding and names its non-significant results separately (:data:`published.FINDINGS`, judged by :mod:`nhmg_lib.findings`), so a
 published estimate with neither CI nor p is read as significant at 0.05
 (``published_significance`` = ``"text"``). The book's significance comes from its CI, else its
 p-value.
