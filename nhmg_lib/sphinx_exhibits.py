@@ -10,7 +10,8 @@
   other table and figure in the book's own series (B1, B2, ...). HTML captions and ``numref``
   text read these numbers; for LaTeX, which counts by itself, each numbered table and figure
   sets ``\\thetable``/``\\thefigure`` to the same number just before its caption.
-* In HTML each table is followed by a link to its cells as CSV (``_downloads/tables/``).
+* In HTML each table is followed by a link to its cells as CSV (``_downloads/tables/``); a
+  table wider than the text column takes the page's margin (:func:`widen_without_sidebar`).
 """
 
 from __future__ import annotations
@@ -158,6 +159,18 @@ def _skip(self: Any, node: nodes.Element) -> None:
     raise nodes.SkipNode
 
 
+def widen_without_sidebar(app: Any, pagename: str, templatename: str, context: dict,
+                          doctree: Any) -> None:
+    """A wide table is a theme "full-width" block, which folds the page's table of contents
+    while it is in view. On a page without that sidebar the theme's script fails on it
+    (a console error), so there the table is widened by CSS alone (``nhmg-wide``)."""
+    meta = context.get("meta") or {}
+    has_sidebar = bool(context.get("secondary_sidebar_items")) and \
+        "html_theme.sidebar_secondary.remove" not in meta
+    if not has_sidebar and "body" in context:
+        context["body"] = context["body"].replace("nhmg-table-wrap full-width", "nhmg-table-wrap nhmg-wide")
+
+
 def setup(app: Any) -> dict[str, Any]:
     app.add_enumerable_node(
         exhibit_table, "table", _table_title,
@@ -168,4 +181,6 @@ def setup(app: Any) -> dict[str, Any]:
                  latex=(visit_figure_latex, LaTeXTranslator.depart_figure))
     # After Sphinx's own numbering (the toctree collector, default priority 500).
     app.connect("env-get-updated", renumber, priority=900)
+    # After pydata-sphinx-theme has decided the page's secondary sidebar (priority 500).
+    app.connect("html-page-context", widen_without_sidebar, priority=700)
     return {"parallel_read_safe": True, "parallel_write_safe": True}

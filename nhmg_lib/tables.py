@@ -80,6 +80,18 @@ def format_value(value: object, decimals: int = 2) -> str:
     return str(value)
 
 
+_CI = re.compile(r"^(.*\S)\s+(\([^()]*\))$")
+
+
+def _html_cell(text: str) -> str:
+    """Escaped cell text; an interval in parentheses at the end stays on one line, so a
+    narrow column breaks "0.63 (0.41, 0.96)" before the interval, never inside it."""
+    m = _CI.match(text)
+    if not m:
+        return html.escape(text)
+    return f'{html.escape(m.group(1))} <span class="nhmg-ci">{html.escape(m.group(2))}</span>'
+
+
 def _is_numeric_text(s: str) -> bool:
     return bool(re.match(r"^[\s<>≤≥=−\-+]*[\d.,]+", s)) or s == ""
 
@@ -126,7 +138,10 @@ class PublicationTable:
         e = html.escape
         anchor = self.name if anchor is None else anchor
         id_attr = f' id="{e(anchor)}"' if anchor else ""
-        out = [f'<div class="nhmg-table-wrap"{id_attr}>', '<table class="nhmg-table">']
+        # "full-width": sphinx-book-theme widens the block into the margin (and folds the
+        # page's table of contents while it is in view).
+        wide = " full-width" if self.html_is_wide() else ""
+        out = [f'<div class="nhmg-table-wrap{wide}"{id_attr}>', '<table class="nhmg-table">']
         if self.caption or self.label:
             lab = f'<span class="nhmg-table-label">{e(self.label)}.</span> ' if self.label else ""
             out.append(f"<caption>{lab}{e(self.caption)}</caption>")
@@ -151,7 +166,7 @@ class PublicationTable:
             out.append(f'<tr class="{cls}">' if cls else "<tr>")
             out.append(f'<th scope="row" class="nhmg-stub">{e(label)}</th>')
             for c, a in zip(cells, self.align):
-                out.append(f'<td class="nhmg-{a}">{e(c)}</td>')
+                out.append(f'<td class="nhmg-{a}">{_html_cell(c)}</td>')
             out.append("</tr>")
         out.append("</tbody>")
         if self.footnotes:
@@ -167,6 +182,20 @@ class PublicationTable:
 
     def _repr_html_(self) -> str:
         return self.to_html()
+
+    #: Width, in em of the table's font, of the book's text column (sphinx-book-theme).
+    HTML_COLUMN_EM = 48.0
+
+    def html_is_wide(self) -> bool:
+        """Whether the table, with every cell at its narrowest (words and intervals unbroken),
+        is wider than the book's text column."""
+        def narrowest(text: str) -> float:
+            m = _CI.match(text)
+            parts = [m.group(1), m.group(2)] if m else text.split()
+            return max((self._em(p) for p in parts), default=0.0)
+        # the web font is a sans serif about a quarter wider than the Times of _em (measured)
+        cols = [max(narrowest(t) for t, _ in col) * 1.25 + 1.2 for col in self._column_texts()]
+        return sum(cols) > self.HTML_COLUMN_EM
 
     # ------------------------------------------------------------------ latex
     # Widths for LaTeX, in em of the table's font: rough glyph widths of Times (the PDF's font)

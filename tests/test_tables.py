@@ -181,3 +181,24 @@ def test_latex_font_steps_down_for_wide_tables():
     wide = publication_table(pd.DataFrame({f"c{i}": ["0.63 (0.41, 0.96)"] for i in range(6)},
                                           index=["Hypertension, Q4 vs Q1"]))
     assert wide._latex_widths()[0] in (r"\footnotesize", r"\scriptsize")
+
+
+def test_html_keeps_an_interval_on_one_line():
+    t = publication_table(pd.DataFrame({"OR": ["0.63 (0.41, 0.96)", "1 (reference)", "<0.001"]},
+                                       index=["Q3", "Q1", "P"]))
+    html = t.to_html()
+    assert '<td class="nhmg-r">0.63 <span class="nhmg-ci">(0.41, 0.96)</span></td>' in html
+    assert '1 <span class="nhmg-ci">(reference)</span>' in html
+    assert '<td class="nhmg-r">&lt;0.001</td>' in html
+
+
+def test_wide_tables_take_the_margin_in_html():
+    narrow = publication_table(pd.DataFrame({"Model 1": ["0.28 (0.13, 0.65)"]}, index=["ln-Mg"]))
+    assert not narrow.html_is_wide() and "full-width" not in narrow.to_html()
+    cols = pd.MultiIndex.from_tuples([(g, c) for g in ("NDE", "NIE", "TE") for c in ("β (95% CI)", "P")]
+                                      + [("Proportion mediated", "% (95% CI)")])
+    wide = publication_table(pd.DataFrame([["0.043 (−0.010, 0.092)", "0.126"] * 3
+                                           + ["17.3 (−187.8, 193.8)"]], columns=cols,
+                                          index=["CALLY"]))
+    assert wide.html_is_wide()
+    assert '<div class="nhmg-table-wrap full-width">' in wide.to_html()
