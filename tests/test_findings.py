@@ -75,7 +75,7 @@ def test_a_finding_holds_only_when_every_check_passes(tmp_path):
     assert "age/p p < 0.001 (sig) ✓" in fs.frame.loc[1, "evidence"]
     assert "cally/nie: not computed" in fs.frame.loc[2, "evidence"]
     table = fs.render()
-    assert table.name == "table-findings" and "✗ (1 of 2)" in table.to_html()
+    assert table.name == "table-findings" and "✗ (1 of 2)" in table.to_csv()
     path = tmp_path / "r.json"
     path.write_text(json.dumps(list(BY_ID.values())))
     assert findings(str(path), stated).n_hold == 1
