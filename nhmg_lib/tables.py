@@ -280,12 +280,14 @@ class PublicationTable:
         spec += [r">{%s\arraybackslash\hsize=%.3f\hsize}X" % (col_tex[a], w) for a, w in zip(self.align, w_cols)]
         esc = latex_escape
         lines = [
+            # caption, header and a few rows together: no table starts on a page's last line
+            r"\needspace{10\baselineskip}",
             r"\begingroup" + size,
             r"\setlength{\tabcolsep}{4pt}\setlength{\LTcapwidth}{\linewidth}\renewcommand{\arraystretch}{1.1}",
             r"\begin{xltabular}{\linewidth}{@{}" + "".join(spec) + "@{}}",
         ]
         if number is not None:
-            lines.insert(1, r"\renewcommand{\thetable}{%s}" % esc(number))
+            lines.insert(2, r"\renewcommand{\thetable}{%s}" % esc(number))
             lines.append(r"\caption{" + esc(self.caption) + "}" + target + r"\\")
         elif self.caption or self.label:
             lab = r"\textbf{%s.} " % esc(self.label) if self.label else ""

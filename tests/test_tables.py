@@ -172,7 +172,8 @@ def test_latex_widths_give_every_column_its_longest_word():
     # the LaTeX uses these shares (\hsize weights summing to the number of columns)
     weights = [float(w) for w in re.findall(r"\\hsize=([0-9.]+)\\hsize", t.to_latex())]
     assert weights == pytest.approx([4 * s for s in shares], abs=1e-3)
-    assert t.to_latex().startswith(r"\begingroup" + size)
+    assert (r"\begingroup" + size + "\n") in t.to_latex()
+    assert t.to_latex().startswith(r"\needspace")  # never a caption alone at a page foot
 
 
 def test_latex_font_steps_down_for_wide_tables():
