@@ -154,13 +154,7 @@ def _fit(data: pd.DataFrame, des: Design, outcome: str, terms: list[str], model:
     return svyglm(formula, des, family=family, domain=mask, data=data, levels=levels)  # type: ignore[arg-type]
 
 
-def _fmt(x: float, digits: int) -> str:
-    # round first so that -0.004 prints as 0.00, not -0.00
-    return f"{round(float(x), digits) + 0.0:.{digits}f}"
-
-
-def _num(x: float) -> float | None:
-    return None if x is None or not np.isfinite(x) else float(x)
+_fmt, _num = models._fmt, models._num  # the same cell and record formatting as Tables 2-3
 
 
 def _row(table: str, index: str, model: int, row: str, est: float, lo: float, hi: float,
