@@ -30,6 +30,7 @@ import pandas as pd
 
 from . import mediation
 from .definitions import DEFAULT, MODEL3_COVARIATES, Definitions
+from .exhibits import label_of
 from .figures import BookFigure
 from .tables import PublicationTable, publication_table
 
@@ -334,8 +335,8 @@ def figure(results: Mapping[tuple[str, str], mediation.MediationResult], outcome
         ax.set_title(f"({'abcd'[INDICES.index(i)]}) {LABELS[i]}", loc="left", fontsize=10,
                      weight="bold")
     fig.subplots_adjust(left=0.01, right=0.99, top=0.95, bottom=0.02, wspace=0.04, hspace=0.12)
-    number = 4 if outcome == "lmm" else 5
-    return BookFigure(fig, alt=f"Figure {number}: path diagrams of the mediation of magnesium -> "
+    exhibit = label_of("fig-mediation-lmm" if outcome == "lmm" else "fig-mediation-smi")
+    return BookFigure(fig, alt=f"{exhibit}: path diagrams of the mediation of magnesium -> "
                                f"{label} by CALLY, NP, PAR and RAR")
 
 
