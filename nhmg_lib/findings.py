@@ -136,12 +136,6 @@ class Findings:
         return publication_table(frame, caption=caption, name=name, stub_header="Finding",
                                  footnotes=notes, formatter=str, align=["l", "c", "l"])
 
-    def to_csv(self, path: str | None = None) -> str | None:
-        if path is None:
-            return self.frame.to_csv(index=False)
-        self.frame.to_csv(path, index=False)
-        return None
-
     def __repr__(self) -> str:
         return f"<Findings: {self.summary()}>"
 

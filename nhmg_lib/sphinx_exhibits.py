@@ -22,14 +22,11 @@ from pathlib import Path
 from typing import Any
 
 from docutils import nodes
-from sphinx.util import logging
 from sphinx.util.osutil import relative_uri
 from sphinx.writers.latex import LaTeXTranslator
 
 from .exhibits import BOOK_SERIES, BY_NAME
 from .tables import TABLE_MIME, PublicationTable
-
-logger = logging.getLogger(__name__)
 
 CSV_DIR = "_downloads/tables"
 
@@ -104,9 +101,9 @@ def _csv_name(docname: str, node: nodes.Element, index: int) -> str:
     if node["names"]:
         stem = node["names"][0]
     else:
-        words = re.findall(r"[A-Za-z0-9]+", node["payload"].get("caption", ""))[:5]
-        stem = "-".join([Path(docname).name, *(w.lower() for w in words)] or [str(index)])
-        stem = stem if words else f"{stem}-table-{index}"
+        page = Path(docname).name
+        words = [w.lower() for w in re.findall(r"[A-Za-z0-9]+", node["payload"].get("caption", ""))[:5]]
+        stem = "-".join([page, *words]) if words else f"{page}-table-{index}"
     return re.sub(r"[^A-Za-z0-9_.-]+", "-", stem) + ".csv"
 
 
