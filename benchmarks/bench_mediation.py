@@ -63,8 +63,8 @@ def loop_reference(frame: pd.DataFrame, mediator: str, outcome: str, family: str
     """Effect inputs (t1, t2, t3, b0, b1) per resample from statsmodels refits, one by one."""
     import statsmodels.api as sm
 
-    from nhmg_lib import mediation
-    from nhmg_lib.definitions import MODEL3_COVARIATES
+    from nhmg_lib.analyses import mediation
+    from nhmg_lib.cohort.definitions import MODEL3_COVARIATES
 
     data = mediation._frame_data(frame, "ln_mg", mediator, outcome, MODEL3_COVARIATES,
                                  "weight", None)
@@ -89,7 +89,8 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=3, help="timed runs of the batched block")
     args = ap.parse_args()
 
-    from nhmg_lib import bootstrap, mediation
+    from nhmg_lib.survey import bootstrap
+    from nhmg_lib.analyses import mediation
 
     frame = synthetic_frame(args.n)
     mediators = ("ln_np", "ln_par", "ln_rar", "ln_cally")

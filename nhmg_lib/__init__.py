@@ -1,21 +1,23 @@
 """nhmg_lib: replication of Zhu et al., dietary magnesium and low muscle mass (NHANES 2011-2018).
 
-Modules, one concern each (CONTRIBUTING.md has the contracts between them):
+Subpackages, in the order the pipeline runs (each may import only those before it; the
+``survey`` engine imports nothing of the others):
 
-- data: ``catalog`` (files and columns), ``sources``/``fetch``/``manifest`` (download, cache,
-  checksums), ``readers`` (XPT to one frame), ``synthetic`` (NHANES-shaped fake data),
-  ``datamode`` (real or synthetic for the book)
-- definitions: ``definitions`` (every analytic choice), ``variables``/``clinical``/``codes``
-  (derived variables), ``cohort`` (exclusion flow)
-- estimation: ``design`` and ``survey`` (design-based GLMs, Wald tests), ``descriptive``
-  (svymean, quantiles, Rao-Scott), ``models`` (Models 1-3), ``splines``, ``threshold``,
-  ``subgroups``, ``inflammation``, ``mediation``/``batched``/``bootstrap``
-- exhibits: ``exhibits`` (the paper's tables and figures and their numbers), ``table1``, ``tables``, ``figures``, ``forest``, ``mediation_report``,
-  ``robustness``, ``scorecard``, ``findings`` (claims in words, checked), ``published``
-  (the paper's numbers and findings), ``results``
-  (results.json), ``provenance``
-- book and CLI: ``book``, ``build``, ``sphinx_scripts``, ``sphinx_exhibits`` (paper numbering,
-  CSV downloads), ``cli``
+- :mod:`nhmg_lib.data` — NHANES files: catalogue, download/cache/manifest, XPT readers, codes,
+  synthetic NHANES-shaped data, real-or-synthetic data mode.
+- :mod:`nhmg_lib.cohort` — analytic definitions, derived variables, clinical rules, the
+  exclusion flow.
+- :mod:`nhmg_lib.survey` — design-based estimation with no NHANES knowledge: design, GLMs and
+  Wald tests, descriptive statistics, batched fits, bootstrap multipliers.
+- :mod:`nhmg_lib.analyses` — the paper's analyses: Table 1, Models 1-3, splines, threshold,
+  subgroups, inflammation indices, mediation, robustness.
+- :mod:`nhmg_lib.report` — what a reader sees: publication tables, figures, the paper's
+  published numbers, findings, scorecard, exhibit registry, ``results.json``, provenance.
+- :mod:`nhmg_lib.book` — chapter set-up, the book build, the Sphinx extensions.
+- :mod:`nhmg_lib.cli` — the ``nhmg`` command.
+
+``nhmg_lib.errors`` (the error base) and ``__version__`` may be imported from anywhere.
+``tests/test_layout.py`` holds the tree to these rules.
 """
 
 __version__ = "0.1.0"

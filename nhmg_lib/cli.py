@@ -18,10 +18,10 @@ import sys
 import time
 from pathlib import Path
 
-from . import __version__
-from .catalog import CYCLES
-from .definitions import OPTIONS, Definitions
-from .errors import NhmgError
+from nhmg_lib import __version__
+from nhmg_lib.data.catalog import CYCLES
+from nhmg_lib.cohort.definitions import OPTIONS, Definitions
+from nhmg_lib.errors import NhmgError
 
 
 def _definitions(pairs: list[str]) -> Definitions:
@@ -41,7 +41,7 @@ def _definitions(pairs: list[str]) -> Definitions:
 
 
 def _cmd_download(args: argparse.Namespace) -> None:
-    from .sources import download
+    from nhmg_lib.data.sources import download
 
     report = download(cycles=args.cycles, data_dir=args.data_dir, base_url=args.base_url,
                       workers=args.workers, progress=sys.stderr.isatty())
@@ -49,7 +49,7 @@ def _cmd_download(args: argparse.Namespace) -> None:
 
 
 def _cmd_synth(args: argparse.Namespace) -> None:
-    from .synthetic import write_synthetic
+    from nhmg_lib.data.synthetic import write_synthetic
 
     start = time.perf_counter()
     paths = write_synthetic(args.out, seed=args.seed, scale=args.scale)
@@ -58,7 +58,7 @@ def _cmd_synth(args: argparse.Namespace) -> None:
 
 
 def _cmd_cohort(args: argparse.Namespace) -> None:
-    from .cohort import cohort_from_dir
+    from nhmg_lib.cohort.flow import cohort_from_dir
 
     cohort = cohort_from_dir(args.data_dir, _definitions(args.set))
     written = cohort.to_csv(args.out, all_adults=args.all)
@@ -67,7 +67,7 @@ def _cmd_cohort(args: argparse.Namespace) -> None:
 
 
 def _cmd_results(args: argparse.Namespace) -> None:
-    from .results import collect
+    from nhmg_lib.report.results import collect
 
     start = time.perf_counter()
     records = collect(args.data_dir, _definitions(args.set), boot=args.boot, seed=args.seed)
@@ -78,7 +78,7 @@ def _cmd_results(args: argparse.Namespace) -> None:
 
 
 def _cmd_build(args: argparse.Namespace) -> None:
-    from .build import build
+    from nhmg_lib.book.build import build
 
     print(build(pdf=args.pdf, data=args.data, force=args.force))
 

@@ -10,8 +10,8 @@ import pandas as pd
 import pyreadstat
 import pytest
 
-from nhmg_lib.catalog import files_for
-from nhmg_lib.readers import SDDSRVYR, SEQN_RANGE, raw_columns
+from nhmg_lib.data.catalog import files_for
+from nhmg_lib.data.readers import SDDSRVYR, SEQN_RANGE, raw_columns
 
 REPO = Path(__file__).resolve().parents[1]
 REAL_DATA = REPO.parent / "shared" / "data" / "nhanes-public-subset"

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import statsmodels.api as sm
 
-from nhmg_lib import batched, bootstrap
+from nhmg_lib.survey import batched, bootstrap
 
 
 def _problem(n: int = 1500, seed: int = 3) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:

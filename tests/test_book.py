@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from nhmg_lib.build import KEY_FILE, build, cache_key
-from nhmg_lib.datamode import resolve_data
-from nhmg_lib.exhibits import EXHIBITS
+from nhmg_lib.book.build import KEY_FILE, build, cache_key
+from nhmg_lib.data.datamode import resolve_data
+from nhmg_lib.report.exhibits import EXHIBITS
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -170,7 +170,7 @@ def test_no_external_scripts_or_stylesheets(built):
     assert "_static/mathjax/tex-mml-chtml.js" in intro and "_static/plotly.min.js" in intro
     # require.js would turn the theme's clipboard.js into a "Mismatched anonymous define()" error
     assert "require.js" not in intro
-    # declared twice, a const is a SyntaxError in the console (nhmg_lib.sphinx_scripts)
+    # declared twice, a const is a SyntaxError in the console (nhmg_lib.book.sphinx_scripts)
     assert intro.count("const THEBE_JS_URL") == 1
 
 

@@ -2,8 +2,8 @@
 
 import pytest
 
-from nhmg_lib.catalog import CYCLES, DEMO_ROWS, FileSpec, files_for
-from nhmg_lib.definitions import DEFAULT, OPTIONS, Definitions
+from nhmg_lib.data.catalog import CYCLES, DEMO_ROWS, FileSpec, files_for
+from nhmg_lib.cohort.definitions import DEFAULT, OPTIONS, Definitions
 
 
 def test_every_cycle_has_its_files():
@@ -41,7 +41,7 @@ def test_definitions_defaults_are_first_options_and_validated():
 
 
 def test_published_numbers_print_as_in_the_paper():
-    from nhmg_lib import published
+    from nhmg_lib.report import published
 
     assert published.text("tableS3/lmm/above") == "0.06 (0.02, 0.19)"
     assert published.text("fig2/lmm/p_nonlinear") == "0.012"

@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from nhmg_lib.cli import main
-from nhmg_lib.variables import SPEC_COLUMNS
+from nhmg_lib.cohort.variables import SPEC_COLUMNS
 
 
 @pytest.fixture(scope="module")

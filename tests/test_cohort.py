@@ -10,9 +10,9 @@ import pandas as pd
 import pytest
 
 from conftest import raw_frame
-from nhmg_lib.cohort import Cohort, CohortError, build_cohort, cohort_from_dir, required_covariates
-from nhmg_lib.definitions import MODEL3_COVARIATES, Definitions
-from nhmg_lib.variables import EXTRA_COLUMNS, SPEC_COLUMNS
+from nhmg_lib.cohort.flow import Cohort, CohortError, build_cohort, cohort_from_dir, required_covariates
+from nhmg_lib.cohort.definitions import MODEL3_COVARIATES, Definitions
+from nhmg_lib.cohort.variables import EXTRA_COLUMNS, SPEC_COLUMNS
 
 NA = np.nan
 
@@ -132,7 +132,7 @@ def test_too_small_cohort_for_quartiles() -> None:
         build_cohort(raw)
 
 
-@pytest.mark.filterwarnings("ignore::nhmg_lib.codes.UnexpectedCodeWarning")  # values 1-6 everywhere
+@pytest.mark.filterwarnings("ignore::nhmg_lib.data.codes.UnexpectedCodeWarning")  # values 1-6 everywhere
 def test_cohort_from_dir(xpt_dir: Path) -> None:
     c = cohort_from_dir(xpt_dir, cycles=("J",), cache=False)
     assert [s.n_remaining for s in c.flow] == [6, 0, 0, 0, 0, 0]  # ages 1-6 in the fixture

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from nhmg_lib import datamode, sources, synthetic
-from nhmg_lib.catalog import files_for
-from nhmg_lib.datamode import DataContext, DataModeError, resolve_data
+from nhmg_lib.data import datamode, sources, synthetic
+from nhmg_lib.data.catalog import files_for
+from nhmg_lib.data.datamode import DataContext, DataModeError, resolve_data
 from nhmg_lib.errors import DownloadError
 
 

@@ -20,10 +20,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from nhmg_lib.descriptive import (
+from nhmg_lib.survey.descriptive import (
     DescriptiveError, svychisq, svymean, svyprop, svyquantile, svyranktest, svyttest, svyvar,
 )
-from nhmg_lib.design import Design
+from nhmg_lib.survey.design import Design
 
 R_SCRIPT = Path(__file__).parent / "r" / "descriptive.R"
 REL = 1e-6

@@ -6,8 +6,8 @@ import base64
 
 import pytest
 
-from nhmg_lib import figures, published
-from nhmg_lib.cohort import FlowStep
+from nhmg_lib.report import figures, flow_chart, published
+from nhmg_lib.cohort.flow import FlowStep
 
 
 @pytest.fixture
@@ -23,14 +23,14 @@ def flow() -> list[FlowStep]:
 
 
 def test_published_flow_shape():
-    rows = figures.paper_flow()
+    rows = flow_chart.paper_flow()
     assert rows[0][2] == 39156 and rows[-1][2] == 5793
     assert all(len(r) == 3 for r in rows)
     assert len(rows) == len(published.FLOW)
 
 
 def test_flow_chart_outputs_for_both_builds(flow):
-    fig = figures.flow_chart(flow)
+    fig = flow_chart.flow_chart(flow)
     bundle = fig._repr_mimebundle_()
     assert bundle["image/svg+xml"].lstrip().startswith(("<?xml", "<svg"))
     assert base64.b64decode(bundle["image/png"])[:8] == b"\x89PNG\r\n\x1a\n"
@@ -40,19 +40,19 @@ def test_flow_chart_outputs_for_both_builds(flow):
 
 
 def test_flow_chart_text_has_counts(flow):
-    fig = figures.flow_chart(flow)
+    fig = flow_chart.flow_chart(flow)
     texts = [t.get_text() for t in fig.mpl.axes[0].texts]
     joined = "\n".join(texts)
     for n in ("39,156", "16,500", "11,800", "7,700", "1,950", "3,100", "5,806"):
         assert n in joined
     assert "paper: 5,793" in joined  # the paper's count beside the book's
     assert "aged ≥ 60" in joined
-    no_paper = "\n".join(t.get_text() for t in figures.flow_chart(flow, paper=False).mpl.axes[0].texts)
+    no_paper = "\n".join(t.get_text() for t in flow_chart.flow_chart(flow, paper=False).mpl.axes[0].texts)
     assert "paper:" not in no_paper
 
 
 def test_flow_comparison_table(flow):
-    t = figures.flow_comparison(flow)
+    t = flow_chart.flow_comparison(flow)
     assert t.columns == ["Paper", "Book", "Difference"] * 2
     assert [g for g, _ in t.column_groups] == ["Excluded", "Remaining"]
     assert len(t.cells) == 5
@@ -66,7 +66,7 @@ def test_flow_comparison_table(flow):
 
 def test_book_figure_with_plotly_uses_no_cdn(flow):
     go = pytest.importorskip("plotly.graph_objects")
-    fig = figures.BookFigure(figures.flow_chart(flow).mpl, go.Figure(go.Bar(x=[1, 2], y=[3, 4])), "bars")
+    fig = figures.BookFigure(flow_chart.flow_chart(flow).mpl, go.Figure(go.Bar(x=[1, 2], y=[3, 4])), "bars")
     bundle = fig._repr_mimebundle_()
     html = bundle["text/html"]
     assert "Plotly.newPlot" in html
@@ -75,7 +75,7 @@ def test_book_figure_with_plotly_uses_no_cdn(flow):
 
 
 def test_save(flow, tmp_path):
-    fig = figures.flow_chart(flow)
+    fig = flow_chart.flow_chart(flow)
     fig.save(tmp_path / "f.png")
     fig.save(tmp_path / "f.pdf")
     assert (tmp_path / "f.png").read_bytes()[:4] == b"\x89PNG"

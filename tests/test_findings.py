@@ -1,4 +1,4 @@
-"""Findings the paper states in words (published.FINDINGS), judged by nhmg_lib.findings."""
+"""Findings the paper states in words (published.FINDINGS), judged by nhmg_lib.report.findings."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from nhmg_lib import published
-from nhmg_lib.findings import check, findings
-from nhmg_lib.published import Check, Finding
+from nhmg_lib.report import published
+from nhmg_lib.report.findings import check, findings
+from nhmg_lib.report.published import Check, Finding
 
 
 def rec(id, estimate, lo=None, hi=None, p=None):

@@ -6,10 +6,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from nhmg_lib import inflammation as inf
-from nhmg_lib import models
-from nhmg_lib.definitions import MODEL3_COVARIATES, Definitions
-from nhmg_lib.survey import svyglm
+from nhmg_lib.analyses import inflammation as inf
+from nhmg_lib.analyses import models
+from nhmg_lib.cohort.definitions import MODEL3_COVARIATES, Definitions
+from nhmg_lib.report.analysis_tables import index_table
+from nhmg_lib.survey.glm import svyglm
 from rhelpers import make_adults_frame, require_r, run_r
 
 REL = 1e-6
@@ -142,7 +143,7 @@ def test_formatted_and_publication_tables(result):
     assert t4.loc[("ln CALLY", "Q1"), "Model 1"] == "0 (reference)"
     t5 = result.formatted("table5")
     assert list(t5.index) == ["ln CALLY", "ln NP", "ln PAR", "ln RAR"]
-    html = result.publication("table6")._repr_html_()
+    html = index_table(result, "table6")._repr_html_()
     assert "ln RAR" in html and "Model 3" in html
     with pytest.raises(inf.InflammationError):
         result.formatted("table7")

@@ -10,8 +10,10 @@ import pandas as pd
 import pytest
 import statsmodels.api as sm
 
-from nhmg_lib import batched, bootstrap, mediation
-from nhmg_lib.definitions import MODEL3_COVARIATES
+from nhmg_lib.analyses.cache import cache_dir
+from nhmg_lib.survey import batched, bootstrap
+from nhmg_lib.analyses import mediation
+from nhmg_lib.cohort.definitions import MODEL3_COVARIATES
 
 from rhelpers import require_r, run_r
 
@@ -168,10 +170,10 @@ def test_cache_hit_skips_fitting(frame, cache, monkeypatch):
 
 def test_cache_dir_from_environment(monkeypatch, tmp_path):
     monkeypatch.setenv("NHMG_CACHE_DIR", str(tmp_path / "env"))
-    assert bootstrap.cache_dir() == tmp_path / "env"
-    assert bootstrap.cache_dir(tmp_path / "arg") == tmp_path / "arg"
+    assert cache_dir() == tmp_path / "env"
+    assert cache_dir(tmp_path / "arg") == tmp_path / "arg"
     monkeypatch.delenv("NHMG_CACHE_DIR")
-    assert bootstrap.cache_dir().parts[-2:] == ("nhmg", "mediation")
+    assert cache_dir().parts[-2:] == ("nhmg", "mediation")
 
 
 def test_failed_resamples_are_counted(cache):

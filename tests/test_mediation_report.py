@@ -9,9 +9,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from nhmg_lib import mediation, mediation_report as mr
-from nhmg_lib.figures import BookFigure
-from nhmg_lib.tables import PublicationTable
+from nhmg_lib.analyses import mediation
+from nhmg_lib.report import mediation_diagram
+from nhmg_lib.report import mediation_report as mr
+from nhmg_lib.report.figures import BookFigure
+from nhmg_lib.report.tables import PublicationTable
 
 from rhelpers import make_adults_frame
 
@@ -137,7 +139,7 @@ def test_tables(block):
 
 def test_path_coefficients_match_params(block):
     res = block[("ln_np", "lmm")]
-    pc = mr.path_coefficients(res)
+    pc = mediation_diagram.path_coefficients(res)
     assert pc["a"][0] == res.params["b1"] and pc["b"][0] == res.params["t2"]
     assert pc["a"][1] <= pc["a"][2] and pc["b"][1] <= pc["b"][2]
 
@@ -146,11 +148,11 @@ def test_figures_build(block, tmp_path: Path):
     import matplotlib
 
     matplotlib.use("Agg")
-    one = mr.path_diagram(block[("ln_np", "lmm")], "ln NP", "LMM")
+    one = mediation_diagram.path_diagram(block[("ln_np", "lmm")], "ln NP", "LMM")
     assert isinstance(one, BookFigure)
     assert one.to_bytes("png", dpi=50)[:4] == b"\x89PNG"
     for outcome in ("lmm", "ln_smi"):
-        fig = mr.figure(block, outcome)
+        fig = mediation_diagram.figure(block, outcome)
         assert isinstance(fig, BookFigure)
         w, h = fig.mpl.get_size_inches()
         assert w <= 10.5 and h <= 8

@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from nhmg_lib import models
-from nhmg_lib.definitions import MODEL3_COVARIATES
+from nhmg_lib.analyses import models
+from nhmg_lib.cohort.definitions import MODEL3_COVARIATES
 from rhelpers import make_adults_frame
 
 

@@ -17,8 +17,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from nhmg_lib import models
-from nhmg_lib.survey import Design, svyglm
+from nhmg_lib.analyses import models
+from nhmg_lib.survey.glm import Design, svyglm
 from rhelpers import make_adults_frame, require_r, run_r
 
 pytestmark = pytest.mark.r
@@ -234,7 +234,7 @@ def test_adjust_domain_lonely_matches_r(parity):
 
 def test_lonely_psu_fail_is_an_error_in_both(parity):
     frames, specs, r = parity
-    from nhmg_lib.design import LonelyPSUError
+    from nhmg_lib.survey.design import LonelyPSUError
     spec = dict(specs["lonely/adjust/lmm"], lonely="fail")
     with pytest.raises(LonelyPSUError, match="stratum 1(21|22)"):
         _py_fit(frames, spec)

@@ -12,11 +12,11 @@ import pyreadstat
 import pytest
 
 from conftest import write_xpt_dir
-from nhmg_lib import readers
-from nhmg_lib import variables as v
+from nhmg_lib.data import readers
+from nhmg_lib.cohort import variables as v
 from nhmg_lib.errors import NhmgError
-from nhmg_lib.manifest import new_entry, save_manifest
-from nhmg_lib.readers import DataFileError, MissingDataError, load_raw, raw_columns
+from nhmg_lib.data.manifest import new_entry, save_manifest
+from nhmg_lib.data.readers import DataFileError, MissingDataError, load_raw, raw_columns
 
 
 def _rewrite(path: Path, **changes: object) -> None:

@@ -7,10 +7,13 @@ import math
 import numpy as np
 import pytest
 
-from nhmg_lib import cohort, models, readers, robustness, synthetic
-from nhmg_lib.definitions import DEFAULT, OPTIONS, Definitions
-from nhmg_lib.figures import BookFigure
-from nhmg_lib.tables import PublicationTable
+from nhmg_lib.cohort import flow
+from nhmg_lib.analyses import models, robustness
+from nhmg_lib.data import readers, synthetic
+from nhmg_lib.cohort.definitions import DEFAULT, OPTIONS, Definitions
+from nhmg_lib.report import robustness_report
+from nhmg_lib.report.figures import BookFigure
+from nhmg_lib.report.tables import PublicationTable
 
 
 # ----------------------------------------------------------------------------- specifications
@@ -91,7 +94,7 @@ def result(raw):
 
 
 def test_run_default_matches_direct_fit(raw, result):
-    adults = cohort.build_cohort(raw, DEFAULT).adults
+    adults = flow.build_cohort(raw, DEFAULT).adults
     fit = models.fit_exposure_model(adults, "lmm", "quartiles", 3)
     t = fit.tidy(exponentiate=True).set_index("term").loc["mg_q[T.4]"]
     d = result.frame.loc["default"]
@@ -125,14 +128,14 @@ def test_run_frame_shape_and_options(result):
 
 
 def test_render_figure_and_e_values(result):
-    table = result.render()
+    table = robustness_report.robustness_table(result)
     assert isinstance(table, PublicationTable)
     assert "Q4 vs Q1" in table._repr_html_()
-    fig = result.figure()
+    fig = robustness_report.specification_plot(result)
     assert isinstance(fig, BookFigure) and "default" in fig.alt
     assert fig.to_bytes("png")[:4] == b"\x89PNG"
     e = result.e_values()
     d = result.frame.loc["default"]
     assert e["e_value"].iloc[0] == pytest.approx(robustness.e_value(d.or_q4).estimate)
     assert np.all(e["e_value_ci"] >= 1) and np.all(e["e_value"] >= e["e_value_ci"])
-    assert isinstance(result.e_value_table(), PublicationTable)
+    assert isinstance(robustness_report.e_value_table(result), PublicationTable)

@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from nhmg_lib import published
-from nhmg_lib.published import Published
-from nhmg_lib.scorecard import exhibit_of, kind_of, round_half_up, scorecard
+from nhmg_lib.report import published
+from nhmg_lib.report.published import Published
+from nhmg_lib.report.scorecard import exhibit_of, kind_of, round_half_up, scorecard
 
 
 def rec(id, estimate, lo=None, hi=None, p=None, n=None):

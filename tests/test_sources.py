@@ -1,4 +1,4 @@
-"""Tests of nhmg_lib.sources: URLs, cache lookup, manifest, and download against a local server."""
+"""Tests of nhmg_lib.data.sources: URLs, cache lookup, manifest, and download against a local server."""
 
 from __future__ import annotations
 
@@ -14,13 +14,13 @@ import pytest
 import requests
 import urllib3.exceptions
 
-from nhmg_lib import sources
-from nhmg_lib.catalog import CYCLES, FileSpec, files_for
+from nhmg_lib.data import sources
+from nhmg_lib.data.catalog import CYCLES, FileSpec, files_for
 from nhmg_lib.errors import DataDirError, DownloadError, NhmgError
-from nhmg_lib.fetch import FetchContext, FetchFailed, classify
-from nhmg_lib.fetch import fetch as fetch_one
-from nhmg_lib.manifest import MANIFEST_NAME, check_xpt, manifest_hash
-from nhmg_lib.sources import (DEFAULT_BASE_URL, DownloadReport, default_data_dir, download,
+from nhmg_lib.data.fetch import FetchContext, FetchFailed, classify
+from nhmg_lib.data.fetch import fetch as fetch_one
+from nhmg_lib.data.manifest import MANIFEST_NAME, check_xpt, manifest_hash
+from nhmg_lib.data.sources import (DEFAULT_BASE_URL, DownloadReport, default_data_dir, download,
                               file_url, find_file, manual_download_instructions, missing_files)
 from xpt_server import XptServer, make_xpt
 

@@ -1,5 +1,5 @@
-"""The Sphinx extension that numbers tables and figures as the paper does (nhmg_lib.sphinx_exhibits)
-and the exhibit registry it reads (nhmg_lib.exhibits). The whole-book build (test_book.py)
+"""The Sphinx extension that numbers tables and figures as the paper does (nhmg_lib.book.sphinx_exhibits)
+and the exhibit registry it reads (nhmg_lib.report.exhibits). The whole-book build (test_book.py)
 checks the rendered pages; here the numbering rule and the mime renderer, on small cases."""
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ from docutils.frontend import get_default_settings
 from docutils.parsers.rst import Parser
 from docutils.utils import new_document
 
-from nhmg_lib import exhibits
-from nhmg_lib.sphinx_exhibits import TableMimeRenderer, _csv_name, exhibit_table, paper_numbers
-from nhmg_lib.tables import TABLE_MIME, publication_table
+from nhmg_lib.report import exhibits
+from nhmg_lib.book.sphinx_exhibits import TableMimeRenderer, _csv_name, exhibit_table, paper_numbers
+from nhmg_lib.report.tables import TABLE_MIME, publication_table
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -108,4 +108,4 @@ def test_entry_point_is_installed():
     from importlib.metadata import entry_points
 
     eps = {ep.name: ep.value for ep in entry_points().select(group="myst_nb.mime_renderers")}
-    assert eps.get("nhmg_table") == "nhmg_lib.sphinx_exhibits:TableMimeRenderer"
+    assert eps.get("nhmg_table") == "nhmg_lib.book.sphinx_exhibits:TableMimeRenderer"

@@ -2,7 +2,7 @@
 
 from sphinx.builders.html._assets import _JavaScript
 
-from nhmg_lib.sphinx_scripts import dedupe_scripts
+from nhmg_lib.book.sphinx_scripts import dedupe_scripts
 
 
 def test_same_inline_script_added_twice_is_emitted_once():

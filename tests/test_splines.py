@@ -13,9 +13,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from nhmg_lib.definitions import MODEL3_COVARIATES
-from nhmg_lib.forest import spline_figure
-from nhmg_lib.splines import (
+from nhmg_lib.cohort.definitions import MODEL3_COVARIATES
+from nhmg_lib.report.spline_curves import spline_figure
+from nhmg_lib.analyses.splines import (
     SplineError, dose_response, fit_spline, rcs_basis, rcs_knots, records, weighted_quantile,
 )
 from rhelpers import make_adults_frame, require_r, run_r

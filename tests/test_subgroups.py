@@ -14,8 +14,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from nhmg_lib.definitions import MODEL3_COVARIATES
-from nhmg_lib.subgroups import SUBGROUPS, SubgroupError, records, subgroup_analysis
+from nhmg_lib.cohort.definitions import MODEL3_COVARIATES
+from nhmg_lib.analyses.subgroups import SUBGROUPS, SubgroupError, records, subgroup_analysis
+from nhmg_lib.report.forest import forest_figure
 from rhelpers import make_adults_frame, require_r, run_r
 
 SCRIPT = Path(__file__).parent / "r" / "subgroups_ref.R"
@@ -97,9 +98,9 @@ def test_small_cells_are_not_estimable_with_reason() -> None:
     assert recs["fig3/ckd/yes/q4"]["estimate"] is None
     assert recs["fig3/drinking/former/q3"]["estimate"] > 0
     assert "fig3/ckd/p_interaction" in recs
-    fig = a.figure(static=True)          # the forest plot still renders, both ways
+    fig = forest_figure(a, static=True)  # the forest plot still renders, both ways
     assert len(fig.axes) == 1
-    interactive = a.figure(static=False)
+    interactive = forest_figure(a, static=False)
     hover = " ".join(t for tr in interactive.data for t in (tr.hovertext or ()))
     assert "no LMM cases in Q4" in hover
 

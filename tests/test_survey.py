@@ -9,9 +9,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from nhmg_lib.design import Design, DesignError, LonelyPSUError
+from nhmg_lib.survey.design import Design, DesignError, LonelyPSUError
 from nhmg_lib.errors import NhmgError
-from nhmg_lib.survey import (
+from nhmg_lib.survey.glm import (
     ConvergenceWarning, MissingDataWarning, ModelSpecError, SeparationWarning,
     SingularDesignError, build_model_matrix, parse_formula, regterm_test, svyglm,
 )

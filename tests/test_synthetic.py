@@ -10,8 +10,8 @@ import pandas as pd
 import pyreadstat
 import pytest
 
-from nhmg_lib.catalog import CYCLES, DEMO_ROWS, files_for
-from nhmg_lib.synthetic import (
+from nhmg_lib.data.catalog import CYCLES, DEMO_ROWS, files_for
+from nhmg_lib.data.synthetic import (
     GENERATOR_VERSION, SEQN_START, is_synthetic, read_marker, simulate_cycle, write_synthetic,
 )
 
@@ -285,7 +285,7 @@ def test_laboratory_ranges(cycle_frames):
 
 
 def test_readers_accept_the_files(small):
-    readers = pytest.importorskip("nhmg_lib.readers")
+    readers = pytest.importorskip("nhmg_lib.data.readers")
     raw = readers.load_raw(small, cache=False)
     assert len(raw) == sum(round(DEMO_ROWS[c] * SMALL) for c in CYCLES)
     assert raw.loc[raw["cycle"] == "G", "LBXHSCRP"].isna().all()
@@ -294,8 +294,8 @@ def test_readers_accept_the_files(small):
 
 def test_full_scale_flow_and_associations(tmp_path):
     """Through the real derivations and cohort rules, the flow lands within 10% of the paper."""
-    cohort = pytest.importorskip("nhmg_lib.cohort")
-    readers = pytest.importorskip("nhmg_lib.readers")
+    cohort = pytest.importorskip("nhmg_lib.cohort.flow")
+    readers = pytest.importorskip("nhmg_lib.data.readers")
     write_synthetic(tmp_path, seed=1)
     c = cohort.build_cohort(readers.load_raw(tmp_path, cache=False))
     steps = {s.key: s for s in c.flow}

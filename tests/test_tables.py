@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from nhmg_lib.tables import (TABLE_MIME, PublicationTable, format_value, latex_escape,
+from nhmg_lib.report.tables import (TABLE_MIME, PublicationTable, format_value, latex_escape,
                              publication_table)
 
 

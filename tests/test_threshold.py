@@ -14,8 +14,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from nhmg_lib.definitions import MODEL3_COVARIATES
-from nhmg_lib.threshold import ThresholdError, candidate_grid, find_threshold
+from nhmg_lib.cohort.definitions import MODEL3_COVARIATES
+from nhmg_lib.analyses.threshold import ThresholdError, candidate_grid, find_threshold
 from rhelpers import make_adults_frame, require_r, run_r
 
 SCRIPT = Path(__file__).parent / "r" / "splines_threshold_ref.R"

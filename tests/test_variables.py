@@ -11,11 +11,11 @@ import pandas as pd
 import pytest
 
 from conftest import raw_frame
-from nhmg_lib import clinical as c
-from nhmg_lib import variables as v
-from nhmg_lib.codes import RawFrameError, UnexpectedCodeWarning
-from nhmg_lib.definitions import DEFAULT, Definitions
-from nhmg_lib.readers import load_raw
+from nhmg_lib.cohort import clinical as c
+from nhmg_lib.cohort import variables as v
+from nhmg_lib.data.codes import RawFrameError, UnexpectedCodeWarning
+from nhmg_lib.cohort.definitions import DEFAULT, Definitions
+from nhmg_lib.data.readers import load_raw
 
 NA = np.nan
 

@@ -31,7 +31,7 @@ import numpy as np
 import pandas as pd
 import pyreadstat
 
-from nhmg_lib.catalog import CYCLES
+from nhmg_lib.data.catalog import CYCLES
 
 _HTML = (b"<!DOCTYPE html><html><head><title>Page Not Found | CDC</title></head>"
          b"<body><h1>Page not found</h1><p>The page you requested has moved.</p></body></html>")

@@ -1,4 +1,4 @@
-# Independent check of nhmg_lib.mediation point estimates.
+# Independent check of nhmg_lib.analyses.mediation point estimates.
 # Fits the two models with R lm/glm (prior weights) and applies the Valeri-VanderWeele closed
 # forms with covariates at their means (numeric) / modes (categorical), as the R package
 # `mediator` does. Usage:

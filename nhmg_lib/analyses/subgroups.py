@@ -1,0 +1,320 @@
+"""Subgroup analyses (Figure 3: LMM, Figure S1: ln SMI) with P for interaction.
+
+Within each level of a subgroup variable, Model 3 is refitted by domain estimation (domain =
+``in_cohort`` & level; the design is never subset) for Mg quartiles Q2-Q4 vs Q1 and for
+continuous ln-Mg. The subgroup variable itself leaves the covariates (age groups keep
+continuous age, CKD is not a Model 3 covariate); a covariate that is constant within a level
+is dropped there too (it cannot be estimated; the row notes it). P for interaction: the
+design-based Wald F test (``regTermTest``) of the ``mg_q x subgroup`` terms in
+``outcome ~ C(mg_q) * subgroup + covariates`` over the whole cohort domain.
+
+Small cells do not crash the analysis. A level with fewer than ``min_events`` LMM cases (or
+non-cases) is not estimable; a quartile with no participants, or (LMM) no cases or only cases,
+has no finite OR: that row is not estimable and its participants leave the level's quartile
+fit - which is exactly the limit of the separated maximum-likelihood fit for the other
+coefficients. Every not-estimable row carries ``estimable=False`` and a ``reason``.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+
+from nhmg_lib.analyses import models
+from nhmg_lib.cohort.definitions import MODEL3_COVARIATES
+from nhmg_lib.survey.design import Design
+from nhmg_lib.errors import NhmgError
+from nhmg_lib.analyses.models import present_levels
+from nhmg_lib.analyses.splines import family_for, model_design
+from nhmg_lib.survey.glm import SvyGLMResult, svyglm
+
+__all__ = ["Subgroup", "SUBGROUPS", "SubgroupAnalysis", "subgroup_analysis", "records",
+           "interaction_frame",
+           "FIGURE_IDS", "SubgroupError"]
+
+#: results.json figure id per outcome.
+FIGURE_IDS: dict[str, str] = {"lmm": "fig3", "ln_smi": "figS1"}
+TERMS: tuple[str, ...] = ("q1", "q2", "q3", "q4", "ln_mg")
+AGE_CUT = 45   # 20-45 vs 46-59 (paper 3.5)
+
+
+class SubgroupError(NhmgError, ValueError):
+    """A subgroup specification or frame is unusable (unknown subgroup, missing column)."""
+
+
+@dataclass(frozen=True)
+class Subgroup:
+    """A subgroup variable: ``column`` of the frame (``age`` is grouped), its ``levels`` as
+    ``(key, label, value)`` in display order, and the covariates it replaces (``drop``)."""
+
+    name: str
+    label: str
+    column: str
+    levels: tuple[tuple[str, str, str], ...]
+    drop: tuple[str, ...]
+
+    def values(self, frame: pd.DataFrame) -> pd.Series:
+        """The subgroup label of every row (NaN where unknown)."""
+        if self.column not in frame.columns:
+            raise SubgroupError(f"subgroup {self.name!r} needs column {self.column!r}")
+        if self.name == "age":
+            age = pd.to_numeric(frame["age"], errors="coerce")
+            out = pd.Series(np.where(age <= AGE_CUT, "20-45", "46-59"), index=frame.index, dtype=object)
+            return out.where(age.notna())
+        return frame[self.column].astype(object).where(frame[self.column].notna())
+
+
+def _yes_no(name: str, label: str, drop: tuple[str, ...]) -> Subgroup:
+    return Subgroup(name, label, name, (("no", "No", "No"), ("yes", "Yes", "Yes")), drop)
+
+
+SUBGROUPS: dict[str, Subgroup] = {s.name: s for s in (
+    Subgroup("gender", "Gender", "gender", (("male", "Male", "Male"), ("female", "Female", "Female")),
+             ("gender",)),
+    Subgroup("age", "Age (years)", "age", (("20_45", "20-45", "20-45"), ("46_59", "46-59", "46-59")), ()),
+    Subgroup("education", "Education", "education",
+             (("below_high_school", "Below high school", "Below high school"),
+              ("high_school", "High school", "High school"),
+              ("above_high_school", "Above high school", "Above high school")), ("education",)),
+    _yes_no("hypertension", "Hypertension", ("hypertension",)),
+    _yes_no("diabetes", "Diabetes", ("diabetes",)),
+    Subgroup("drinking", "Drinking", "drinking",
+             (("never", "Never", "Never"), ("former", "Former", "Former"), ("current", "Current", "Current")),
+             ("drinking",)),
+    _yes_no("ckd", "CKD", ()),
+)}
+
+
+@dataclass(frozen=True, eq=False)
+class SubgroupAnalysis:
+    """All subgroup estimates of one outcome.
+
+    ``rows``: one row per subgroup x level x term (``q1`` reference, ``q2``-``q4``,
+    ``ln_mg``) with ``estimate, ci_low, ci_high, p`` on the reported scale (OR / beta),
+    ``n`` (participants in the fit), ``events`` (LMM cases in the level; NaN for ln SMI),
+    ``estimable`` and ``reason``. ``interactions``: one row per subgroup with the Wald
+    ``F``, ``df``, ``ddf``, ``p`` and ``reason`` when it could not be computed.
+    ``fits``: the fitted models by ``(subgroup, level, "quartiles"|"ln_mg"|"interaction")``.
+    """
+
+    outcome: str
+    rows: pd.DataFrame
+    interactions: pd.DataFrame
+    fits: dict[tuple[str, str, str], SvyGLMResult] = field(repr=False)
+
+    @property
+    def measure(self) -> str:
+        return "OR" if family_for(self.outcome) == "quasibinomial" else "β"
+
+    @property
+    def figure_id(self) -> str:
+        return FIGURE_IDS.get(self.outcome, f"subgroups_{self.outcome}")
+
+    def p_interaction(self, subgroup: str) -> float:
+        return float(self.interactions.set_index("subgroup").loc[subgroup, "p"])
+
+    def interaction_table(self) -> pd.DataFrame:
+        """P for interaction per subgroup, formatted as the paper prints it."""
+        t = self.interactions
+        return pd.DataFrame({
+            "Subgroup": [SUBGROUPS[s].label if s in SUBGROUPS else s for s in t["subgroup"]],
+            "F": [f"{v:.2f}" if np.isfinite(v) else "" for v in t["F"]],
+            "df": [f"{a:.0f}, {b:.0f}" if np.isfinite(a) else "" for a, b in zip(t["df"], t["ddf"])],
+            "P for interaction": [models.format_p(p) if np.isfinite(p) else f"NA ({r})"
+                                  for p, r in zip(t["p"], t["reason"])],
+        })
+
+    def not_estimable(self) -> pd.DataFrame:
+        """The rows without an estimate, with the reason (empty when every row was fitted)."""
+        bad = self.rows[~self.rows["estimable"]]
+        return bad[["subgroup_label", "level_label", "term", "n", "reason"]].reset_index(drop=True)
+
+    def records(self) -> list[dict]:
+        """``<fig>/<subgroup>/<level>/{q2,q3,q4,ln_mg}`` and ``<fig>/<subgroup>/p_interaction``."""
+        def num(v: object) -> float | None:
+            return float(v) if v is not None and np.isfinite(v) else None
+
+        out = []
+        for r in self.rows.itertuples(index=False):
+            if r.term == "q1":
+                continue
+            out.append({"id": f"{self.figure_id}/{r.subgroup}/{r.level}/{r.term}",
+                        "estimate": num(r.estimate), "ci_low": num(r.ci_low),
+                        "ci_high": num(r.ci_high), "p": num(r.p), "n": int(r.n)})
+        for r in self.interactions.itertuples(index=False):
+            out.append({"id": f"{self.figure_id}/{r.subgroup}/p_interaction", "estimate": num(r.p),
+                        "ci_low": None, "ci_high": None, "p": num(r.p), "n": int(r.n)})
+        return out
+
+
+# ----------------------------------------------------------------------------- fitting
+def _safe_fit(formula: str, design: Design, family: str, mask: np.ndarray, data: pd.DataFrame,
+              covs: Sequence[str]) -> tuple[SvyGLMResult | None, str]:
+    """Fit, turning errors, separation and non-positive residual df into a reason."""
+    levels = present_levels(data, mask, [*covs, "mg_q"])
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")          # flags are read from the result
+            fit = svyglm(formula, design, family=family, domain=mask, data=data, levels=levels)
+    except (NhmgError, np.linalg.LinAlgError) as exc:
+        return None, f"model not estimable: {exc}"
+    if fit.separation:
+        return None, "separation (fitted probabilities 0 or 1)"
+    if not fit.converged:
+        return None, "the model did not converge"
+    if fit.df_resid <= 0:
+        return None, f"residual df {fit.df_resid} <= 0: too few PSUs for the model"
+    return fit, ""
+
+
+def _constant_covariates(data: pd.DataFrame, mask: np.ndarray, covs: Sequence[str]) -> list[str]:
+    return [c for c in covs if data.loc[mask, c].nunique(dropna=True) < 2]
+
+
+def _level_rows(data: pd.DataFrame, design: Design, outcome: str, family: str, sg: Subgroup,
+                key: str, label: str, mask: np.ndarray, covs: list[str], min_events: int,
+                alpha: float, fits: dict) -> list[dict]:
+    logistic = family == "quasibinomial"
+    y = data.loc[mask, outcome]
+    q = pd.to_numeric(data.loc[mask, "mg_q"], errors="coerce")
+    events = int(y.sum()) if logistic else np.nan
+    base = {"subgroup": sg.name, "subgroup_label": sg.label, "level": key, "level_label": label,
+            "events": events}
+
+    def row(term: str, fit: SvyGLMResult | None, column: str, reason: str, n: int) -> dict:
+        if fit is None:
+            return {**base, "term": term, "estimate": np.nan, "ci_low": np.nan, "ci_high": np.nan,
+                    "p": np.nan, "n": n, "estimable": False, "reason": reason}
+        t = fit.tidy(exponentiate=logistic, alpha=alpha).set_index("term").loc[column]
+        return {**base, "term": term, "estimate": t.estimate, "ci_low": t.ci_low, "ci_high": t.ci_high,
+                "p": t.p, "n": fit.n, "estimable": True, "reason": reason}
+
+    n_level = int(mask.sum())
+    ref = {**base, "term": "q1", "estimate": 1.0 if logistic else 0.0, "ci_low": np.nan,
+           "ci_high": np.nan, "p": np.nan, "n": int((q == 1).sum()), "estimable": True,
+           "reason": "reference"}
+    too_few = ""
+    if n_level == 0:
+        too_few = "no participants in this level"
+    elif logistic and min(events, n_level - events) < min_events:
+        too_few = f"{events} LMM cases and {n_level - events} non-cases (< {min_events})"
+    if too_few:
+        return [{**ref, "estimable": False, "reason": too_few}] + [
+            row(t, None, "", too_few, n_level) for t in TERMS[1:]]
+
+    dropped = _constant_covariates(data, mask, covs)
+    use_covs = [c for c in covs if c not in dropped]
+    note = f"constant in this level, not adjusted for: {', '.join(dropped)}" if dropped else ""
+    rhs = " + ".join(use_covs)
+    # quartile model: quartiles without a finite OR leave the fit (see module docstring)
+    bad: dict[int, str] = {}
+    for k in (1, 2, 3, 4):
+        nk = int((q == k).sum())
+        ek = int(y[q == k].sum()) if logistic else 0
+        if nk == 0:
+            bad[k] = f"no participants in Q{k}"
+        elif logistic and ek in (0, nk):
+            bad[k] = f"{'no' if ek == 0 else 'only'} LMM cases in Q{k}"
+    out = [ref]
+    if 1 in bad:
+        out = [{**ref, "estimable": False, "reason": bad[1]}] + [
+            row(f"q{k}", None, "", f"reference {bad[1]}", int((q == k).sum())) for k in (2, 3, 4)]
+    else:
+        qmask = mask & ~data["mg_q"].isin(list(bad)).to_numpy()
+        fit, why = _safe_fit(f"{outcome} ~ C(mg_q) + {rhs}", design, family, qmask, data, use_covs)
+        fits[(sg.name, key, "quartiles")] = fit
+        extra = "; ".join(x for x in (note, f"fitted without {', '.join('Q%d' % k for k in bad)}" if bad else "") if x)
+        for k in (2, 3, 4):
+            if k in bad:
+                out.append(row(f"q{k}", None, "", bad[k], int((q == k).sum())))
+            else:
+                out.append(row(f"q{k}", fit, f"mg_q[T.{k}]", why or extra, int(qmask.sum())))
+    fit, why = _safe_fit(f"{outcome} ~ ln_mg + {rhs}", design, family, mask, data, use_covs)
+    fits[(sg.name, key, "ln_mg")] = fit
+    out.append(row("ln_mg", fit, "ln_mg", why or note, n_level))
+    return out
+
+
+def _interaction(data: pd.DataFrame, design: Design, outcome: str, family: str, sg: Subgroup,
+                 dom: np.ndarray, covs: list[str], fits: dict) -> dict:
+    mask = dom & data["_subgroup"].notna().to_numpy()
+    formula = f"{outcome} ~ C(mg_q) + _subgroup + C(mg_q):_subgroup" + "".join(f" + {c}" for c in covs)
+    order = [v for _, _, v in sg.levels if v in set(data.loc[mask, "_subgroup"])]
+    out = {"subgroup": sg.name, "F": np.nan, "df": np.nan, "ddf": np.nan, "p": np.nan,
+           "n": int(mask.sum()), "reason": ""}
+    if len(order) < 2:
+        return {**out, "reason": "fewer than two levels in the cohort"}
+    levels = {**present_levels(data, mask, [*covs, "mg_q"]), "_subgroup": order}
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            fit = svyglm(formula, design, family=family, domain=mask, data=data, levels=levels)
+        w = fit.wald_test("mg_q:_subgroup")
+    except (NhmgError, np.linalg.LinAlgError) as exc:
+        return {**out, "reason": f"not estimable: {exc}"}
+    fits[(sg.name, "", "interaction")] = fit
+    return {**out, "F": w.F, "df": w.df, "ddf": w.ddf, "p": w.p, "n": fit.n,
+            "reason": "separation" if fit.separation else ""}
+
+
+def subgroup_analysis(
+    frame: pd.DataFrame,
+    outcome: str = "lmm",
+    *,
+    subgroups: Sequence[str] | None = None,
+    covariates: Sequence[str] = MODEL3_COVARIATES,
+    domain: str | np.ndarray = "in_cohort",
+    min_events: int = 10,
+    design: Design | None = None,
+    alpha: float = 0.05,
+) -> SubgroupAnalysis:
+    """Figure 3 (``outcome="lmm"``) or Figure S1 (``"ln_smi"``) over the adults ``frame``."""
+    names = list(SUBGROUPS) if subgroups is None else list(subgroups)
+    unknown = [s for s in names if s not in SUBGROUPS]
+    if unknown:
+        raise SubgroupError(f"unknown subgroups {unknown}; known: {list(SUBGROUPS)}")
+    absent = [c for c in (outcome, "ln_mg", "mg_q", *covariates) if c not in frame.columns]
+    if absent:
+        raise SubgroupError(f"the frame lacks columns {absent}")
+    family = family_for(outcome)
+    design = model_design(frame, design)
+    dom = models.resolve_domain(frame, domain)
+    rows: list[dict] = []
+    inter: list[dict] = []
+    fits: dict = {}
+    for name in names:
+        sg = SUBGROUPS[name]
+        data = frame.copy()
+        data["_subgroup"] = sg.values(frame)
+        covs = [c for c in covariates if c not in sg.drop and c not in (outcome, "ln_mg")]
+        for key, label, value in sg.levels:
+            mask = dom & (data["_subgroup"] == value).to_numpy()
+            rows.extend(_level_rows(data, design, outcome, family, sg, key, label, mask, covs,
+                                    min_events, alpha, fits))
+        inter.append(_interaction(data, design, outcome, family, sg, dom, covs, fits))
+    return SubgroupAnalysis(outcome, pd.DataFrame(rows), pd.DataFrame(inter), fits)
+
+
+def interaction_frame(analyses: dict[str, SubgroupAnalysis]) -> pd.DataFrame:
+    """P for interaction side by side, one column per analysis (e.g. ``{"LMM": a, "ln SMI": b}``),
+    formatted as the paper prints P values; a P that could not be computed reads ``NA``."""
+    if not analyses:
+        raise SubgroupError("interaction_frame needs at least one analysis")
+    cols: dict[str, list[str]] = {}
+    index: list[str] = []
+    for name, a in analyses.items():
+        t = a.interactions.set_index("subgroup")
+        cols[name] = [models.format_p(p) if np.isfinite(p) else "NA" for p in t["p"]]
+        index = [SUBGROUPS[s].label if s in SUBGROUPS else s for s in t.index]
+    return pd.DataFrame(cols, index=index)
+
+
+def records(frame: pd.DataFrame, **options) -> list[dict]:
+    """Records of Figure 3 (LMM) and Figure S1 (ln SMI)."""
+    design = model_design(frame, options.pop("design", None))
+    return [r for outcome in FIGURE_IDS
+            for r in subgroup_analysis(frame, outcome, design=design, **options).records()]

@@ -1,0 +1,221 @@
+"""Fetch one NHANES file over HTTP into ``<name>.part``, with retries, backoff and resume.
+
+:mod:`nhmg_lib.data.sources` decides *which* files to fetch and records them; this module only
+moves bytes and sorts failures into three kinds, because each needs a different reaction:
+a *permanent* failure (404, an HTML page) is not retried, a *transient* one (500, stall,
+truncation, dropped connection) is retried with exponential backoff and resumed with an HTTP
+Range request, and an *unreachable* host (refused, DNS, connect timeout) is tried only
+briefly and then stops every other transfer, so an offline machine fails in seconds.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import requests
+import urllib3.exceptions
+
+from nhmg_lib import __version__
+from nhmg_lib.data.manifest import XPT_MAGIC, check_xpt, describe_non_xpt
+
+_CHUNK = 1 << 16
+#: Connect failures retried this many times (after the first) before the host counts as down.
+CONNECT_RETRIES = 1
+_RETRY_STATUS = {408, 425, 429, 500, 502, 503, 504}
+
+
+class FetchFailed(Exception):
+    """A file could not be fetched.
+
+    ``kind`` is ``permanent``, ``transient``, ``unreachable`` or ``cancelled``.
+    """
+
+    def __init__(self, kind: str, reason: str) -> None:
+        super().__init__(reason)
+        self.kind = kind
+        self.reason = reason
+
+
+@dataclass
+class FetchContext:
+    """What every transfer of one download run shares."""
+
+    timeout: tuple[float, float]
+    retries: int
+    backoff: float
+    on_bytes: Callable[[int], None] = lambda n: None
+    on_total: Callable[[int], None] = lambda n: None
+    unreachable: threading.Event = field(default_factory=threading.Event)
+    cancelled: threading.Event = field(default_factory=threading.Event)  # Ctrl-C: stop soon
+    _local: threading.local = field(default_factory=threading.local)
+
+    def session(self) -> requests.Session:
+        """One session per worker thread: requests sessions are not safe to share."""
+        if not hasattr(self._local, "session"):
+            session = requests.Session()
+            # Identity encoding keeps Content-Length equal to the bytes written to disk.
+            session.headers.update({"User-Agent": f"nhmg-lib/{__version__}",
+                                    "Accept-Encoding": "identity"})
+            self._local.session = session
+        return self._local.session
+
+
+def _walk(exc: BaseException) -> list[BaseException]:
+    """The exception and everything it wraps (requests nests urllib3 errors in ``args``)."""
+    out, todo = [], [exc]
+    while todo:
+        cur = todo.pop()
+        if any(cur is seen for seen in out):
+            continue
+        out.append(cur)
+        todo += [a for a in getattr(cur, "args", ()) if isinstance(a, BaseException)]
+        todo += [e for e in (cur.__cause__, cur.__context__, getattr(cur, "reason", None))
+                 if isinstance(e, BaseException)]
+    return out
+
+
+def classify(exc: BaseException, timeout: tuple[float, float], received: int | None = None,
+             total: int | None = None) -> FetchFailed:
+    """Turn a requests/urllib3 exception into a ``FetchFailed`` with a readable reason."""
+    chain = _walk(exc)
+    # NewConnectionError and NameResolutionError subclass ConnectTimeoutError in urllib3 2.
+    connect_errors = (urllib3.exceptions.ConnectTimeoutError, requests.ConnectTimeout,
+                      ConnectionRefusedError)
+    if any(isinstance(e, connect_errors) for e in chain):
+        if any(isinstance(e, urllib3.exceptions.NameResolutionError) for e in chain):
+            why = "the host name could not be resolved"
+        elif any(isinstance(e, (ConnectionRefusedError, urllib3.exceptions.NewConnectionError))
+                 for e in chain):
+            why = "the connection was refused"
+        else:
+            why = f"no answer within the {timeout[0]:g} s connect timeout"
+        return FetchFailed("unreachable", f"cannot connect to the server: {why}")
+    if any(isinstance(e, (urllib3.exceptions.ReadTimeoutError, requests.Timeout, TimeoutError))
+           for e in chain):
+        return FetchFailed("transient", f"the server stalled: no data for {timeout[1]:g} s "
+                                        "(read timeout)")
+    if received is not None and total is not None and received < total:
+        return FetchFailed("transient", f"truncated body: received {received:,} of {total:,} "
+                                        "bytes before the connection closed")
+    if received is not None:
+        return FetchFailed("transient", f"the connection dropped after {received:,} bytes")
+    return FetchFailed("transient", "the connection dropped before a response arrived")
+
+
+def _content_range_total(header: str) -> int | None:
+    """Full size from a ``Content-Range: bytes a-b/N`` header, or ``None`` if not given."""
+    total = header.rsplit("/", 1)[-1] if "/" in header else ""
+    return int(total) if total.isdigit() else None
+
+
+def _request(url: str, part: Path, ctx: FetchContext,
+             state: dict) -> tuple[requests.Response, int, int | None]:
+    """Send the request (a Range one if ``part`` has bytes) and judge the status line.
+
+    Returns the open response, the offset its body starts at, and the full file size.
+    """
+    offset = part.stat().st_size if part.exists() else 0
+    headers = {}
+    if offset:
+        headers["Range"] = f"bytes={offset}-"
+        if state.get("validator"):  # resume only if the file has not changed since
+            headers["If-Range"] = state["validator"]
+    try:
+        resp = ctx.session().get(url, headers=headers, stream=True, timeout=ctx.timeout)
+    except requests.RequestException as exc:
+        raise classify(exc, ctx.timeout) from None
+    code, status = resp.status_code, f"{resp.status_code} {resp.reason or ''}".strip()
+    if code == 206 and offset:
+        total = _content_range_total(resp.headers.get("Content-Range", ""))
+    elif code == 200:
+        length = resp.headers.get("Content-Length", "")
+        offset, total = 0, (int(length) if length.isdigit() else None)
+    else:
+        resp.close()
+        if code == 416 and offset:
+            part.unlink(missing_ok=True)  # our partial file is unusable: start over
+            raise FetchFailed("transient", "the server refused to resume the partial file")
+        if code in (404, 410):
+            raise FetchFailed("permanent", f"the server answered {status}: the file is not "
+                                           "at this address (it may have moved)")
+        kind = "transient" if code in _RETRY_STATUS or code >= 500 else "permanent"
+        raise FetchFailed(kind, f"the server answered {status}")
+    state["validator"] = resp.headers.get("ETag") or resp.headers.get("Last-Modified")
+    return resp, offset, total
+
+
+def _attempt(url: str, part: Path, ctx: FetchContext, state: dict) -> None:
+    """One HTTP request writing or appending to ``part``; raises ``FetchFailed`` on failure."""
+    resp, offset, total = _request(url, part, ctx, state)
+    if total is not None and not state.get("total_reported"):
+        ctx.on_total(total)
+        ctx.on_bytes(offset)
+        state["total_reported"] = True
+    sniff = b""  # first bytes of a fresh body, to reject HTML pages before saving them
+    try:
+        with resp, open(part, "ab" if offset else "wb") as fh:
+            for chunk in resp.iter_content(_CHUNK):
+                if ctx.cancelled.is_set():
+                    raise FetchFailed("cancelled", "the download was interrupted")
+                if offset == 0 and len(sniff) < 512:
+                    sniff += chunk[: 512 - len(sniff)]
+                    if len(sniff) >= len(XPT_MAGIC) and not sniff.startswith(XPT_MAGIC):
+                        raise FetchFailed("permanent", describe_non_xpt(sniff))
+                fh.write(chunk)
+                state["received"] += len(chunk)
+                ctx.on_bytes(len(chunk))
+        if offset == 0 and not sniff.startswith(XPT_MAGIC):  # a body shorter than the magic
+            raise FetchFailed("permanent", describe_non_xpt(sniff))
+    except FetchFailed as failed:
+        if failed.kind != "cancelled":  # an interrupted part is kept for resumption
+            part.unlink(missing_ok=True)
+        raise
+    except requests.RequestException as exc:
+        raise classify(exc, ctx.timeout, part.stat().st_size, total) from None
+    except OSError as exc:  # the local disk, not the server: retrying will not help
+        part.unlink(missing_ok=True)
+        raise FetchFailed("permanent", f"cannot write {part}: {exc.strerror or exc}") from None
+    problem = check_xpt(part, total)
+    if problem:
+        if not problem.startswith("truncated"):
+            part.unlink(missing_ok=True)  # bad bytes: the next attempt starts from scratch
+        raise FetchFailed("transient", problem)
+
+
+def fetch(url: str, part: Path, ctx: FetchContext) -> int:
+    """Fetch ``url`` into ``part`` (resuming a leftover), retrying transient failures.
+
+    Returns the bytes received over the network. Raises ``FetchFailed`` with the last reason
+    once retries are spent; a partial ``part`` file is kept so a later run can resume it.
+    Within a run a resumed request carries ``If-Range`` (the ETag seen first); a leftover
+    from an earlier run is resumed without it, and the XPT checks then catch most mix-ups.
+    """
+    state: dict = {"received": 0}
+    failures, connect_failures = 0, 0
+    while True:
+        if ctx.cancelled.is_set():
+            raise FetchFailed("cancelled", "the download was interrupted")
+        if ctx.unreachable.is_set():
+            raise FetchFailed("unreachable", "not attempted: the server could not be reached")
+        try:
+            _attempt(url, part, ctx, state)
+            return state["received"]
+        except FetchFailed as failed:
+            if failed.kind in ("permanent", "cancelled"):
+                raise
+            if failed.kind == "unreachable":
+                connect_failures += 1
+                if connect_failures > CONNECT_RETRIES:
+                    ctx.unreachable.set()
+                    raise
+                time.sleep(min(ctx.backoff, 1.0))
+                continue
+            failures += 1
+            if failures > ctx.retries:
+                raise FetchFailed("transient", f"{failed.reason} (gave up after "
+                                               f"{failures} attempts)") from None
+            time.sleep(ctx.backoff * 2 ** (failures - 1))

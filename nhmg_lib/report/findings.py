@@ -1,0 +1,147 @@
+"""The paper's findings stated in words, judged on the book's numbers.
+
+Much of what the paper reports has no number in its text: "participants with LMM were older",
+"no significant interactions for SMI", "no significant mediating effect of CALLY". Each such
+finding is in :data:`nhmg_lib.report.published.FINDINGS` with the checks that make it testable on
+``results.json`` records (direction against the null value or against another record,
+significance at 0.05). :func:`findings` runs every check: a finding *holds* when all its checks
+pass, and a check whose record the book lacks is *not computed* (and fails).
+
+    fs = findings(records)          # records: list of dicts, a DataFrame or a results.json path
+    fs.summary()                    # "19 of 25 findings stated in words hold on the book's numbers"
+    fs.frame                        # one row per finding: exhibit, text, where, checks, passed, ...
+    fs.render()                     # publication table (HTML / LaTeX / CSV)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Iterable, Mapping, Sequence
+
+import pandas as pd
+
+from nhmg_lib.report import published as _published
+from nhmg_lib.report.scorecard import (AGREES, ALPHA, DIFFERS, NULL, _num, _records_by_id, _significant,
+                        exhibit_of, kind_of)
+from nhmg_lib.report.tables import PublicationTable, publication_table
+
+__all__ = ["check", "judge_finding", "findings", "Findings"]
+
+
+def _estimate(rec: Mapping[str, Any] | None) -> float | None:
+    return None if rec is None else _num(rec.get("estimate"))
+
+
+def _p_value(rec: Mapping[str, Any]) -> float | None:
+    p = _num(rec.get("p"))
+    return p if p is not None or kind_of(str(rec.get("id", ""))) != "p-value" else _estimate(rec)
+
+
+def check(c: _published.Check, by_id: Mapping[str, Mapping[str, Any]]) -> bool | None:
+    """Whether one check passes on the records; None when a record it needs is missing."""
+    rec = by_id.get(c.id)
+    est = _estimate(rec)
+    if est is None:
+        return None
+    kind = kind_of(c.id)
+    if c.relation in (">", "<"):
+        if c.other is not None:
+            ref = _estimate(by_id.get(c.other))
+            if ref is None:
+                return None
+        else:
+            ref = NULL.get(kind, 0.0)
+        return est > ref if c.relation == ">" else est < ref
+    if c.relation in ("sig", "ns"):
+        if kind in ("p-value", "count"):  # the record's p carries the test (a Table 1
+            p = _p_value(rec)             # "estimate" is the test statistic)
+            sig = None if p is None else p < ALPHA
+        else:
+            sig = _significant(kind, est, _num(rec.get("ci_low")), _num(rec.get("ci_high")),
+                               _num(rec.get("p")))
+        if sig is None:
+            return None
+        return sig if c.relation == "sig" else not sig
+    raise ValueError(f"unknown relation {c.relation!r} in a check of {c.id}")
+
+
+def _evidence(c: _published.Check, by_id: Mapping[str, Mapping[str, Any]], ok: bool | None) -> str:
+    """``"model1/ln_mg 0.33 < 1 ✓"``: the id without its exhibit, the number(s), the verdict."""
+    short = c.id.split("/", 1)[1] if "/" in c.id else c.id
+    rec = by_id.get(c.id) or {}
+    est = _estimate(rec)
+    if est is None:
+        return f"{short}: not computed"
+    if c.relation in (">", "<"):
+        if c.other is not None:
+            other = _estimate(by_id.get(c.other))
+            ref = "n/a" if other is None else f"{other:.4g}"
+            text = f"{short} {est:.4g} {c.relation} non-LMM {ref}"
+        else:
+            text = f"{short} {est:.4g} {c.relation} {NULL.get(kind_of(c.id), 0):g}"
+    else:
+        p = _p_value(rec)
+        shown = "CI" if p is None else ("p < 0.001" if p < 0.001 else f"p = {p:.3f}")
+        text = f"{short} {shown} ({c.relation})"
+    return f"{text} {AGREES if ok else DIFFERS}"
+
+
+def judge_finding(f: _published.Finding, by_id: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+    """One row of :attr:`Findings.frame`."""
+    results = [check(c, by_id) for c in f.checks]
+    passed = sum(r is True for r in results)
+    missing = sum(r is None for r in results)
+    return {
+        "exhibit": exhibit_of(f.exhibit), "text": f.text, "where": f.where,
+        "checks": len(results), "passed": passed, "not_computed": missing,
+        "holds": passed == len(results),
+        "evidence": "; ".join(_evidence(c, by_id, r) for c, r in zip(f.checks, results)),
+    }
+
+
+@dataclass
+class Findings:
+    """Every stated finding with its verdict (:attr:`frame`), a summary and a table."""
+
+    frame: pd.DataFrame
+
+    @property
+    def n(self) -> int:
+        return len(self.frame)
+
+    @property
+    def n_hold(self) -> int:
+        return int(self.frame["holds"].sum())
+
+    def summary(self) -> str:
+        s = f"{self.n_hold} of {self.n} findings stated in words hold on the book's numbers"
+        missing = int((self.frame["not_computed"] > 0).sum())
+        return s + (f" ({missing} with checks not computed)" if missing else "")
+
+    def render(self, *, caption: str = "Findings the paper states in words, checked on the "
+               "book's numbers", name: str = "table-findings",
+               footnotes: Sequence[str] = ()) -> PublicationTable:
+        rows, index = [], []
+        for r in self.frame.to_dict("records"):
+            verdict = AGREES if r["holds"] else f"{DIFFERS} ({r['passed']} of {r['checks']})"
+            rows.append([r["where"], verdict, r["evidence"]])
+            index.append((r["exhibit"], r["text"]))
+        frame = pd.DataFrame(rows, columns=["Paper", "Holds", "Checks on the book's records"],
+                             index=pd.MultiIndex.from_tuples(index))
+        notes = [self.summary() + ".",
+                 "A finding holds when every check passes. Checks: the estimate above (>) or below "
+                 "(<) the null value (1 for odds ratios, 0 for betas) or the non-LMM group's "
+                 "value; sig / ns: significant / not significant at 0.05 (the CI, else the p).",
+                 *footnotes]
+        return publication_table(frame, caption=caption, name=name, stub_header="Finding",
+                                 footnotes=notes, formatter=str, align=["l", "c", "l"])
+
+    def __repr__(self) -> str:
+        return f"<Findings: {self.summary()}>"
+
+
+def findings(records: Iterable[Mapping[str, Any]] | pd.DataFrame | str,
+             stated: Sequence[_published.Finding] = _published.FINDINGS) -> Findings:
+    """Judge every finding of ``stated`` on the book's ``records``."""
+    by_id = _records_by_id(records)
+    return Findings(pd.DataFrame([judge_finding(f, by_id) for f in stated]))

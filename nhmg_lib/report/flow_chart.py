@@ -1,0 +1,181 @@
+"""Figure 1, the exclusion flow chart, and the paper-vs-book table of its counts.
+
+:func:`flow_chart` draws Figure 1 from :attr:`nhmg_lib.cohort.flow.Cohort.flow` (steps with
+``label``, ``n_excluded``, ``n_remaining`` and, on the ASM/BMI step, ``details["aged_60_plus"]``),
+optionally with the paper's counts (:data:`nhmg_lib.report.published.FLOW`) beside the book's.
+:func:`flow_comparison` is the paper-vs-book table of the same counts.
+"""
+
+from __future__ import annotations
+
+import textwrap
+from typing import Any, Sequence
+
+from nhmg_lib.report.figures import BookFigure
+
+__all__ = ["flow_chart", "flow_comparison", "paper_flow"]
+
+
+
+def paper_flow() -> list[tuple[str, int | None, int]]:
+    """The paper's flow as (label, n_excluded, n_remaining) from :mod:`nhmg_lib.report.published`."""
+    from nhmg_lib.report import published
+
+    return [(row[0], row[1], row[2]) for row in published.FLOW]
+
+
+def _steps(flow: Sequence[Any]) -> tuple[Any, list[Any], Any]:
+    """Split a Cohort.flow list into start step, exclusion steps and final step."""
+    steps = list(flow)
+    if len(steps) < 2:
+        raise ValueError("a flow needs at least a start and one more step")
+    start = steps[0]
+    final = steps[-1] if getattr(steps[-1], "key", "") == "final" else None
+    exclusions = steps[1:-1] if final is not None else steps[1:]
+    return start, exclusions, final
+
+
+def _fmt(n: int | None) -> str:
+    return "–" if n is None else f"{int(n):,}"
+
+
+def flow_chart(flow: Sequence[Any], *, paper: bool = True, title: str | None = None) -> BookFigure:
+    """Figure 1: main column of boxes with the number remaining, side boxes with each
+    exclusion (and, for the ASM/BMI step, how many of the excluded were aged 60 or over).
+    With ``paper=True`` the paper's count is printed under each of the book's counts."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import FancyBboxPatch
+
+    start, exclusions, final = _steps(flow)
+    published = paper_flow() if paper else []
+    pub_remaining = [r[2] for r in published]
+    pub_excluded = [r[1] for r in published]
+
+    def pub(i: int, excluded: bool) -> str:
+        seq = pub_excluded if excluded else pub_remaining
+        if not paper or i >= len(seq) or seq[i] is None:
+            return ""
+        return f"paper: {_fmt(seq[i])}"
+
+    n_main = len(exclusions) + 1
+    gap = 2.3
+    box_h = 1.15
+    main_x, main_w = 2.9, 4.6
+    side_x, side_w = 8.55, 4.3
+    top = (n_main - 1) * gap
+    fig_h = 0.55 * (top + box_h + 0.5) + 0.4
+    fig, ax = plt.subplots(figsize=(8.2, fig_h))
+    ax.set_xlim(0.4, 10.9)
+    ax.set_ylim(-box_h / 2 - 0.25, top + box_h / 2 + 0.25)
+    ax.axis("off")
+
+    edge, face, side_face = "#2c3e50", "#eef3f8", "#fbf3e9"
+
+    def box(x: float, y: float, w: float, h: float, lines: list[tuple[str, dict]], fc: str) -> None:
+        ax.add_patch(FancyBboxPatch((x - w / 2, y - h / 2), w, h, boxstyle="round,pad=0.02,rounding_size=0.08",
+                                    linewidth=1.1, edgecolor=edge, facecolor=fc))
+        lines = [(part, style) for text, style in lines for part in text.split("\n")]
+        n = len(lines)
+        spacing = min(0.28, (h - 0.2) / max(n, 1))
+        y0 = y + spacing * (n - 1) / 2
+        for k, (text, style) in enumerate(lines):
+            ax.text(x, y0 - k * spacing, text, ha="center", va="center", **{"fontsize": 9, **style})
+
+    arrow = dict(arrowstyle="-|>", color=edge, lw=1.1, shrinkA=0, shrinkB=0, mutation_scale=11)
+    grey = {"color": "#6b6b6b", "fontsize": 8}
+    bold = {"fontweight": "bold"}
+
+    for i in range(n_main):
+        y = top - i * gap
+        if i == 0:
+            lines = [(textwrap.fill(start.label, 42), bold), (f"n = {_fmt(start.n_remaining)}", {})]
+            p = pub(0, False)
+        else:
+            step = exclusions[i - 1]
+            label = final.label if (final is not None and i == n_main - 1) else "Remaining"
+            lines = [(label, bold if i == n_main - 1 else {}), (f"n = {_fmt(step.n_remaining)}", {})]
+            p = pub(i, False)
+        if p:
+            lines.append((p, grey))
+        box(main_x, y, main_w, box_h * (0.85 if len(lines) <= 2 else 1.0), lines, face)
+        if i < n_main - 1:
+            y_next = y - gap
+            ax.annotate("", xy=(main_x, y_next + box_h / 2), xytext=(main_x, y - box_h / 2 + 0.0),
+                        arrowprops=arrow)
+            step = exclusions[i]
+            y_mid = (y + y_next) / 2
+            ax.annotate("", xy=(side_x - side_w / 2, y_mid), xytext=(main_x, y_mid), arrowprops=arrow)
+            s_lines = [(textwrap.fill(f"Excluded: {step.label}", 46), {}), (f"n = {_fmt(step.n_excluded)}", bold)]
+            old = getattr(step, "details", {}) or {}
+            if "aged_60_plus" in old:
+                s_lines.append((f"of whom aged ≥ 60: {_fmt(old['aged_60_plus'])}", {"fontsize": 8.5}))
+            p = pub(i + 1, True)
+            if p:
+                s_lines.append((p, grey))
+            h = 0.35 + 0.27 * sum(t.count("\n") + 1 for t, _ in s_lines)
+            box(side_x, y_mid, side_w, h, s_lines, side_face)
+    if title:
+        ax.set_title(title, fontsize=11)
+    fig.tight_layout(pad=0.3)
+    plt.close(fig)
+    steps_txt = "; ".join(f"{s.label}: {_fmt(s.n_excluded)} excluded" for s in exclusions)
+    alt = (f"Flow chart: {start.label} n = {_fmt(start.n_remaining)}; {steps_txt}; "
+           f"final n = {_fmt((final or exclusions[-1]).n_remaining)}")
+    return BookFigure(fig, None, alt)
+
+
+def flow_comparison(flow: Sequence[Any], *, caption: str = "", name: str = "table-flow-counts"):
+    """Paper-vs-book counts per exclusion step as a :class:`~nhmg_lib.report.tables.PublicationTable`
+    (excluded and remaining, each as paper / book / book minus paper)."""
+    import pandas as pd
+
+    from nhmg_lib.report.tables import publication_table
+
+    start, exclusions, final = _steps(flow)
+    published = paper_flow()
+    book_rows = [start, *exclusions]
+    rows = []
+    index = []
+    for i, step in enumerate(book_rows):
+        p_ex = published[i][1] if i < len(published) else None
+        p_rem = published[i][2] if i < len(published) else None
+        b_ex = None if i == 0 else step.n_excluded
+        b_rem = step.n_remaining
+        label_txt = step.label if i else f"{step.label} (start)"
+        details = getattr(step, "details", {}) or {}
+        if "aged_60_plus" in details:
+            label_txt += f" (of whom aged ≥ 60: {details['aged_60_plus']:,})"
+        index.append(label_txt)
+        rows.append([
+            p_ex, b_ex, None if p_ex is None or b_ex is None else b_ex - p_ex,
+            p_rem, b_rem, None if p_rem is None else b_rem - p_rem,
+        ])
+    cols = pd.MultiIndex.from_tuples([
+        ("Excluded", "Paper"), ("Excluded", "Book"), ("Excluded", "Difference"),
+        ("Remaining", "Paper"), ("Remaining", "Book"), ("Remaining", "Difference"),
+    ])
+    df = pd.DataFrame(rows, index=pd.Index(index, name="Step"), columns=cols).astype("Float64")
+
+    def fmt(v: object) -> str:
+        if v is None or pd.isna(v):
+            return ""
+        return f"{int(v):,}"
+
+    table = publication_table(
+        df, caption=caption or "Exclusion counts, paper vs book.", name=name, formatter=fmt,
+        footnotes=[
+            "Paper: Figure 1 and section 2.1 of Zhu et al. Book: this build's data. "
+            "Difference = book minus paper.",
+            "Whole-body DXA is measured only up to age 59, so participants aged 60 or over "
+            "leave the cohort at the ASM/BMI step.",
+        ],
+    )
+    # Differences read better with an explicit sign.
+    for row in table.cells:
+        for j in (2, 5):
+            if row[j] and not row[j].startswith("-") and row[j] != "0":
+                row[j] = "+" + row[j]
+    return table

@@ -1,0 +1,120 @@
+"""Figures 4 and 5: path diagrams of the mediation of magnesium -> LMM / SMI by each index.
+
+:func:`path_diagram` draws one mediator's diagram; :func:`figure` the four diagrams of an
+outcome in a 2 x 2 grid, from the results of :func:`nhmg_lib.report.mediation_report.mediation_block`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from nhmg_lib.analyses import mediation
+from nhmg_lib.report.exhibits import label_of
+from nhmg_lib.report.figures import BookFigure
+from nhmg_lib.report.mediation_report import INDICES, LABELS, OUTCOMES, format_number, outcome_key
+
+__all__ = ["path_coefficients", "path_diagram", "figure"]
+
+
+def path_coefficients(result: mediation.MediationResult) -> dict[str, tuple[float, float, float]]:
+    """Path coefficients with percentile 95% bootstrap CIs: ``a`` (ln-Mg in the mediator model,
+    ``b1``), ``b`` (mediator in the outcome model, ``t2``), ``ab`` (mediator x ln-Mg
+    interaction in the outcome model, ``t3``) and ``c`` (ln-Mg in the outcome model, ``t1``).
+    Coefficients are on the model scale (log odds for LMM)."""
+    ok = ~np.asarray(result.failed, dtype=bool)
+    out = {}
+    for name, key in (("a", "b1"), ("b", "t2"), ("ab", "t3"), ("c", "t1")):
+        d = np.asarray(result.boot_params[key], dtype=float)[ok]
+        d = d[np.isfinite(d)]
+        lo, hi = (np.quantile(d, [0.025, 0.975]) if d.size else (np.nan, np.nan))
+        out[name] = (float(result.params[key]), float(lo), float(hi))
+    return out
+
+
+def _draw(ax: Any, result: mediation.MediationResult, mediator_label: str, outcome_label: str,
+          fontsize: float = 9.0) -> None:
+    from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
+
+    ax.set_xlim(0, 10)
+    ax.set_ylim(-0.2, 6.2)
+    ax.axis("off")
+    bw, bh = 2.4, 1.1
+    boxes = {"x": (1.3, 1.8), "m": (5.0, 5.3), "y": (8.7, 1.8)}
+    text = {"x": "Magnesium\n(ln mg/day)", "m": mediator_label, "y": outcome_label}
+    for k, (x, y) in boxes.items():
+        ax.add_patch(FancyBboxPatch((x - bw / 2, y - bh / 2), bw, bh,
+                                    boxstyle="round,pad=0.05,rounding_size=0.15",
+                                    fc="#eef3f8", ec="#34495e", lw=1.2))
+        ax.text(x, y, text[k], ha="center", va="center", fontsize=fontsize, weight="bold")
+
+    def arrow(p: tuple[float, float], q: tuple[float, float]) -> None:
+        ax.add_patch(FancyArrowPatch(p, q, arrowstyle="-|>", mutation_scale=13, lw=1.4,
+                                     color="#34495e", shrinkA=0, shrinkB=0))
+
+    arrow((1.8, 1.8 + bh / 2 + 0.08), (5.0 - bw / 2 - 0.05, 5.3 - 0.1))
+    arrow((5.0 + bw / 2 + 0.05, 5.3 - 0.1), (8.2, 1.8 + bh / 2 + 0.08))
+    arrow((1.3 + bw / 2 + 0.08, 1.8), (8.7 - bw / 2 - 0.08, 1.8))
+
+    pc = path_coefficients(result)
+    ci = lambda t, d=3: f"{format_number(t[0], d)}\n({format_number(t[1], d)}, {format_number(t[2], d)})"  # noqa: E731
+    small = fontsize - 1
+    ax.text(2.55, 3.75, f"a = {ci(pc['a'])}", ha="right", va="center", fontsize=small,
+            color="#1f4e79", linespacing=1.2)
+    ax.text(7.45, 3.75, f"b = {ci(pc['b'])}\nMg × M = {format_number(pc['ab'][0], 3)}", ha="left",
+            va="center", fontsize=small, color="#1f4e79", linespacing=1.2)
+    logistic = result.family == "binomial"
+    meas = "OR" if logistic else "β"
+    dd = 2 if logistic else 3
+
+    def eff(k: str, scale: float = 1.0, d: int = dd) -> str:
+        e, lo, hi = (scale * v[k] for v in (result.estimate, result.ci_low, result.ci_high))
+        return f"{format_number(e, d)} ({format_number(lo, d)}, {format_number(hi, d)})"
+
+    ax.text(5.0, 1.93, f"NDE: {meas} {eff('nde')}", ha="center", va="bottom", fontsize=small)
+    ax.text(5.0, 1.05, f"NIE: {meas} {eff('nie')}\nTE: {meas} {eff('te')}\n"
+            f"Proportion mediated: {eff('pm', 100.0, 1)}%",
+            ha="center", va="top", fontsize=small, linespacing=1.3)
+
+
+def path_diagram(result: mediation.MediationResult, mediator_label: str, outcome_label: str,
+                 ax: Any = None) -> BookFigure:
+    """One path diagram: Magnesium -> mediator -> outcome with the path coefficients ``a`` and
+    ``b`` (95% bootstrap CI; the Mg x mediator interaction under ``b``), the direct (NDE),
+    indirect (NIE) and total effects and the proportion mediated. Draws into ``ax`` if given
+    (then the returned figure is ``ax``'s)."""
+    import matplotlib.pyplot as plt
+
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(6.5, 4.5))
+        plt.close(fig)
+    _draw(ax, result, mediator_label, outcome_label)
+    alt = (f"Path diagram of magnesium -> {mediator_label} -> {outcome_label}: NIE "
+           f"{result.estimate['nie']:.3g}, proportion mediated {100 * result.estimate['pm']:.1f}%")
+    return BookFigure(ax.figure, alt=alt)
+
+
+def figure(results: Mapping[tuple[str, str], mediation.MediationResult], outcome: str,
+           figsize: tuple[float, float] = (10, 7)) -> BookFigure:
+    """Figure 4 (``"lmm"``) or Figure 5 (``"ln_smi"``): the four indices' path diagrams, 2 x 2."""
+    import matplotlib.pyplot as plt
+
+    outcome = outcome_key(outcome)
+    _prefix, _fam, label = OUTCOMES[outcome]
+    out_label = "Low muscle mass" if outcome == "lmm" else "ln SMI"
+    fig, axes = plt.subplots(2, 2, figsize=figsize)
+    plt.close(fig)
+    for ax, i in zip(axes.ravel(), INDICES):
+        res = results.get((f"ln_{i}", outcome))
+        if res is None:
+            ax.axis("off")
+            continue
+        _draw(ax, res, f"ln {LABELS[i]}", out_label, fontsize=8.5)
+        ax.set_title(f"({'abcd'[INDICES.index(i)]}) {LABELS[i]}", loc="left", fontsize=10,
+                     weight="bold")
+    fig.subplots_adjust(left=0.01, right=0.99, top=0.95, bottom=0.02, wspace=0.04, hspace=0.12)
+    exhibit = label_of("fig-mediation-lmm" if outcome == "lmm" else "fig-mediation-smi")
+    return BookFigure(fig, alt=f"{exhibit}: path diagrams of the mediation of magnesium -> "
+                               f"{label} by CALLY, NP, PAR and RAR")

@@ -1,0 +1,264 @@
+"""Tables 7 and 8, Figures 4 and 5: mediation of magnesium -> LMM / SMI by the inflammatory
+indices, built on :mod:`nhmg_lib.analyses.mediation`.
+
+:func:`mediation_block` runs :func:`nhmg_lib.analyses.mediation.mediate_block` on the cohort rows
+(``adults.in_cohort == 1``) for the mediators ``ln_cally``, ``ln_np``, ``ln_par``, ``ln_rar``
+and the outcomes ``lmm`` (logistic; Table 7, Figure 4) and ``ln_smi`` (linear; Table 8,
+Figure 5), with the paper's settings: rows resampled, survey weights as prior weights,
+covariates (Model 3) at their means/modes, ``a = 1`` vs ``a* = 0``. Results are keyed
+``(mediator, outcome)`` as ``mediate_block`` returns them; the bootstrap fits are cached on
+disk by :mod:`nhmg_lib.analyses.mediation`, so a second call costs a fraction of a second.
+
+:func:`records` gives the ``results.json`` records ``table7/<index>/{cde,nde,nie,te,pm}`` and
+``table8/<index>/...`` (``index`` in ``cally np par rar``), plus the contrast between the
+cohort medians of ln-Mg in its fourth and first quartiles,
+``table7/<index>/q1q4/{nde,nie,te,pm}`` (and ``table8/...``), from
+:meth:`nhmg_lib.analyses.mediation.MediationResult.at` on the same fits.
+
+:func:`table` is the publication table (one row per mediator: NDE, NIE, TE with 95% bootstrap
+CI and P, proportion mediated in %). Figures 4 and 5 are drawn by
+:mod:`nhmg_lib.report.mediation_diagram`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+import pandas as pd
+
+from nhmg_lib.analyses import mediation
+from nhmg_lib.cohort.definitions import DEFAULT, MODEL3_COVARIATES, Definitions
+from nhmg_lib.report.tables import PublicationTable, publication_table
+
+__all__ = ["INDICES", "MEDIATORS", "OUTCOMES", "LABELS", "cohort_rows", "mediation_block",
+           "quartile_medians", "q1q4", "records", "table", "table_frame", "fit_details"]
+
+#: Index names as used in record ids, in table order.
+INDICES: tuple[str, ...] = ("cally", "np", "par", "rar")
+MEDIATORS: tuple[str, ...] = tuple(f"ln_{i}" for i in INDICES)
+#: outcome column -> (record prefix, model family, label)
+OUTCOMES: dict[str, tuple[str, mediation.Family, str]] = {
+    "lmm": ("table7", "binomial", "LMM"),
+    "ln_smi": ("table8", "gaussian", "SMI"),
+}
+LABELS: dict[str, str] = {"cally": "CALLY", "np": "NP", "par": "PAR", "rar": "RAR"}
+CAPTIONS: dict[str, str] = {
+    "lmm": "Mediation of the association between magnesium and LMM by inflammatory indices",
+    "ln_smi": "Mediation of the association between magnesium and SMI by inflammatory indices",
+}
+
+def outcome_key(outcome: str) -> str:
+    key = {"smi": "ln_smi", "table7": "lmm", "table8": "ln_smi"}.get(outcome, outcome)
+    if key not in OUTCOMES:
+        raise mediation.MediationError(f"outcome {outcome!r}; choose one of {list(OUTCOMES)}")
+    return key
+
+
+def cohort_rows(adults: pd.DataFrame) -> pd.DataFrame:
+    """The analytic cohort (``in_cohort == 1``) of an adults frame."""
+    if "in_cohort" not in adults.columns:
+        return adults
+    return adults[adults["in_cohort"] == 1]
+
+
+class MediationBlock(dict):
+    """``{(mediator, outcome): MediationResult}`` plus ``not_estimable``: the pairs whose
+    full-sample fit failed (e.g. separation in a small domain) with the reason, so tables,
+    figures and records show them as not estimable instead of failing."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.not_estimable: dict[tuple[str, str], str] = {}
+
+
+def mediation_block(adults: pd.DataFrame, defs: Definitions = DEFAULT, boot: int = 1000,
+                    seed: int = 1, *, scheme: str = "rows", cache_dir: str | None = None,
+                    progress: bool = False) -> MediationBlock:
+    """Every index x outcome mediation on the cohort rows, keyed ``(mediator, outcome)`` with
+    ``mediator`` in :data:`MEDIATORS` and ``outcome`` in ``lmm``, ``ln_smi``.
+
+    ``defs`` has shaped the cohort frame already (which rows, the NP definition); it is taken
+    for a uniform interface. Repeated calls read the fits from the disk cache. A pair that
+    cannot be fitted is left out and named in ``.not_estimable`` with the reason.
+    """
+    block = MediationBlock()
+    rows = cohort_rows(adults)
+    for mediator in MEDIATORS:
+        for outcome, spec in OUTCOMES.items():
+            try:
+                block.update(mediation.mediate_block(
+                    rows, mediators=(mediator,), outcomes={outcome: spec[1]},
+                    covariates=MODEL3_COVARIATES, boot=boot, seed=seed, scheme=scheme,  # type: ignore[arg-type]
+                    cache_dir=cache_dir, progress=progress))
+            except mediation.MediationError as exc:
+                block.not_estimable[(mediator, outcome)] = str(exc)
+    return block
+
+
+def block_facts(results: MediationBlock, adults: pd.DataFrame) -> dict[str, str]:
+    """Text facts the chapter cites: sample sizes, failed refits, not-estimable pairs, the
+    quartile medians of the Q1-to-Q4 contrast and whether the fits came from the cache."""
+    rows = cohort_rows(adults)
+    q1, q4 = quartile_medians(adults)
+    fitted = list(results.values())
+    failed = getattr(results, "not_estimable", {})
+    return {
+        "n_med": f"{len(rows):,}",
+        "n_cally": f"{int(pd.to_numeric(rows['cally'], errors='coerce').gt(0).sum()):,}",
+        "n_failed": str(sum(r.n_failed for r in fitted)),
+        "not_estimable": ("none" if not failed else
+                          "; ".join(f"{LABELS.get(m[3:], m)} and {o}" for m, o in failed)),
+        "q1_med": f"{q1:.2f}", "q4_med": f"{q4:.2f}",
+        "from_cache": "yes" if fitted and all(r.from_cache for r in fitted) else "no",
+    }
+
+
+def quartile_medians(adults: pd.DataFrame, exposure: str = "ln_mg") -> tuple[float, float]:
+    """Unweighted medians of ``exposure`` in the first and fourth cohort quartiles (``mg_q``
+    where present, else quartiles computed on the cohort)."""
+    rows = cohort_rows(adults)
+    x = pd.to_numeric(rows[exposure], errors="coerce")
+    if "mg_q" in rows.columns and rows["mg_q"].notna().any():
+        q = pd.to_numeric(rows["mg_q"], errors="coerce")
+    else:
+        q = pd.qcut(x, 4, labels=False) + 1
+    return float(x[q == 1].median()), float(x[q == 4].median())
+
+
+def q1q4(result: mediation.MediationResult, adults: pd.DataFrame) -> mediation.MediationResult:
+    """``result`` for the contrast median(Q4) vs median(Q1) of ln-Mg (no refitting)."""
+    lo, hi = quartile_medians(adults, result.exposure)
+    return result.at(hi, lo)
+
+
+def records(adults: pd.DataFrame, defs: Definitions = DEFAULT, boot: int = 1000, seed: int = 1,
+            results: Mapping[tuple[str, str], mediation.MediationResult] | None = None
+            ) -> list[dict[str, object]]:
+    """``table7/<index>/{cde,nde,nie,te,pm}``, ``table8/...`` and the ``.../q1q4/{nde,nie,te,pm}``
+    contrast records (``results`` may pass a block computed already)."""
+    results = results if results is not None else mediation_block(adults, defs, boot, seed)
+    out: list[dict[str, object]] = []
+    for outcome, (prefix, _fam, _label) in OUTCOMES.items():
+        for index in INDICES:
+            res = results.get((f"ln_{index}", outcome))
+            if res is None:  # not estimable: keep the ids, with no numbers
+                out.extend({"id": f"{prefix}/{index}/{k}", "estimate": None, "ci_low": None,
+                            "ci_high": None, "p": None, "n": None}
+                           for k in ("cde", "nde", "nie", "te", "pm"))
+                continue
+            out.extend(res.records(f"{prefix}/{index}"))
+            contrast = q1q4(res, adults).records(f"{prefix}/{index}/q1q4")
+            out.extend(r for r in contrast if not str(r["id"]).endswith("/cde"))
+    return out
+
+
+# --------------------------------------------------------------------------- table
+
+def _p(p: float) -> str:
+    from nhmg_lib.analyses.models import format_p
+
+    return format_p(p) if np.isfinite(p) else ""
+
+
+def format_number(x: float, d: int) -> str:
+    """``x`` to ``d`` decimals with a true minus sign and no negative zero."""
+    t = f"{x:.{d}f}"
+    if float(t) == 0:
+        t = t.lstrip("-")
+    return t.replace("-", "−")
+
+
+def _ci(res: mediation.MediationResult, k: str, digits: int = 2, scale: float = 1.0) -> str:
+    e, lo, hi = (scale * d[k] for d in (res.estimate, res.ci_low, res.ci_high))
+    if not np.isfinite(e):
+        return ""
+    return f"{format_number(e, digits)} ({format_number(lo, digits)}, {format_number(hi, digits)})"
+
+
+def table_frame(results: Mapping[tuple[str, str], mediation.MediationResult], outcome: str,
+                digits: int | None = None, measure: str | None = None) -> pd.DataFrame:
+    """Table 7 / 8 as text cells: one row per mediator, column groups NDE, NIE, TE (estimate
+    with 95% CI, P) and proportion mediated (%). ``measure`` renames the estimate column
+    (default ``OR (95% CI)`` for LMM, ``β (95% CI)`` for SMI)."""
+    outcome = outcome_key(outcome)
+    _prefix, family, _label = OUTCOMES[outcome]
+    measure = measure or ("OR (95% CI)" if family == "binomial" else "β (95% CI)")
+    digits = digits if digits is not None else (2 if family == "binomial" else 3)
+    rows, index = [], []
+    for i in INDICES:
+        res = results.get((f"ln_{i}", outcome))
+        if res is None:
+            continue
+        cells: dict[tuple[str, str], str] = {}
+        for k in ("nde", "nie", "te"):
+            cells[(k.upper(), measure)] = _ci(res, k, digits)
+            cells[(k.upper(), "P")] = _p(res.p[k])
+        cells[("Proportion mediated", "% (95% CI)")] = _ci(res, "pm", 1, 100.0)
+        rows.append(cells)
+        index.append(LABELS[i])
+    df = pd.DataFrame(rows, index=pd.Index(index, name="Mediator"))
+    df.columns = pd.MultiIndex.from_tuples(df.columns)
+    return df
+
+
+def table(results: Mapping[tuple[str, str], mediation.MediationResult], outcome: str,
+          name: str | None = None) -> PublicationTable:
+    """Table 7 (``outcome="lmm"``) or Table 8 (``"ln_smi"``/``"smi"``) as a publication table."""
+    outcome = outcome_key(outcome)
+    _prefix, family, lab = OUTCOMES[outcome]
+    mine = [r for (_m, o), r in results.items() if o == outcome]
+    scale = ("odds ratios of LMM" if family == "binomial"
+             else "differences (β) in ln SMI")
+    notes = [f"Natural direct (NDE), natural indirect (NIE) and total (TE) effects as {scale} "
+             "for a one-unit increase of ln magnesium intake (a = 1 vs a* = 0), mediator model "
+             "linear, outcome model with the exposure × mediator interaction, Model 3 covariates "
+             "held at their means (numeric) or modes (categorical); survey weights as prior "
+             "weights (normalised to mean 1)."]
+    if mine:
+        n_max = max(r.n for r in mine)
+        short = [f"{LABELS[m[3:]]} n = {r.n:,}" for (m, o), r in results.items()
+                 if o == outcome and r.n != n_max and m[3:] in LABELS]
+        notes.append(f"95% CI: percentiles of {mine[0].boot} nonparametric bootstrap resamples of "
+                     "the cohort rows (both models refitted); P: two-sided bootstrap proportion. "
+                     f"n = {n_max:,}" + (f" ({'; '.join(short)}: the index needs CRP, measured "
+                                         "from 2015–2016)." if short else "."))
+    notes.append("Proportion mediated: " + ("NDE (NIE − 1) / (NDE × NIE − 1)" if family == "binomial"
+                                            else "NIE / TE") + ", in %.")
+    for (m, o), reason in getattr(results, "not_estimable", {}).items():
+        if o == outcome:
+            notes.append(f"{LABELS.get(m[3:], m)}: not estimable ({reason}).")
+    return publication_table(table_frame(results, outcome), caption=CAPTIONS[outcome],
+                             name=name or ("table-7" if outcome == "lmm" else "table-8"),
+                             stub_header="Mediator", footnotes=notes)
+
+
+class FitDetails:
+    """Every fit's :meth:`~nhmg_lib.analyses.mediation.MediationResult.summary`, folded away in the web
+    book (a ``<details>`` element) and reduced to a pointer in the PDF, where eight pages of
+    fixed-width text would only repeat Tables 7 and 8."""
+
+    def __init__(self, results: Mapping[tuple[str, str], mediation.MediationResult]):
+        self.results = dict(results)
+
+    def __str__(self) -> str:
+        return "\n\n".join(r.summary() for r in self.results.values())
+
+    def _repr_html_(self) -> str:
+        import html
+        return (f"<details class=\"nhmg-fit-details\"><summary>Settings and estimates of the "
+                f"{len(self.results)} mediation fits</summary><pre>{html.escape(str(self))}</pre>"
+                "</details>")
+
+    def _repr_markdown_(self) -> str:
+        return (f"The settings of the {len(self.results)} mediation fits (sample sizes, "
+                "resamples, failed refits, seeds) are printed in the web edition of this chapter; "
+                "their estimates are in Tables 7 and 8 and in `results.json` (`nhmg results`).")
+
+    def __repr__(self) -> str:
+        return str(self)
+
+
+def fit_details(results: Mapping[tuple[str, str], mediation.MediationResult]) -> FitDetails:
+    """The fits' text summaries for the book (see :class:`FitDetails`)."""
+    return FitDetails(results)

@@ -1,0 +1,98 @@
+"""Every estimate of the book as ``results.json`` records (``nhmg results``).
+
+One record per number: ``{"id", "estimate", "ci_low", "ci_high", "p", "n"}``. Each analysis
+module owns its ids and its ``records`` function; this module only builds the cohort once and
+gathers them in exhibit order. Id families (SPEC section 7):
+
+========================  ==========================================================
+``flow/<step>/excluded``  Figure 1: participants excluded at each step; ``flow/final_n``
+``cohort/...``            cohort facts: ``lmm_n``, ``lmm_pct``, ``male_pct``, ``median_age``
+``table1/...``            Table 1 (:func:`nhmg_lib.analyses.table1.records`)
+``table2..3, tableS1..2``  Tables 2, 3, S1, S2 (:func:`nhmg_lib.analyses.models.all_records`);
+                          ``tableS1/excluded_n`` extreme-energy exclusions
+``fig2/..., tableS3/...``  splines and the two-piece model (:mod:`splines`, :mod:`threshold`)
+``fig3/..., figS1/...``    subgroups (:mod:`nhmg_lib.analyses.subgroups`)
+``table4..6/...``          inflammation indices (:mod:`nhmg_lib.analyses.inflammation`)
+``table7..8/...``          mediation (:mod:`nhmg_lib.report.mediation_report`)
+========================  ==========================================================
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any, Callable
+
+import pandas as pd
+
+from nhmg_lib.cohort.flow import Cohort, cohort_from_dir
+from nhmg_lib.cohort.definitions import DEFAULT, Definitions
+
+Record = dict[str, Any]
+
+
+def record(id: str, estimate: float | None, n: int | None = None, *, ci_low: float | None = None,
+           ci_high: float | None = None, p: float | None = None) -> Record:
+    """A results.json record; non-finite numbers become ``None`` (JSON has no NaN)."""
+    def clean(x: float | None) -> float | None:
+        return None if x is None or not math.isfinite(float(x)) else float(x)
+
+    return {"id": id, "estimate": clean(estimate), "ci_low": clean(ci_low),
+            "ci_high": clean(ci_high), "p": clean(p), "n": None if n is None else int(n)}
+
+
+def cohort_records(cohort: Cohort) -> list[Record]:
+    """Flow counts and unweighted cohort facts (the paper's section 3.1 reports them unweighted)."""
+    out = [record(f"flow/{s.key}/excluded", s.n_excluded, s.n_remaining)
+           for s in cohort.flow if s.key not in ("start", "final")]
+    frame = cohort.frame
+    n = len(frame)
+    out += [
+        record("flow/start_n", cohort.flow[0].n_remaining),
+        record("flow/final_n", n),
+        record("cohort/lmm_n", int(frame["lmm"].sum()), n),
+        record("cohort/lmm_pct", 100 * frame["lmm"].mean(), n),
+        record("cohort/male_pct", 100 * (frame["gender"] == "Male").mean(), n),
+        record("cohort/median_age", frame["age"].median(), n),
+    ]
+    return out
+
+
+def energy_records(adults: pd.DataFrame) -> list[Record]:
+    """How many cohort members the extreme-energy rule of Tables S1/S2 removes."""
+    from nhmg_lib.analyses.models import energy_plausible
+
+    cohort = adults[adults["in_cohort"] == 1]
+    return [record("tableS1/excluded_n", int((~energy_plausible(cohort)).sum()), len(cohort))]
+
+
+def _sections(defs: Definitions, boot: int, seed: int) -> list[tuple[str, Callable[[pd.DataFrame], list[Record]]]]:
+    from nhmg_lib.analyses import inflammation, models, splines, subgroups, table1, threshold
+    from nhmg_lib.report import mediation_report
+
+    sections: list[tuple[str, Callable[[pd.DataFrame], list[Record]]]] = [
+        ("Table 1", lambda a: table1.records(table1.table1(a, defs=defs))),
+        ("Tables 2, 3, S1, S2", models.all_records),
+        ("Tables S1, S2 exclusions", energy_records),
+        ("Figure 2", splines.all_records),
+        ("Table S3", threshold.records),
+        ("Figures 3, S1", subgroups.records),
+        ("Tables 4-6", lambda a: inflammation.records(a, defs)),
+        ("Tables 7, 8", lambda a: mediation_report.records(a, defs, boot=boot, seed=seed)),
+    ]
+    return sections
+
+
+def collect(data_dir: str | Path, defs: Definitions = DEFAULT, *, boot: int = 1000, seed: int = 1,
+            cohort: Cohort | None = None) -> list[Record]:
+    """Build the cohort from ``data_dir`` (unless given) and gather every record, ids unique."""
+    cohort = cohort if cohort is not None else cohort_from_dir(data_dir, defs)
+    records = cohort_records(cohort)
+    for _name, make in _sections(defs, boot, seed):
+        records.extend(make(cohort.adults))
+    ids = [r["id"] for r in records]
+    duplicated = sorted({i for i in ids if ids.count(i) > 1})
+    if duplicated:
+        raise RuntimeError(f"results ids are not unique: {duplicated[:10]}")
+    return [record(r["id"], r.get("estimate"), r.get("n"), ci_low=r.get("ci_low"),
+                   ci_high=r.get("ci_high"), p=r.get("p")) for r in records]

@@ -1,0 +1,337 @@
+"""The scorecard: every number the paper publishes next to the number the book computes.
+
+:func:`scorecard` joins the book's ``results.json`` records with :data:`nhmg_lib.report.published.VALUES`
+on ``id`` and judges each pair. One row per published number; a published id the records do not
+contain stays in the table as *not computed* (it is never dropped).
+
+Columns of :attr:`Scorecard.frame`: ``id``, ``exhibit`` (from the id prefix: ``table2`` ->
+"Table 2", ``flow`` -> "Figure 1", ...), ``kind``, ``where`` (place in the paper),
+``published``, ``published_ci_low``, ``published_ci_high``, ``book``, ``book_ci_low``,
+``book_ci_high``, ``book_p``, ``abs_diff`` (book - published), ``rel_diff``
+((book - published) / |published|), the verdicts ``within_rounding``, ``ci_overlap``,
+``same_sign``, ``same_significance``, ``agrees`` (sign and significance), and ``status``
+(``"computed"`` or ``"not computed"``). A verdict that does not apply is ``None``.
+
+Kinds and rules (the *null value* is what "no association" means on that scale):
+
+==================  =======================================  ====================================
+kind                ids                                      same_sign / same_significance
+==================  =======================================  ====================================
+odds ratio          ``table2``, ``tableS1``, ``table5``,     same side of 1 / CI excludes 1 in
+                    ``fig3``, ``tableS3`` (not the           both or in neither
+                    inflection), ``table7`` NDE/NIE/TE/CDE
+beta                ``table3``, ``tableS2``, ``table4``,     same side of 0 / CI excludes 0 in
+                    ``table6``, ``figS1``, ``table8``        both or in neither
+                    NDE/NIE/TE/CDE
+p-value             last id part starts with ``p_``          same side of 0.05 / the same
+                    (``p_trend``, ``p_nonlinear``,           (p < 0.05 in both or in neither)
+                    ``p_interaction``, ...)
+proportion          ``.../pm``                               same sign / CI excludes 0 in both
+mediated                                                     or in neither
+count               ``flow/...``, ``cohort/...``,            no sign: |rel diff| <= ``tolerance``
+                    ``.../excluded_n``, the inflection       (5 %) stands in for it; no
+                    point                                    significance (not applicable)
+==================  =======================================  ====================================
+
+``within_rounding``: the book's estimate rounded (half away from zero) to the published
+number's ``decimals`` equals the published value. ``ci_overlap``: only when both CIs exist;
+the two intervals share at least one point.
+
+Significance of a published number comes from its CI when printed, else from its p-value, else
+from the text: the paper reports each listed odds ratio, beta and proportion mediated as a
+finding and names its non-significant results separately (:data:`published.FINDINGS`, judged by :mod:`nhmg_lib.report.findings`), so a
+published estimate with neither CI nor p is read as significant at 0.05
+(``published_significance`` = ``"text"``). The book's significance comes from its CI, else its
+p-value.
+
+``agrees`` is true when ``same_sign`` is true and ``same_significance`` is not false (for counts,
+where significance does not apply, it is the relative-difference check alone). The summary line
+reads "k of n published numbers reproduced within rounding; m of n agree in sign and
+significance", with n every published number (not-computed rows count as failures).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal
+from pathlib import Path
+from typing import Any, Iterable, Mapping, Sequence
+
+import pandas as pd
+
+from nhmg_lib.report import published as _published
+from nhmg_lib.report.tables import PublicationTable, format_value, publication_table
+
+ALPHA = 0.05
+#: Relative difference a count may have and still count as agreeing (sign check for counts).
+COUNT_TOLERANCE = 0.05
+
+#: Verdict marks of the rendered table (the CSV keeps True/False/empty).
+AGREES, DIFFERS, NOT_APPLICABLE = "✓", "✗", "–"
+
+KINDS = ("odds ratio", "beta", "p-value", "proportion mediated", "count")
+NULL = {"odds ratio": 1.0, "beta": 0.0, "proportion mediated": 0.0}
+
+_OR_EXHIBITS = {"table2", "tableS1", "table5", "fig3", "tableS3"}
+_BETA_EXHIBITS = {"table3", "tableS2", "table4", "table6", "figS1"}
+_COUNT_EXHIBITS = {"flow", "cohort", "table1"}
+
+COLUMNS = [
+    "id", "exhibit", "kind", "where", "published", "published_ci_low", "published_ci_high",
+    "published_significance", "book", "book_ci_low", "book_ci_high", "book_p", "abs_diff",
+    "rel_diff", "within_rounding", "ci_overlap", "same_sign", "same_significance", "agrees",
+    "status", "decimals",
+]
+
+
+def exhibit_of(id: str) -> str:
+    """The paper exhibit an id belongs to, from its prefix (``tableS3/...`` -> "Table S3")."""
+    head = id.split("/", 1)[0]
+    if head == "flow":
+        return "Figure 1"
+    if head == "cohort":
+        return "Cohort (3.1)"
+    m = re.fullmatch(r"(table|fig)(S?\d+)", head)
+    if m:
+        return ("Table " if m.group(1) == "table" else "Figure ") + m.group(2)
+    return head
+
+
+def kind_of(id: str) -> str:
+    """The kind of number an id holds (see the module docstring for the rules)."""
+    parts = id.split("/")
+    head, last = parts[0], parts[-1]
+    if last.startswith("p_") or last == "p":
+        return "p-value"
+    if last == "pm":
+        return "proportion mediated"
+    if head in _COUNT_EXHIBITS or last.endswith("_n") or last in ("inflection", "n"):
+        return "count"
+    if head == "table7":
+        return "odds ratio"
+    if head == "table8":
+        return "beta"
+    if head in _OR_EXHIBITS:
+        return "odds ratio"
+    if head in _BETA_EXHIBITS:
+        return "beta"
+    return "count"
+
+
+def _num(x: Any) -> float | None:
+    if x is None:
+        return None
+    try:
+        v = float(x)
+    except (TypeError, ValueError):
+        return None
+    return v if math.isfinite(v) else None
+
+
+def round_half_up(x: float, decimals: int) -> float:
+    """``x`` rounded half away from zero (as printed tables round), via its shortest repr."""
+    q = Decimal(1).scaleb(-decimals)
+    return float(Decimal(repr(float(x))).quantize(q, rounding=ROUND_HALF_UP))
+
+
+def _side(x: float | None, ref: float) -> int | None:
+    if x is None:
+        return None
+    return (x > ref) - (x < ref)
+
+
+def _significant(kind: str, est: float | None, lo: float | None, hi: float | None,
+                 p: float | None) -> bool | None:
+    """Significance at 0.05 on this kind's scale; None when nothing says."""
+    if kind == "p-value":
+        return None if est is None else est < ALPHA
+    if kind == "count":
+        return None
+    null = NULL[kind]
+    if lo is not None and hi is not None:
+        return not (lo <= null <= hi)
+    if p is not None:
+        return p < ALPHA
+    return None
+
+
+def judge(pub: _published.Published, rec: Mapping[str, Any] | None,
+          tolerance: float = COUNT_TOLERANCE) -> dict[str, Any]:
+    """One scorecard row for a published number and the book's record (None: not computed)."""
+    kind = kind_of(pub.id)
+    p_est, p_lo, p_hi = float(pub.estimate), _num(pub.ci_low), _num(pub.ci_high)
+    if kind == "p-value":
+        p_sig, p_src = p_est < ALPHA, "p"
+    elif kind == "count":
+        p_sig, p_src = None, None
+    elif p_lo is not None and p_hi is not None:
+        p_sig, p_src = _significant(kind, p_est, p_lo, p_hi, None), "CI"
+    elif _num(pub.p) is not None:
+        p_sig, p_src = _num(pub.p) < ALPHA, "p"
+    else:
+        p_sig, p_src = True, "text"
+    row: dict[str, Any] = {
+        "id": pub.id, "exhibit": exhibit_of(pub.id), "kind": kind, "where": pub.where,
+        "published": p_est, "published_ci_low": p_lo, "published_ci_high": p_hi,
+        "published_significance": p_src, "decimals": int(pub.decimals),
+        "book": None, "book_ci_low": None, "book_ci_high": None, "book_p": None,
+        "abs_diff": None, "rel_diff": None, "within_rounding": False, "ci_overlap": None,
+        "same_sign": None, "same_significance": None, "agrees": False, "status": "not computed",
+    }
+    est = None if rec is None else _num(rec.get("estimate"))
+    if est is None:
+        return row
+    lo, hi, p = _num(rec.get("ci_low")), _num(rec.get("ci_high")), _num(rec.get("p"))
+    row.update(book=est, book_ci_low=lo, book_ci_high=hi, book_p=p, status="computed")
+    row["abs_diff"] = est - p_est
+    row["rel_diff"] = (est - p_est) / abs(p_est) if p_est != 0 else None
+    row["within_rounding"] = math.isclose(round_half_up(est, pub.decimals), p_est,
+                                          rel_tol=0, abs_tol=10 ** (-pub.decimals) / 1000)
+    if None not in (lo, hi, p_lo, p_hi):
+        row["ci_overlap"] = bool(lo <= p_hi and p_lo <= hi)
+    if kind == "count":
+        rel = row["rel_diff"]
+        row["same_sign"] = bool(abs(rel) <= tolerance) if rel is not None else est == p_est
+        row["agrees"] = row["same_sign"]
+        return row
+    if kind == "p-value":
+        row["same_sign"] = (est < ALPHA) == (p_est < ALPHA)
+        row["same_significance"] = row["same_sign"]
+    else:
+        ref = NULL[kind]
+        row["same_sign"] = _side(est, ref) == _side(p_est, ref)
+        b_sig = _significant(kind, est, lo, hi, p)
+        row["same_significance"] = None if b_sig is None or p_sig is None else b_sig == p_sig
+    row["agrees"] = bool(row["same_sign"]) and row["same_significance"] is not False
+    return row
+
+
+def _records_by_id(records: Iterable[Mapping[str, Any]] | Mapping[str, Any] | pd.DataFrame
+                   ) -> dict[str, Mapping[str, Any]]:
+    if isinstance(records, pd.DataFrame):
+        records = records.to_dict("records")
+    elif isinstance(records, (str, Path)):
+        records = json.loads(Path(records).read_text())
+    elif isinstance(records, Mapping):
+        records = [dict(v, id=k) for k, v in records.items()]
+    return {str(r["id"]): r for r in records}
+
+
+@dataclass
+class Scorecard:
+    """The joined, judged table (:attr:`frame`) with a summary and renderings."""
+
+    frame: pd.DataFrame
+
+    @property
+    def n(self) -> int:
+        return len(self.frame)
+
+    @property
+    def n_within_rounding(self) -> int:
+        return sum(x is True or x == True for x in self.frame["within_rounding"])
+
+    @property
+    def n_agree(self) -> int:
+        return sum(x is True or x == True for x in self.frame["agrees"])
+
+    @property
+    def n_not_computed(self) -> int:
+        return int((self.frame["status"] == "not computed").sum())
+
+    def summary(self) -> str:
+        """"k of n published numbers reproduced within rounding; m of n agree in sign and
+        significance" (plus how many were not computed, when any)."""
+        n = self.n
+        s = (f"{self.n_within_rounding} of {n} published numbers reproduced within rounding; "
+             f"{self.n_agree} of {n} agree in sign and significance")
+        if self.n_not_computed:
+            s += f" ({self.n_not_computed} not computed)"
+        return s
+
+    def display_frame(self) -> pd.DataFrame:
+        """Text cells for the publication table, rows grouped by exhibit."""
+        def est_ci(v, lo, hi, d):
+            if v is None or (isinstance(v, float) and math.isnan(v)):
+                return "not computed"
+            text = format_value(v, d)
+            if lo is not None and hi is not None and not (pd.isna(lo) or pd.isna(hi)):
+                text += f" ({format_value(lo, d)}, {format_value(hi, d)})"
+            return text
+
+        def verdict(x):
+            if x is None or (isinstance(x, float) and math.isnan(x)):
+                return NOT_APPLICABLE
+            return AGREES if bool(x) else DIFFERS
+
+        rows, index = [], []
+        for r in self.frame.to_dict("records"):
+            d = int(r["decimals"])
+            done = r["status"] == "computed"
+            rel = r["rel_diff"]
+            rows.append([
+                est_ci(r["published"], r["published_ci_low"], r["published_ci_high"], d),
+                est_ci(r["book"], r["book_ci_low"], r["book_ci_high"], d),
+                format_value(r["abs_diff"], d if r["kind"] == "count" else d + 1) if done else "",
+                f"{100 * rel:+.1f}%" if done and rel is not None and not pd.isna(rel) else "",
+                verdict(r["within_rounding"]) if done else DIFFERS,
+                verdict(r["ci_overlap"]) if done else NOT_APPLICABLE,
+                verdict(r["same_sign"]) if done else NOT_APPLICABLE,
+                verdict(r["same_significance"]) if done else NOT_APPLICABLE,
+            ])
+            index.append((r["exhibit"], r["id"]))
+        # Short headers under two groups keep the table inside the book's text column.
+        cols = pd.MultiIndex.from_tuples([
+            ("", "Published"), ("", "Book"), ("Difference", "abs."), ("Difference", "rel."),
+            ("Agreement", "rounding"), ("Agreement", "CI"), ("Agreement", "sign"),
+            ("Agreement", "signif.")])
+        return pd.DataFrame(rows, columns=cols, index=pd.MultiIndex.from_tuples(index))
+
+    def render(self, *, caption: str = "The paper's numbers and the book's",
+               name: str = "table-scorecard", footnotes: Sequence[str] = ()) -> PublicationTable:
+        """The scorecard as a publication table (HTML in the web book, LaTeX in the PDF)."""
+        notes = [
+            self.summary() + ".",
+            "Estimates with 95% CI in parentheses, to the published number's decimals. "
+            "Difference: book − published (abs.) and the same over |published| (rel.). "
+            f"{AGREES} agrees, {DIFFERS} differs, {NOT_APPLICABLE} not applicable.",
+            "Rounding: the book's estimate, rounded as the paper rounds it, equals the "
+            "published value. CI: the two 95% confidence intervals overlap. Sign: odds ratios on the same side of 1, betas and proportions "
+            "mediated on the same side of 0, p-values on the same side of 0.05; for counts, a "
+            f"relative difference of at most {COUNT_TOLERANCE:.0%}. Signif.: the CI "
+            "excludes the null value (or p < 0.05) in both or in neither; a published estimate "
+            "without CI or p is one the text reports as significant.",
+            *footnotes,
+        ]
+        return publication_table(self.display_frame(), caption=caption, name=name,
+                                 stub_header="Published number", footnotes=notes,
+                                 formatter=str, align=["r"] * 4 + ["c"] * 4)
+
+    def to_csv(self, path: str | Path | None = None) -> str | None:
+        """The full frame as CSV (text when ``path`` is None)."""
+        if path is None:
+            return self.frame.to_csv(index=False)
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        self.frame.to_csv(path, index=False)
+        return None
+
+    def _repr_html_(self) -> str:
+        return self.render()._repr_html_()
+
+    def __repr__(self) -> str:
+        return f"<Scorecard: {self.summary()}>"
+
+
+def scorecard(records: Iterable[Mapping[str, Any]] | pd.DataFrame | str | Path,
+              published: Sequence[_published.Published] = _published.VALUES,
+              *, tolerance: float = COUNT_TOLERANCE) -> Scorecard:
+    """Join the book's records (list of results.json dicts, a DataFrame of them, or the path of
+    a results.json) with the published numbers on ``id`` and judge each pair."""
+    by_id = _records_by_id(records)
+    rows = [judge(p, by_id.get(p.id), tolerance) for p in published]
+    frame = pd.DataFrame(rows, columns=COLUMNS).astype(object)
+    frame = frame.where(pd.notna(frame), None)
+    return Scorecard(frame)

@@ -1,0 +1,103 @@
+"""Figure 2: restricted cubic spline curves of ln magnesium intake, static and interactive.
+
+:func:`spline_figure` returns a :class:`nhmg_lib.report.figures.BookFigure` carrying both the
+matplotlib drawing (PDF) and the plotly figure (HTML); ``static=True`` / ``False`` return one.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from nhmg_lib.report.figures import BAND, COLOR, BookFigure, fmt_p, log_ticks, plotly_log_ticks
+
+if TYPE_CHECKING:
+    from nhmg_lib.analyses.splines import SplineFit
+    from nhmg_lib.analyses.threshold import ThresholdResult
+
+__all__ = ["spline_matplotlib", "spline_plotly", "spline_figure"]
+
+
+PANEL_TITLES: dict[str, str] = {"lmm": "Low muscle mass (OR)", "smi": "ln SMI (β)"}
+
+
+def _panel_note(fit: "SplineFit") -> str:
+    return f"P overall {fmt_p(fit.p_overall)}; P nonlinear {fmt_p(fit.p_nonlinear)}"
+
+
+def spline_matplotlib(fits: dict[str, "SplineFit"], threshold: "ThresholdResult | None" = None):
+    """Figure 2 static: one panel per fit (``{"lmm": ..., "smi": ...}``)."""
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(fits), figsize=(4.6 * len(fits), 3.8), squeeze=False)
+    for ax, (key, f) in zip(axes[0], fits.items()):
+        c = f.curve
+        ax.fill_between(c["x"], c["lo"], c["hi"], color=COLOR, alpha=0.18, lw=0)
+        ax.plot(c["x"], c["estimate"], color=COLOR, lw=1.6)
+        logistic = f.measure == "OR"
+        ax.axhline(1.0 if logistic else 0.0, color="0.4", lw=0.8, ls="--")
+        ax.axvline(f.reference, color="0.6", lw=0.8, ls=":")
+        if logistic:
+            ax.set_yscale("log")
+            log_ticks(ax.yaxis, ax.get_ylim())
+        if threshold is not None and threshold.outcome == f.outcome:
+            ax.axvline(threshold.breakpoint, color="#b03a2e", lw=0.9)
+            ax.annotate(f"K = {threshold.breakpoint:.2f}", (threshold.breakpoint, 0.97),
+                        xycoords=("data", "axes fraction"), fontsize=7.5, color="#b03a2e",
+                        ha="left", va="top", xytext=(3, 0), textcoords="offset points")
+        ax.plot(f.knots, np.full(len(f.knots), 0.02), "|", color="0.3", ms=8,
+                transform=ax.get_xaxis_transform())
+        ax.set_title(PANEL_TITLES.get(key, f.outcome), fontsize=9)
+        ax.set_xlabel("ln magnesium intake (ln mg/day)", fontsize=8)
+        ax.set_ylabel(f"{f.measure} (95% CI) vs ln-Mg {f.reference:.2f}", fontsize=8)
+        ax.text(0.03, 0.04, _panel_note(f), transform=ax.transAxes, fontsize=7.5)
+        ax.tick_params(labelsize=7.5)
+    fig.tight_layout()
+    plt.close(fig)
+    return fig
+
+
+def spline_plotly(fits: dict[str, "SplineFit"], threshold: "ThresholdResult | None" = None):
+    """Figure 2 interactive: curve and band, hover with mg/day and the estimate's CI."""
+    import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
+
+    keys = list(fits)
+    fig = make_subplots(rows=1, cols=len(keys), subplot_titles=[PANEL_TITLES.get(k, k) for k in keys],
+                        horizontal_spacing=0.12)
+    for i, key in enumerate(keys, start=1):
+        f, c = fits[key], fits[key].curve
+        fig.add_trace(go.Scatter(x=np.r_[c["x"], c["x"][::-1]], y=np.r_[c["hi"], c["lo"][::-1]],
+                                 fill="toself", fillcolor=BAND, line={"width": 0}, hoverinfo="skip",
+                                 showlegend=False), row=1, col=i)
+        hover = [f"ln-Mg {x:.2f} ({np.exp(x):.0f} mg/day)<br>{f.measure} {e:.2f} ({lo:.2f}, {hi:.2f})"
+                 for x, e, lo, hi in zip(c["x"], c["estimate"], c["lo"], c["hi"])]
+        fig.add_trace(go.Scatter(x=c["x"], y=c["estimate"], mode="lines", line={"color": COLOR},
+                                 hovertext=hover, hoverinfo="text", showlegend=False), row=1, col=i)
+        logistic = f.measure == "OR"
+        fig.add_hline(y=1.0 if logistic else 0.0, line_dash="dash", line_color="#666", line_width=1, row=1, col=i)
+        fig.add_vline(x=f.reference, line_dash="dot", line_color="#999", line_width=1, row=1, col=i)
+        if threshold is not None and threshold.outcome == f.outcome:
+            fig.add_vline(x=threshold.breakpoint, line_color="#b03a2e", line_width=1, row=1, col=i,
+                          annotation_text=f"K = {threshold.breakpoint:.2f}", annotation_position="top right")
+        ticks = plotly_log_ticks((float(c["lo"].min()), float(c["hi"].max()))) if logistic else {}
+        fig.update_yaxes(type="log" if logistic else "linear", row=1, col=i,
+                         title=f"{f.measure} (95% CI) vs ln-Mg {f.reference:.2f}", **ticks)
+        fig.update_xaxes(title="ln magnesium intake (ln mg/day)", row=1, col=i)
+        fig.add_annotation(text=_panel_note(f), xref=f"x{i if i > 1 else ''} domain",
+                           yref=f"y{i if i > 1 else ''} domain", x=0.02, y=0.02, showarrow=False,
+                           xanchor="left", yanchor="bottom", font={"size": 11})
+    fig.update_layout(height=420, template="simple_white", margin={"t": 40, "b": 40, "l": 60, "r": 20})
+    return fig
+
+
+def spline_figure(fits: dict[str, "SplineFit"], threshold: "ThresholdResult | None" = None, *,
+                  static: bool | None = None) -> Any:
+    """Figure 2: ``static=None`` a :class:`BookFigure` (both), ``True`` matplotlib, ``False`` plotly."""
+    if static is True:
+        return spline_matplotlib(fits, threshold)
+    if static is False:
+        return spline_plotly(fits, threshold)
+    return BookFigure(mpl=spline_matplotlib(fits, threshold), plotly=spline_plotly(fits, threshold),
+                      alt="Restricted cubic spline curves of ln magnesium intake (Model 3)")
