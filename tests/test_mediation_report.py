@@ -208,3 +208,14 @@ def test_a_pair_that_cannot_be_fitted_is_shown_as_not_estimable(adults, cache):
     notes = " ".join(mr.table(block, "lmm").footnotes)
     assert "CALLY: not estimable" in notes
     assert mr.block_facts(block, few)["not_estimable"] == "CALLY and lmm; CALLY and ln_smi"
+
+
+def test_contrast_facts(adults, block):
+    f = mr.block_facts(block, adults)
+    res = block[("ln_np", "lmm")]
+    assert f["pm_np_lmm_unit"] == f"{100 * res.estimate['pm']:.0f}%".replace("-", "−")
+    q = mr.q1q4(res, adults)
+    assert f["pm_np_lmm_q1q4"] == mr.format_number(100 * q.estimate["pm"], 0) + "%"
+    assert float(f["p_floor"]) == pytest.approx(2 / (BOOT + 1), rel=1e-2)
+    x = adults.loc[adults["in_cohort"] == 1, "ln_mg"]
+    assert f["lnmg_min"] == f"{x.min():.1f}" and f["q1q4_text"] == mr.contrast_text(adults, "q1q4")

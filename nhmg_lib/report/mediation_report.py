@@ -45,7 +45,8 @@ from nhmg_lib.report.tables import PublicationTable, publication_table
 
 __all__ = ["INDICES", "MEDIATORS", "OUTCOMES", "LABELS", "cohort_rows", "mediation_block",
            "quartile_medians", "q1q4", "records", "table", "table_frame", "fit_details",
-           "CONTRASTS", "contrast_points", "contrast", "contrast_block", "contrast_text"]
+           "CONTRASTS", "contrast_points", "contrast", "contrast_block", "contrast_text",
+           "contrast_facts"]
 
 #: Index names as used in record ids, in table order.
 INDICES: tuple[str, ...] = ("cally", "np", "par", "rar")
@@ -134,7 +135,30 @@ def block_facts(results: MediationBlock, adults: pd.DataFrame) -> dict[str, str]
                           "; ".join(f"{LABELS.get(m[3:], m)} and {o}" for m, o in failed)),
         "q1_med": f"{q1:.2f}", "q4_med": f"{q4:.2f}",
         "from_cache": "yes" if fitted and all(r.from_cache for r in fitted) else "no",
+        **contrast_facts(results, adults),
     }
+
+
+def contrast_facts(results: Mapping[tuple[str, str], mediation.MediationResult],
+                   adults: pd.DataFrame) -> dict[str, str]:
+    """Text facts for the chapter's explanation of the contrasts: the observed ln-Mg range,
+    the two in-data contrasts in words, the smallest attainable bootstrap P, and the NP
+    proportions mediated (%) under ``mediator``'s and the Q1 -> Q4 contrast."""
+    x = pd.to_numeric(cohort_rows(adults)["ln_mg"], errors="coerce").dropna()
+    out = {"lnmg_min": f"{x.min():.1f}", "lnmg_max": f"{x.max():.1f}",
+           "q1q4_text": contrast_text(adults, "q1q4"), "iqr_text": contrast_text(adults, "iqr")}
+    floors = [r.p_floor["nie"] for r in results.values()
+              if np.isfinite(r.p_floor.get("nie", np.nan))]
+    out["p_floor"] = f"{min(floors):.3g}" if floors else "–"
+    for outcome, tag in (("lmm", "lmm"), ("ln_smi", "smi")):
+        res = results.get(("ln_np", outcome))
+        for which in ("unit", "q1q4", "iqr"):
+            pm = contrast(res, adults, which).estimate["pm"] if res is not None else np.nan
+            out[f"pm_np_{tag}_{which}"] = (f"{format_number(100 * pm, 0)}%" if np.isfinite(pm)
+                                           else "not estimable")
+        t3 = res.params["t3"] if res is not None else np.nan
+        out[f"t3_np_{tag}"] = format_number(t3, 3) if np.isfinite(t3) else "not estimable"
+    return out
 
 
 def quartile_medians(adults: pd.DataFrame, exposure: str = "ln_mg") -> tuple[float, float]:
