@@ -249,3 +249,78 @@ def test_clear_errors(frame):
         mediation.mediate(lonely, scheme="design", boot=5, cache=False)
     with pytest.raises(mediation.MediationError, match="scheme"):
         mediation.mediate(frame, scheme="psu", cache=False)  # type: ignore[arg-type]
+
+
+# --------------------------------------------------------------------------- weighting, p floor
+
+def test_weighting_options(frame, cache):
+    kw = dict(mediator="ln_np", boot=20, cache_dir=cache, progress=False)
+    for outcome in ("lmm", "ln_smi"):
+        norm = mediation.mediate(frame, outcome=outcome, **kw)
+        raw = mediation.mediate(frame, outcome=outcome, weighting="raw", **kw)
+        old = mediation.mediate(frame, outcome=outcome, normalize_weights=False, **kw)
+        none = mediation.mediate(frame, outcome=outcome, weighting="none", **kw)
+        unw = mediation.mediate(frame, outcome=outcome, weights=None, **kw)
+        assert (norm.weighting, raw.weighting, old.weighting, none.weighting) == (
+            "normalised", "raw", "raw", "none")
+        assert old.estimate == raw.estimate and not raw.normalize_weights
+        # raw and normalised weights: the same fits; only sigma^2 (the logistic NDE) differs
+        for k in ("t1", "t2", "t3", "b1", "s2raw"):
+            assert raw.params[k] == norm.params[k]
+        assert raw.from_cache  # the same cached fits
+        if outcome == "lmm":
+            assert raw.estimate["nde"] != pytest.approx(norm.estimate["nde"], rel=1e-6)
+        else:
+            assert raw.estimate == norm.estimate
+        # unweighted: the weight column is ignored, as weights=None
+        assert none.estimate == pytest.approx(unw.estimate, rel=1e-12)
+        assert none.params["t1"] != pytest.approx(norm.params["t1"], rel=1e-6)
+    with pytest.raises(mediation.MediationError, match="weighting"):
+        mediation.mediate(frame, weighting="design", cache=False)  # type: ignore[arg-type]
+    with pytest.raises(mediation.MediationError, match="contradicts"):
+        mediation.mediate(frame, weighting="raw", normalize_weights=True, cache=False)
+
+
+def test_unweighted_mediator_model_equals_ols(frame, cache):
+    res = mediation.mediate(frame, mediator="ln_np", outcome="ln_smi", boot=5, weighting="none",
+                            cache_dir=cache, progress=False)
+    data = mediation._frame_data(frame, "ln_mg", "ln_np", "ln_smi", MODEL3_COVARIATES, None, None)
+    med = sm.OLS(data.M, data.x_med()).fit()
+    out = sm.OLS(data.Y, data.x_out()).fit()
+    assert res.params["b1"] == pytest.approx(med.params[1], rel=1e-10)
+    assert res.params["s2raw"] == pytest.approx(med.scale, rel=1e-10)
+    assert res.params["t3"] == pytest.approx(out.params[3], rel=1e-10)
+
+
+def test_p_floor_is_two_over_b_plus_one():
+    B = 19
+    rng = np.random.default_rng(0)
+    full = {k: np.array([v]) for k, v in dict(t1=1.5, t2=0.1, t3=0.0, b0=0.0, b1=0.2, bc=0.0,
+                                               s2raw=1.0, wbar=1.0).items()}
+    draws = {k: np.full(B, v[0]) for k, v in full.items()}
+    draws["t1"] = rng.uniform(1, 2, B)          # every CDE draw > 0
+    draws["b1"] = rng.normal(0, 1, B)           # NIE draws on both sides
+    failed = np.zeros(B, dtype=bool)
+    failed[3] = True                            # a failed resample does not count
+    est, lo, hi, p, _d, floor = mediation._summarise(full, draws, failed, "gaussian", 1.0, 0.0,
+                                                     0.0, True, True)
+    assert floor["cde"] == pytest.approx(2 / B)  # 18 usable resamples: 2 / (18 + 1)
+    assert p["cde"] == floor["cde"]
+    t = mediation._summarise(full, draws, failed, "gaussian", 1.0, 0.0, 0.0, True, True)
+    assert t[3]["nie"] > floor["nie"]
+
+
+def test_p_at_floor_and_cde_at_mediator_mean(frame, cache):
+    res = mediation.mediate(frame, mediator="ln_np", outcome="ln_smi", boot=20,
+                            cache_dir=cache, progress=False)
+    ok = np.isfinite(res.draws[:, 0]).sum()
+    assert res.p_floor["cde"] == pytest.approx(2 / (ok + 1))
+    for k in mediation.EFFECTS:
+        assert res.p[k] >= res.p_floor[k] - 1e-15
+        assert res.p_at_floor(k) == (res.p[k] == pytest.approx(res.p_floor[k]))
+    assert res.tidy()["p_floor"].tolist() == [res.p_floor[k] for k in mediation.EFFECTS]
+    m_mean = float(np.log(frame["np"]).mean())
+    assert res.m_mean == pytest.approx(m_mean)
+    at = res.at(6.0, 5.4, m="mean")
+    assert at.m == pytest.approx(m_mean)
+    assert at.estimate["cde"] == pytest.approx((res.params["t1"] + res.params["t3"] * m_mean) * 0.6)

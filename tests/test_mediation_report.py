@@ -74,7 +74,8 @@ def test_record_ids_complete_and_unique(recs):
     for table in ("table7", "table8"):
         for index in mr.INDICES:
             expected |= {f"{table}/{index}/{k}" for k in mediation.EFFECTS}
-            expected |= {f"{table}/{index}/q1q4/{k}" for k in ("nde", "nie", "te", "pm")}
+            expected |= {f"{table}/{index}/{c}/{k}" for c in ("q1q4", "iqr")
+                         for k in mediation.EFFECTS}
     assert set(ids) == expected
     for r in recs:
         assert set(r) == {"id", "estimate", "ci_low", "ci_high", "p", "n"}
@@ -86,7 +87,7 @@ def _by_id(recs: list[dict]) -> dict[str, dict]:
     return {r["id"]: r for r in recs}
 
 
-@pytest.mark.parametrize("suffix", ["", "/q1q4"])
+@pytest.mark.parametrize("suffix", ["", "/q1q4", "/iqr"])
 def test_proportion_mediated_relation(recs, suffix):
     got = _by_id(recs)
     for index in mr.INDICES:
@@ -115,6 +116,27 @@ def test_q1q4_contrast_is_at_of_quartile_medians(adults, block, recs):
             assert r["ci_high"] == pytest.approx(ref.ci_high[k])
         # the a=1 vs a*=0 records are unchanged by the contrast
         assert got[f"{prefix}/{med[3:]}/nie"]["estimate"] == pytest.approx(res.estimate["nie"])
+        # the in-data CDE is evaluated at the mediator's mean, not at m = 0
+        m_mean = float(np.log(cohort[med[3:]]).mean())
+        cde = (res.params["t1"] + res.params["t3"] * m_mean) * (hi - lo)
+        assert got[f"{prefix}/{med[3:]}/q1q4/cde"]["estimate"] == pytest.approx(
+            np.exp(cde) if out == "lmm" else cde, rel=1e-10)
+
+
+def test_iqr_contrast_and_points(adults, block, recs):
+    x = adults.loc[adults["in_cohort"] == 1, "ln_mg"].to_numpy()
+    pts = mr.contrast_points(adults)
+    assert pts["iqr"] == pytest.approx(tuple(np.quantile(x, [0.25, 0.75])))
+    assert pts["unit"] == (0.0, 1.0) and pts["q1q4"] == mr.quartile_medians(adults)
+    got = _by_id(recs)
+    res = block[("ln_par", "ln_smi")]
+    lo, hi = pts["iqr"]
+    nie = (res.params["t2"] * res.params["b1"] + res.params["t3"] * res.params["b1"] * hi) * (hi - lo)
+    assert got["table8/par/iqr/nie"]["estimate"] == pytest.approx(nie, rel=1e-10)
+    assert mr.contrast(res, adults, "unit") is res
+    with pytest.raises(mediation.MediationError, match="contrast"):
+        mr.contrast(res, adults, "decile")
+    assert "→" in mr.contrast_text(adults, "iqr") and "mg/day" in mr.contrast_text(adults, "iqr")
 
 
 def test_quartile_medians_without_mg_q(adults):
@@ -135,6 +157,18 @@ def test_tables(block):
     assert "Proportion mediated" in t7.to_html() and "xltabular" in t7.to_latex()
     with pytest.raises(mediation.MediationError):
         mr.table(block, "bmi")
+
+
+def test_table_leads_with_contrasts_inside_the_data(adults, block):
+    t7 = mr.table(block, "lmm", adults=adults)
+    blocks = list(dict.fromkeys(t7.frame.index.get_level_values(0)))
+    assert blocks == list(mr.CONTRASTS.values())        # Q1->Q4 first, the paper's last
+    q = mr.contrast_block(block, adults, "q1q4")
+    first = t7.frame.loc[mr.CONTRASTS["q1q4"]]
+    assert first.equals(mr.table_frame(q, "lmm"))
+    assert t7.frame.loc[mr.CONTRASTS["unit"]].equals(mr.table_frame(block, "lmm"))
+    notes = " ".join(t7.footnotes)
+    assert "interquartile" in notes and "2/(B + 1)" in notes
 
 
 def test_path_coefficients_match_params(block):
@@ -174,3 +208,14 @@ def test_a_pair_that_cannot_be_fitted_is_shown_as_not_estimable(adults, cache):
     notes = " ".join(mr.table(block, "lmm").footnotes)
     assert "CALLY: not estimable" in notes
     assert mr.block_facts(block, few)["not_estimable"] == "CALLY and lmm; CALLY and ln_smi"
+
+
+def test_contrast_facts(adults, block):
+    f = mr.block_facts(block, adults)
+    res = block[("ln_np", "lmm")]
+    assert f["pm_np_lmm_unit"] == f"{100 * res.estimate['pm']:.0f}%".replace("-", "−")
+    q = mr.q1q4(res, adults)
+    assert f["pm_np_lmm_q1q4"] == mr.format_number(100 * q.estimate["pm"], 0) + "%"
+    assert float(f["p_floor"]) == pytest.approx(2 / (BOOT + 1), rel=1e-2)
+    x = adults.loc[adults["in_cohort"] == 1, "ln_mg"]
+    assert f["lnmg_min"] == f"{x.min():.1f}" and f["q1q4_text"] == mr.contrast_text(adults, "q1q4")

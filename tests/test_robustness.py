@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from nhmg_lib.cohort import flow
-from nhmg_lib.analyses import models, robustness
+from nhmg_lib.analyses import mediation, models, robustness
 from nhmg_lib.data import readers, synthetic
 from nhmg_lib.cohort.definitions import DEFAULT, OPTIONS, Definitions
 from nhmg_lib.report import robustness_report
@@ -36,11 +36,14 @@ def test_specifications_cover_every_alternative_once():
 
 
 def test_analysis_options_and_defaults():
-    assert list(robustness.ANALYSIS_OPTIONS) == ["spline_knots", "mediation_bootstrap"]
+    assert list(robustness.ANALYSIS_OPTIONS) == ["spline_knots", "mediation_bootstrap",
+                                                 "mediation_weights"]
     assert list(robustness.ANALYSIS_OPTIONS["mediation_bootstrap"]) == ["rows", "design"]
+    assert list(robustness.ANALYSIS_OPTIONS["mediation_weights"]) == list(mediation.WEIGHTINGS)
     default = robustness.specifications()[0]
     assert default.analysis("spline_knots") == "unweighted"
     assert default.analysis("mediation_bootstrap") == "rows"
+    assert default.analysis("mediation_weights") == "normalised"
     with pytest.raises(ValueError):
         robustness.AnalysisOption("spline_knots", "sometimes")
 
@@ -89,7 +92,8 @@ def raw(tmp_path_factory):
 def result(raw):
     specs = [s for s in robustness.specifications()
              if s.name in ("default", "magnesium=total", "np_index=score",
-                           "spline_knots=weighted", "mediation_bootstrap=design")]
+                           "spline_knots=weighted", "mediation_bootstrap=design",
+                           "mediation_weights=raw", "mediation_weights=none")]
     return robustness.run(raw, specs, boot=30, seed=2, cache=False)
 
 
@@ -106,7 +110,8 @@ def test_run_default_matches_direct_fit(raw, result):
 def test_run_frame_shape_and_options(result):
     f = result.frame
     assert list(f.index) == ["default", "np_index=score", "magnesium=total",
-                             "spline_knots=weighted", "mediation_bootstrap=design"]
+                             "spline_knots=weighted", "mediation_bootstrap=design",
+                             "mediation_weights=raw", "mediation_weights=none"]
     for key in robustness.ESTIMATES:
         assert key in f.columns
     for key in ("or_q4", "or_lnmg", "beta_q4", "pm_np_lmm", "pm_np_smi"):
@@ -114,13 +119,19 @@ def test_run_frame_shape_and_options(result):
     assert f["p_nonlinear"].between(0, 1).all()
     d = f.loc["default"]
     # analysis options reuse the default cohort: the model estimates repeat the default's
-    for name in ("spline_knots=weighted", "mediation_bootstrap=design"):
+    for name in ("spline_knots=weighted", "mediation_bootstrap=design", "mediation_weights=raw",
+                 "mediation_weights=none"):
         assert f.loc[name, "or_q4"] == d.or_q4 and f.loc[name, "beta_q4"] == d.beta_q4
         assert not f.loc[name, "rebuilds_cohort"]
     # the design bootstrap changes the CIs, not the point estimate
     md = f.loc["mediation_bootstrap=design"]
     assert md.pm_np_lmm == pytest.approx(d.pm_np_lmm)
     assert (md.pm_np_smi_lo, md.pm_np_smi_hi) != (d.pm_np_smi_lo, d.pm_np_smi_hi)
+    # raw weights change only sigma^2 (the logistic NDE); no weights change every fit
+    raw_w, none_w = f.loc["mediation_weights=raw"], f.loc["mediation_weights=none"]
+    assert raw_w.pm_np_smi == pytest.approx(d.pm_np_smi, rel=1e-12)
+    assert raw_w.pm_np_lmm != pytest.approx(d.pm_np_lmm, rel=1e-6)
+    assert none_w.pm_np_smi != pytest.approx(d.pm_np_smi, rel=1e-6)
     # total magnesium changes the exposure; the NP score changes only the mediation
     assert f.loc["magnesium=total", "or_q4"] != d.or_q4
     assert f.loc["np_index=score", "pm_np_smi"] != d.pm_np_smi

@@ -15,7 +15,10 @@ import pandas as pd
 import pytest
 
 from nhmg_lib.cohort.definitions import MODEL3_COVARIATES
-from nhmg_lib.analyses.subgroups import SUBGROUPS, SubgroupError, records, subgroup_analysis
+from nhmg_lib.analyses.subgroups import (SUBGROUPS, SubgroupError, interaction_frame, records,
+                                         subgroup_analysis)
+from nhmg_lib.survey import lrt
+from nhmg_lib.analyses import models
 from nhmg_lib.report.forest import forest_figure
 from rhelpers import make_adults_frame, require_r, run_r
 
@@ -97,7 +100,7 @@ def test_small_cells_are_not_estimable_with_reason() -> None:
     recs = {r["id"]: r for r in a.records()}
     assert recs["fig3/ckd/yes/q4"]["estimate"] is None
     assert recs["fig3/drinking/former/q3"]["estimate"] > 0
-    assert "fig3/ckd/p_interaction" in recs
+    assert "fig3/ckd/p_interaction" in recs and "fig3/ckd/p_interaction_lrt" in recs
     fig = forest_figure(a, static=True)  # the forest plot still renders, both ways
     assert len(fig.axes) == 1
     interactive = forest_figure(a, static=False)
@@ -109,8 +112,86 @@ def test_records_ids_and_errors(frame: pd.DataFrame) -> None:
     recs = records(frame, subgroups=["gender"])
     ids = {r["id"] for r in recs}
     assert {"fig3/gender/male/q2", "fig3/gender/female/ln_mg", "fig3/gender/p_interaction",
+            "fig3/gender/p_interaction_lnmg", "figS1/gender/p_interaction_lrt",
             "figS1/gender/male/q4", "figS1/gender/p_interaction"} <= ids
     assert all(set(r) == {"id", "estimate", "ci_low", "ci_high", "p", "n"} for r in recs)
     assert [k for s in SUBGROUPS.values() for k, _, _ in s.levels][:4] == ["male", "female", "20_45", "46_59"]
     with pytest.raises(SubgroupError, match="unknown subgroups"):
         subgroup_analysis(frame, subgroups=["height"])
+
+
+@pytest.mark.r
+@pytest.mark.parametrize("outcome", ["lmm", "ln_smi"])
+@pytest.mark.parametrize("subgroup,rname", [("hypertension", "hypertension"),
+                                             ("education", "education"), ("age", "age_group")])
+def test_other_interaction_codings_match_r(frame: pd.DataFrame, analyses: dict, r_ref: dict,
+                                           outcome: str, subgroup: str, rname: str) -> None:
+    """ln-Mg x subgroup Wald F (regTermTest) and the working LRT (anova(full, reduced), R's
+    saddlepoint tail; Satterthwaite on request) agree with R to 1e-6."""
+    got = analyses[outcome].interactions.set_index("subgroup").loc[subgroup]
+    ln, lr = r_ref[outcome][f"lnmg_{rname}"], r_ref[outcome][f"lrt_{rname}"]
+    assert got["F_lnmg"] == pytest.approx(ln["F"], rel=REL)
+    assert got["p_lnmg"] == pytest.approx(ln["p"], rel=REL)
+    assert (got["df_lnmg"], got["ddf_lnmg"]) == (ln["df"], ln["ddf"])
+    assert got["chisq_lrt"] == pytest.approx(lr["chisq"], rel=REL)
+    assert (got["df_lrt"], got["ddf_lrt"]) == (lr["df"], lr["ddf"])
+    assert got["p_lrt"] == pytest.approx(lr["p"], rel=REL)
+    fit = analyses[outcome].fits[(subgroup, "", "interaction")]
+    red = analyses[outcome].fits[(subgroup, "", "interaction_reduced")]
+    t = lrt.lrt_test(fit, red, "mg_q:_subgroup")
+    np.testing.assert_allclose(t.lambdas, sorted(np.atleast_1d(lr["lambda"]), reverse=True), rtol=REL)
+    sat = lrt.lrt_test(fit, red, "mg_q:_subgroup", approximation="satterthwaite")
+    assert sat.p == pytest.approx(lr["p_satterthwaite"], rel=REL)
+    # the three codings are separate records, the default id unchanged
+    recs = {r["id"]: r["p"] for r in analyses[outcome].records()}
+    fig = analyses[outcome].figure_id
+    assert recs[f"{fig}/{subgroup}/p_interaction"] == pytest.approx(got["p"], rel=1e-12)
+    assert recs[f"{fig}/{subgroup}/p_interaction_lnmg"] == pytest.approx(got["p_lnmg"], rel=1e-12)
+    assert recs[f"{fig}/{subgroup}/p_interaction_lrt"] == pytest.approx(got["p_lrt"], rel=1e-12)
+
+
+def test_chisq_sum_tails_hand_checked() -> None:
+    """Equal design effects: sum_j lam Z_j^2 is lam * chi2_k, so Satterthwaite is exact and
+    the saddlepoint close; pfsum with ddf = inf is the chi-square form; the F form tends to
+    it as ddf grows."""
+    from scipy import stats
+    lam = [2.0, 2.0, 2.0]
+    assert lrt.pchisqsum(9.0, lam, "satterthwaite") == pytest.approx(stats.chi2.sf(4.5, 3), rel=1e-12)
+    assert lrt.pchisqsum(9.0, lam) == pytest.approx(stats.chi2.sf(4.5, 3), rel=0.02)
+    assert lrt.pfsum(9.0, lam, float("inf")) == lrt.pchisqsum(9.0, lam)
+    assert lrt.pfsum(9.0, lam, 30, "satterthwaite") == pytest.approx(stats.f.sf(1.5, 3, 30), rel=1e-12)
+    assert lrt.pfsum(9.0, lam, 2000) == pytest.approx(lrt.pchisqsum(9.0, lam), rel=0.01)
+    with pytest.raises(ValueError):
+        lrt.pfsum(9.0, lam, 30, "integration")  # type: ignore[arg-type]
+
+
+def test_interaction_test_option(frame: pd.DataFrame, analyses: dict) -> None:
+    a = analyses["lmm"]
+    assert a.interaction_test == "quartile_wald"
+    t = a.interactions.set_index("subgroup")
+    assert a.p_interaction("age") == t.loc["age", "p"]
+    assert a.p_interaction("age", "lnmg_wald") == t.loc["age", "p_lnmg"]
+    lr = subgroup_analysis(frame, "lmm", subgroups=["age"], interaction_test="quartile_lrt")
+    assert lr.p_interaction("age") == pytest.approx(t.loc["age", "p_lrt"], rel=1e-12)
+    assert interaction_frame({"LMM": lr}).iloc[0, 0] == interaction_frame({"LMM": a}, "quartile_lrt").loc["Age (years)", "LMM"]
+    table = a.interaction_table()
+    assert list(table.columns[-2:]) == ["P, ln-Mg × subgroup (Wald)", "P, quartiles × subgroup (LRT)"]
+    with pytest.raises(SubgroupError, match="interaction_test"):
+        subgroup_analysis(frame, subgroups=["age"], interaction_test="score")
+
+
+def test_codings_frame_and_disagreements(analyses: dict) -> None:
+    from nhmg_lib.analyses.subgroups import coding_disagreements, interaction_codings_frame
+    both = {"LMM": analyses["lmm"], "ln SMI": analyses["ln_smi"]}
+    f = interaction_codings_frame(both)
+    assert f.shape == (3, 6)
+    t = analyses["ln_smi"].interactions.set_index("subgroup")
+    assert f.loc["Education", ("ln SMI", "ln-Mg, Wald F")] == models.format_p(t.loc["education", "p_lnmg"])
+    # a threshold between two codings' P values makes them disagree there, and only there
+    p = sorted([t.loc["education", "p"], t.loc["education", "p_lnmg"]])
+    alpha = (p[0] + p[1]) / 2
+    hits = coding_disagreements({"ln SMI": analyses["ln_smi"]}, alpha=alpha)
+    assert ("ln SMI", "Education") in [(n, s) for n, s, _ in hits]
+    for _n, _s, ps in hits:
+        assert len({v < alpha for v in ps.values()}) == 2
+    assert coding_disagreements(both, alpha=1.0 + 1e-9) == []

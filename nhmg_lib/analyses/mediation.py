@@ -24,16 +24,26 @@ Choices copied from ``mediator`` (GerkeLab, CRAN) so the paper can be reproduced
 * ``c``: the unweighted mean of each numeric covariate and the most frequent level of each
   categorical one (ties: the first level in sorted order, as ``which.max(table(x))``), taken
   from the (re)sampled data, so they are recomputed in every bootstrap resample;
-* ``m`` for the CDE defaults to 0 (``mediator``'s default), ``a = 1``, ``a_star = 0``;
-* ``s2`` is ``sigma(lm)^2`` of the weighted mediator model. With raw survey weights R's value
-  is on the scale of the weights (``sum(w r^2) / (n - p)``), which would make the logit NDE
-  depend on how the weights are scaled; ``normalize_weights=True`` (default) divides the
-  weights by their mean in each fitted sample first. ``False`` gives ``mediator``'s raw value.
+* ``m`` for the CDE defaults to 0 (``mediator``'s default), ``a = 1``, ``a_star = 0``.
+  These are far outside NHANES intakes (ln-Mg 2.3-7.7): with the exposure x mediator
+  interaction the NDE is evaluated at ln-Mg = ``a_star`` and the NIE at ``a``, so the effects
+  depend on where the contrast sits. :meth:`MediationResult.at` re-evaluates the same fits for
+  any ``a_star -> a`` and ``m`` (``m="mean"``: the mediator's mean in the analysis rows);
+* ``weighting`` (how the survey weight enters both models; :data:`WEIGHTINGS`):
+  ``"normalised"`` (default) - prior weights divided by their mean in each fitted sample
+  before ``s2`` is taken; ``"raw"`` - ``mediator`` given the raw NHANES weights: same
+  coefficients, but R's ``sigma(lm)^2 = sum(w r^2) / (n - p)`` is on the scale of the weights
+  (thousands), which inflates ``s2`` and with it the logit NDE; ``"none"`` - unweighted models
+  (the weight column is ignored). ``s2`` is ``sigma(lm)^2`` of the mediator model. The old
+  flag ``normalize_weights=True/False`` still works and means ``"normalised"``/``"raw"``;
 * CIs: percentile (R ``quantile`` type 7) of ``boot`` nonparametric bootstrap resamples, both
   models refitted in each, plus the full-sample estimate (``rsample::bootstraps(apparent =
   TRUE)``; ``include_apparent``). ``mediator`` reports no p-values; ours are two-sided
   bootstrap proportions ``2 min(#{d <= 0} + 1, #{d >= 0} + 1) / (B + 1)`` on the log (logit)
-  or natural (linear) scale.
+  or natural (linear) scale, ``B`` the resamples whose fits succeeded. The smallest value
+  this can take is ``2 / (B + 1)`` (no resample on the far side of the null), kept per effect
+  in :attr:`MediationResult.p_floor`: a p equal to it means "p < 2/(B + 1)" (or at most that),
+  never a precise value (:meth:`MediationResult.p_at_floor`).
 
 Resamples are frequency multipliers (:mod:`nhmg_lib.survey.bootstrap`: ``"rows"`` as ``mediator``,
 or ``"design"``, Rao-Wu within strata) and all of them are fitted together
@@ -64,6 +74,15 @@ from nhmg_lib.cohort.definitions import MODEL3_COVARIATES
 from nhmg_lib.errors import NhmgError
 
 Family = Literal["binomial", "gaussian"]
+Weighting = Literal["normalised", "raw", "none"]
+#: How the survey weight enters the mediator and outcome models; first = default.
+WEIGHTINGS: dict[str, str] = {
+    "normalised": "survey weights as prior weights, scaled to mean 1 in each fitted sample "
+                  "(sigma^2 of the mediator model on the residual scale)",
+    "raw": "raw survey weights as prior weights, as R mediator given the NHANES weight "
+           "(same coefficients; sigma^2 on the scale of the weights inflates the logistic NDE)",
+    "none": "unweighted mediator and outcome models",
+}
 EFFECTS: tuple[str, ...] = ("cde", "nde", "nie", "te", "pm")
 #: Bump when the cached per-resample quantities change meaning.
 _ALGORITHM = "vv2013-batched-1"
@@ -252,25 +271,27 @@ def _fit(data: _Data, family: Family, mult: np.ndarray, mult_key: tuple[object, 
 def _summarise(full: Mapping[str, np.ndarray], draws_in: Mapping[str, np.ndarray],
                failed: np.ndarray, family: Family, a: float, a_star: float, m: float,
                normalize: bool, include_apparent: bool
-               ) -> tuple[dict[str, float], dict[str, float], dict[str, float], dict[str, float], np.ndarray]:
+               ) -> tuple[dict[str, float], dict[str, float], dict[str, float], dict[str, float],
+                          np.ndarray, dict[str, float]]:
     est = {k: float(v[0]) for k, v in effects(full, family, a, a_star, m, normalize).items()}
     eff = effects(draws_in, family, a, a_star, m, normalize)
     draws = np.column_stack([eff[k] for k in EFFECTS])
     draws[failed] = np.nan
-    lo, hi, p = {}, {}, {}
+    lo, hi, p, floor = {}, {}, {}, {}
     for j, k in enumerate(EFFECTS):
         d = draws[:, j][np.isfinite(draws[:, j])]
         pool = np.append(d, est[k]) if include_apparent else d
         if d.size == 0:
-            lo[k] = hi[k] = p[k] = float("nan")
+            lo[k] = hi[k] = p[k] = floor[k] = float("nan")
             continue
+        floor[k] = float(min(1.0, 2 / (d.size + 1)))
         lo[k], hi[k] = (float(q) for q in np.quantile(pool, [0.025, 0.975]))
         # Null effect: OR 1 (log 0) for the logistic CDE/NDE/NIE/TE, 0 otherwise.
         with np.errstate(divide="ignore"):  # an OR that underflowed to 0 is log -inf: fine
             t = np.log(d) if family == "binomial" and k != "pm" else d
         below, above = int((t <= 0).sum()), int((t >= 0).sum())
         p[k] = float(min(1.0, 2 * (min(below, above) + 1) / (d.size + 1)))
-    return est, lo, hi, p, draws
+    return est, lo, hi, p, draws, floor
 
 
 @dataclass(frozen=True)
@@ -288,7 +309,7 @@ class MediationResult:
     boot: int
     seed: int
     scheme: str
-    normalize_weights: bool
+    weighting: str
     include_apparent: bool
     estimate: dict[str, float]
     ci_low: dict[str, float]
@@ -299,29 +320,48 @@ class MediationResult:
     params: dict[str, float] = field(repr=False)   #: full-sample effect inputs
     boot_params: dict[str, np.ndarray] = field(repr=False)
     from_cache: bool = False
+    #: smallest bootstrap p each effect can have, ``2 / (B + 1)`` (B: usable resamples)
+    p_floor: dict[str, float] = field(default_factory=dict)
+    #: unweighted mean of the mediator in the analysis rows (the CDE's ``m="mean"``)
+    m_mean: float = float("nan")
+
+    @property
+    def normalize_weights(self) -> bool:
+        """Backward-compatible view of :attr:`weighting` (False only for raw weights)."""
+        return self.weighting != "raw"
 
     @property
     def n_failed(self) -> int:
         """Resamples left out because a model fit failed (e.g. logistic separation)."""
         return int(self.failed.sum())
 
-    def at(self, a: float, a_star: float, m: float | None = None) -> "MediationResult":
-        """The same fits evaluated for another contrast ``a_star -> a`` (no refitting)."""
-        m = self.m if m is None else float(m)
-        est, lo, hi, p, draws = _summarise(
+    def p_at_floor(self, effect: str) -> bool:
+        """True when the bootstrap p of ``effect`` is the smallest the resamples allow: then
+        the p is a bound, ``p <= 2/(B + 1)``, and should be printed as ``< 2/(B + 1)``."""
+        p, f = self.p.get(effect, float("nan")), self.p_floor.get(effect, float("nan"))
+        return bool(np.isfinite(p) and np.isfinite(f) and p <= f * (1 + 1e-12))
+
+    def at(self, a: float, a_star: float, m: float | Literal["mean"] | None = None) -> "MediationResult":
+        """The same fits evaluated for another contrast ``a_star -> a`` (no refitting); ``m``
+        (the CDE's mediator value) is kept unless given; ``"mean"`` is :attr:`m_mean`."""
+        m = self.m if m is None else (self.m_mean if m == "mean" else float(m))
+        est, lo, hi, p, draws, floor = _summarise(
             {k: np.atleast_1d(v) for k, v in self.params.items()}, self.boot_params, self.failed,
             self.family, a, a_star, m, self.normalize_weights, self.include_apparent)
         return replace(self, a=float(a), a_star=float(a_star), m=m, estimate=est, ci_low=lo,
-                       ci_high=hi, p=p, draws=draws)
+                       ci_high=hi, p=p, draws=draws, p_floor=floor)
 
     def tidy(self) -> pd.DataFrame:
-        """One row per effect: estimate, 95% CI, bootstrap p."""
+        """One row per effect: estimate, 95% CI, bootstrap p, and the smallest p the
+        resamples allow (``p_floor``; ``p_bounded`` when p is at it)."""
         return pd.DataFrame({
             "effect": list(EFFECTS),
             "estimate": [self.estimate[k] for k in EFFECTS],
             "ci_low": [self.ci_low[k] for k in EFFECTS],
             "ci_high": [self.ci_high[k] for k in EFFECTS],
             "p": [self.p[k] for k in EFFECTS],
+            "p_floor": [self.p_floor.get(k, float("nan")) for k in EFFECTS],
+            "p_bounded": [self.p_at_floor(k) for k in EFFECTS],
         })
 
     def records(self, prefix: str) -> list[dict[str, object]]:
@@ -342,7 +382,8 @@ class MediationResult:
             ci = f"({self.ci_low[k]:.4g}, {self.ci_high[k]:.4g})"
             lines.append(f"{k.upper():<8}{self.estimate[k]:>11.4g}{ci:>24}{self.p[k]:>9.3g}")
         lines.append(f"n={self.n}, {self.boot} {self.scheme} bootstrap resamples (seed {self.seed}), "
-                     f"{self.n_failed} failed fits left out; CDE at m={self.m:g}"
+                     f"{self.n_failed} failed fits left out; CDE at m={self.m:g}; weights "
+                     f"{self.weighting}; smallest attainable p {self.p_floor.get('nie', float('nan')):.2g}"
                      + ("; from cache" if self.from_cache else ""))
         return "\n".join(lines)
 
@@ -354,9 +395,10 @@ def mediate(frame: pd.DataFrame, exposure: str = "ln_mg", mediator: str = "ln_np
             outcome_family: Family | None = None, weights: str | None = "weight",
             a: float = 1.0, a_star: float = 0.0, m: float | Literal["mean"] = 0.0,
             boot: int = 1000, seed: int = 1, scheme: bootstrap.Scheme = "rows",
-            strata: str = "SDMVSTRA", psu: str = "SDMVPSU", normalize_weights: bool = True,
+            strata: str = "SDMVSTRA", psu: str = "SDMVPSU", normalize_weights: bool | None = None,
             include_apparent: bool = True, cache: bool = True,
-            cache_dir: str | None = None, progress: bool = True) -> MediationResult:
+            cache_dir: str | None = None, progress: bool = True,
+            weighting: Weighting | None = None) -> MediationResult:
     """VanderWeele-Valeri mediation of ``exposure -> outcome`` by ``mediator`` (see module).
 
     ``outcome_family`` defaults to ``"binomial"`` for a 0/1 outcome, else ``"gaussian"``.
@@ -364,11 +406,27 @@ def mediate(frame: pd.DataFrame, exposure: str = "ln_mg", mediator: str = "ln_np
     ``"rows"`` (as ``mediator``) or ``"design"`` (Rao-Wu, PSUs within ``strata``). Bootstrap
     fits are cached on disk (:func:`nhmg_lib.analyses.cache.cache_dir`) keyed by the data, the
     models, ``boot``, ``seed`` and ``scheme``; the contrast (``a``, ``a_star``, ``m``) is
-    applied afterwards, so changing it never refits.
+    applied afterwards, so changing it never refits. ``weights`` names the weight column;
+    ``weighting`` (:data:`WEIGHTINGS`: ``"normalised"`` default, ``"raw"``, ``"none"``) says
+    how it enters the models (``normalize_weights=True/False`` is the older spelling of
+    ``"normalised"``/``"raw"``).
     """
     return _run(frame, exposure, mediator, outcome, covariates, outcome_family, weights, a,
-                a_star, m, boot, seed, scheme, strata, psu, normalize_weights, include_apparent,
+                a_star, m, boot, seed, scheme, strata, psu,
+                _weighting(weighting, normalize_weights), include_apparent,
                 cache, cache_dir, progress, shared=None)
+
+
+def _weighting(weighting: str | None, normalize_weights: bool | None) -> str:
+    """Resolve the ``weighting`` option and the older ``normalize_weights`` flag."""
+    old = None if normalize_weights is None else ("normalised" if normalize_weights else "raw")
+    if weighting is None:
+        return old or "normalised"
+    if weighting not in WEIGHTINGS:
+        raise MediationError(f"weighting={weighting!r}; choose one of {list(WEIGHTINGS)}")
+    if old is not None and old != weighting and not (weighting == "none"):
+        raise MediationError(f"normalize_weights={normalize_weights} contradicts weighting={weighting!r}")
+    return weighting
 
 
 def mediate_block(frame: pd.DataFrame,
@@ -377,9 +435,10 @@ def mediate_block(frame: pd.DataFrame,
                   covariates: Sequence[str] = MODEL3_COVARIATES, weights: str | None = "weight",
                   a: float = 1.0, a_star: float = 0.0, m: float | Literal["mean"] = 0.0,
                   boot: int = 1000, seed: int = 1, scheme: bootstrap.Scheme = "rows",
-                  strata: str = "SDMVSTRA", psu: str = "SDMVPSU", normalize_weights: bool = True,
+                  strata: str = "SDMVSTRA", psu: str = "SDMVPSU", normalize_weights: bool | None = None,
                   include_apparent: bool = True, cache: bool = True,
-                  cache_dir: str | None = None, progress: bool = True
+                  cache_dir: str | None = None, progress: bool = True,
+                  weighting: Weighting | None = None
                   ) -> dict[tuple[str, str], MediationResult]:
     """:func:`mediate` for every mediator x outcome pair, keyed ``(mediator, outcome)``.
 
@@ -389,8 +448,9 @@ def mediate_block(frame: pd.DataFrame,
     """
     outcomes = dict(outcomes or {"lmm": "binomial", "ln_smi": "gaussian"})
     shared: dict[str, object] = {}
+    how = _weighting(weighting, normalize_weights)
     return {(med, out): _run(frame, exposure, med, out, covariates, fam, weights, a, a_star, m,
-                             boot, seed, scheme, strata, psu, normalize_weights,
+                             boot, seed, scheme, strata, psu, how,
                              include_apparent, cache, cache_dir, progress, shared)
             for med in mediators for out, fam in outcomes.items()}
 
@@ -398,14 +458,18 @@ def mediate_block(frame: pd.DataFrame,
 def _run(frame: pd.DataFrame, exposure: str, mediator: str, outcome: str,
          covariates: Sequence[str], outcome_family: Family | None, weights: str | None,
          a: float, a_star: float, m: float | Literal["mean"], boot: int, seed: int,
-         scheme: bootstrap.Scheme, strata: str, psu: str, normalize_weights: bool,
+         scheme: bootstrap.Scheme, strata: str, psu: str, weighting: str,
          include_apparent: bool, cache: bool, cache_dir: str | None, progress: bool,
          shared: dict[str, object] | None) -> MediationResult:
     if scheme not in bootstrap.SCHEMES:
         raise MediationError(f"scheme={scheme!r}; choose one of {list(bootstrap.SCHEMES)}")
     if boot < 1:
         raise MediationError(f"boot must be a positive number of resamples, got {boot}")
-    data = _frame_data(frame, exposure, mediator, outcome, covariates, weights,
+    if weighting not in WEIGHTINGS:
+        raise MediationError(f"weighting={weighting!r}; choose one of {list(WEIGHTINGS)}")
+    normalize_weights = weighting != "raw"
+    data = _frame_data(frame, exposure, mediator, outcome, covariates,
+                       None if weighting == "none" else weights,
                        (strata, psu) if scheme == "design" else None)
     binary = bool(np.isin(data.Y, (0.0, 1.0)).all())
     family: Family = outcome_family or ("binomial" if binary else "gaussian")
@@ -449,9 +513,10 @@ def _run(frame: pd.DataFrame, exposure: str, mediator: str, outcome: str,
                 "full": np.array([full[k][0] for k in _PARAMS]),
                 "boot": np.vstack([draws_in[k] for k in _PARAMS]),
                 "failed": failed}, cache_dir)
-    est, lo, hi, p, draws = _summarise(full, draws_in, failed, family, a, a_star, m_value,
-                                       normalize_weights, include_apparent)
+    est, lo, hi, p, draws, floor = _summarise(full, draws_in, failed, family, a, a_star, m_value,
+                                              normalize_weights, include_apparent)
     return MediationResult(
         exposure, mediator, outcome, family, float(a), float(a_star), m_value, data.n, int(boot),
-        int(seed), scheme, normalize_weights, include_apparent, est, lo, hi, p, draws, failed,
-        {k: float(v[0]) for k, v in full.items()}, dict(draws_in), from_cache=stored is not None)
+        int(seed), scheme, weighting, include_apparent, est, lo, hi, p, draws, failed,
+        {k: float(v[0]) for k, v in full.items()}, dict(draws_in), from_cache=stored is not None,
+        p_floor=floor, m_mean=float(data.M.mean()))

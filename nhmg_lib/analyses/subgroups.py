@@ -4,9 +4,26 @@ Within each level of a subgroup variable, Model 3 is refitted by domain estimati
 ``in_cohort`` & level; the design is never subset) for Mg quartiles Q2-Q4 vs Q1 and for
 continuous ln-Mg. The subgroup variable itself leaves the covariates (age groups keep
 continuous age, CKD is not a Model 3 covariate); a covariate that is constant within a level
-is dropped there too (it cannot be estimated; the row notes it). P for interaction: the
-design-based Wald F test (``regTermTest``) of the ``mg_q x subgroup`` terms in
-``outcome ~ C(mg_q) * subgroup + covariates`` over the whole cohort domain.
+is dropped there too (it cannot be estimated; the row notes it).
+
+P for interaction. The paper names no test, and three codings are defensible; every one is
+computed over the whole cohort domain and kept (:data:`INTERACTION_TESTS`):
+
+* ``"quartile_wald"`` (the default, ``p`` and record ``<fig>/<subgroup>/p_interaction``): the
+  design-based Wald F test (R ``regTermTest``) of the ``mg_q x subgroup`` terms in
+  ``outcome ~ C(mg_q) * subgroup + covariates``; it matches the quartile estimates the figure
+  shows, so the book keeps it as the paper's reading;
+* ``"lnmg_wald"`` (``p_lnmg``, ``.../p_interaction_lnmg``): the same Wald F test of the
+  ``ln_mg x subgroup`` terms in ``outcome ~ ln_mg * subgroup + covariates`` - one slope per
+  level, fewer parameters, more power against a steady difference in slope;
+* ``"quartile_lrt"`` (``p_lrt``, ``.../p_interaction_lrt``): the design-based (Rao-Scott
+  working) likelihood-ratio test of the quartile coding, R ``anova(full, reduced)``
+  (:func:`nhmg_lib.survey.lrt.lrt_test`; saddlepoint tail as R's default, or Satterthwaite's
+  scaled F with ``lrt_approximation="satterthwaite"``).
+
+``subgroup_analysis(..., interaction_test=...)`` names the coding that
+:meth:`SubgroupAnalysis.p_interaction` and :func:`interaction_frame` report by default; the
+records always carry all three under their own ids.
 
 Small cells do not crash the analysis. A level with fewer than ``min_events`` LMM cases (or
 non-cases) is not estimable; a quartile with no participants, or (LMM) no cases or only cases,
@@ -30,16 +47,36 @@ from nhmg_lib.survey.design import Design
 from nhmg_lib.errors import NhmgError
 from nhmg_lib.analyses.models import present_levels
 from nhmg_lib.analyses.splines import family_for, model_design
+from nhmg_lib.survey import lrt
 from nhmg_lib.survey.glm import SvyGLMResult, svyglm
 
 __all__ = ["Subgroup", "SUBGROUPS", "SubgroupAnalysis", "subgroup_analysis", "records",
-           "interaction_frame",
+           "interaction_frame", "INTERACTION_TESTS", "CODING_LABELS", "interaction_codings_frame",
+           "coding_disagreements",
            "FIGURE_IDS", "SubgroupError"]
 
 #: results.json figure id per outcome.
 FIGURE_IDS: dict[str, str] = {"lmm": "fig3", "ln_smi": "figS1"}
 TERMS: tuple[str, ...] = ("q1", "q2", "q3", "q4", "ln_mg")
 AGE_CUT = 45   # 20-45 vs 46-59 (paper 3.5)
+
+#: P-for-interaction codings: name -> (column of ``interactions``, record suffix, description).
+#: The first is the default.
+INTERACTION_TESTS: dict[str, tuple[str, str, str]] = {
+    "quartile_wald": ("p", "p_interaction",
+                      "Wald F test of the Mg quartile x subgroup terms (regTermTest)"),
+    "lnmg_wald": ("p_lnmg", "p_interaction_lnmg",
+                  "Wald F test of the ln-Mg x subgroup terms (regTermTest)"),
+    "quartile_lrt": ("p_lrt", "p_interaction_lrt",
+                     "design-based (Rao-Scott working) likelihood-ratio test of the Mg quartile "
+                     "x subgroup terms (anova of the two svyglm fits)"),
+}
+
+
+def _test_column(test: str) -> str:
+    if test not in INTERACTION_TESTS:
+        raise SubgroupError(f"interaction_test={test!r}; choose one of {list(INTERACTION_TESTS)}")
+    return INTERACTION_TESTS[test][0]
 
 
 class SubgroupError(NhmgError, ValueError):
@@ -96,15 +133,20 @@ class SubgroupAnalysis:
     ``rows``: one row per subgroup x level x term (``q1`` reference, ``q2``-``q4``,
     ``ln_mg``) with ``estimate, ci_low, ci_high, p`` on the reported scale (OR / beta),
     ``n`` (participants in the fit), ``events`` (LMM cases in the level; NaN for ln SMI),
-    ``estimable`` and ``reason``. ``interactions``: one row per subgroup with the Wald
-    ``F``, ``df``, ``ddf``, ``p`` and ``reason`` when it could not be computed.
-    ``fits``: the fitted models by ``(subgroup, level, "quartiles"|"ln_mg"|"interaction")``.
+    ``estimable`` and ``reason``. ``interactions``: one row per subgroup with the quartile
+    Wald ``F``, ``df``, ``ddf``, ``p`` and ``reason`` when it could not be computed, the
+    ln-Mg Wald ``F_lnmg``, ``df_lnmg``, ``ddf_lnmg``, ``p_lnmg``, ``reason_lnmg`` and the
+    working LRT ``chisq_lrt``, ``df_lrt``, ``ddf_lrt``, ``p_lrt``, ``reason_lrt``
+    (:data:`INTERACTION_TESTS`). ``fits``: the fitted models by ``(subgroup, level,
+    "quartiles"|"ln_mg"|"interaction"|"interaction_lnmg"|"interaction_reduced")``.
+    ``interaction_test`` names the coding reported by default.
     """
 
     outcome: str
     rows: pd.DataFrame
     interactions: pd.DataFrame
     fits: dict[tuple[str, str, str], SvyGLMResult] = field(repr=False)
+    interaction_test: str = "quartile_wald"
 
     @property
     def measure(self) -> str:
@@ -114,19 +156,28 @@ class SubgroupAnalysis:
     def figure_id(self) -> str:
         return FIGURE_IDS.get(self.outcome, f"subgroups_{self.outcome}")
 
-    def p_interaction(self, subgroup: str) -> float:
-        return float(self.interactions.set_index("subgroup").loc[subgroup, "p"])
+    def p_interaction(self, subgroup: str, test: str | None = None) -> float:
+        """P for interaction of ``subgroup`` by ``test`` (default: :attr:`interaction_test`)."""
+        col = _test_column(test or self.interaction_test)
+        return float(self.interactions.set_index("subgroup").loc[subgroup, col])
 
     def interaction_table(self) -> pd.DataFrame:
-        """P for interaction per subgroup, formatted as the paper prints it."""
+        """P for interaction per subgroup, formatted as the paper prints it (the quartile Wald
+        test), followed by the two other codings of :data:`INTERACTION_TESTS`."""
         t = self.interactions
-        return pd.DataFrame({
+        out = pd.DataFrame({
             "Subgroup": [SUBGROUPS[s].label if s in SUBGROUPS else s for s in t["subgroup"]],
             "F": [f"{v:.2f}" if np.isfinite(v) else "" for v in t["F"]],
             "df": [f"{a:.0f}, {b:.0f}" if np.isfinite(a) else "" for a, b in zip(t["df"], t["ddf"])],
             "P for interaction": [models.format_p(p) if np.isfinite(p) else f"NA ({r})"
                                   for p, r in zip(t["p"], t["reason"])],
         })
+        if "p_lnmg" in t.columns:
+            fmt = lambda ps, rs: [models.format_p(p) if np.isfinite(p) else f"NA ({r})"  # noqa: E731
+                                  for p, r in zip(ps, rs)]
+            out["P, ln-Mg × subgroup (Wald)"] = fmt(t["p_lnmg"], t["reason_lnmg"])
+            out["P, quartiles × subgroup (LRT)"] = fmt(t["p_lrt"], t["reason_lrt"])
+        return out
 
     def not_estimable(self) -> pd.DataFrame:
         """The rows without an estimate, with the reason (empty when every row was fitted)."""
@@ -145,9 +196,12 @@ class SubgroupAnalysis:
             out.append({"id": f"{self.figure_id}/{r.subgroup}/{r.level}/{r.term}",
                         "estimate": num(r.estimate), "ci_low": num(r.ci_low),
                         "ci_high": num(r.ci_high), "p": num(r.p), "n": int(r.n)})
-        for r in self.interactions.itertuples(index=False):
-            out.append({"id": f"{self.figure_id}/{r.subgroup}/p_interaction", "estimate": num(r.p),
-                        "ci_low": None, "ci_high": None, "p": num(r.p), "n": int(r.n)})
+        for r in self.interactions.to_dict("records"):
+            for col, suffix, _doc in INTERACTION_TESTS.values():
+                if col in r:
+                    out.append({"id": f"{self.figure_id}/{r['subgroup']}/{suffix}",
+                                "estimate": num(r[col]), "ci_low": None, "ci_high": None,
+                                "p": num(r[col]), "n": int(r["n"])})
         return out
 
 
@@ -240,25 +294,55 @@ def _level_rows(data: pd.DataFrame, design: Design, outcome: str, family: str, s
 
 
 def _interaction(data: pd.DataFrame, design: Design, outcome: str, family: str, sg: Subgroup,
-                 dom: np.ndarray, covs: list[str], fits: dict) -> dict:
+                 dom: np.ndarray, covs: list[str], fits: dict,
+                 approximation: lrt.Approximation = "saddlepoint") -> dict:
+    """The three codings of :data:`INTERACTION_TESTS` for one subgroup (NaN and a reason
+    where a model cannot be fitted)."""
     mask = dom & data["_subgroup"].notna().to_numpy()
-    formula = f"{outcome} ~ C(mg_q) + _subgroup + C(mg_q):_subgroup" + "".join(f" + {c}" for c in covs)
+    rest = "".join(f" + {c}" for c in covs)
+    formula = f"{outcome} ~ C(mg_q) + _subgroup + C(mg_q):_subgroup" + rest
     order = [v for _, _, v in sg.levels if v in set(data.loc[mask, "_subgroup"])]
     out = {"subgroup": sg.name, "F": np.nan, "df": np.nan, "ddf": np.nan, "p": np.nan,
-           "n": int(mask.sum()), "reason": ""}
+           "n": int(mask.sum()), "reason": "",
+           "F_lnmg": np.nan, "df_lnmg": np.nan, "ddf_lnmg": np.nan, "p_lnmg": np.nan,
+           "chisq_lrt": np.nan, "df_lrt": np.nan, "ddf_lrt": np.nan, "p_lrt": np.nan,
+           "reason_lnmg": "", "reason_lrt": ""}
     if len(order) < 2:
-        return {**out, "reason": "fewer than two levels in the cohort"}
+        why = "fewer than two levels in the cohort"
+        return {**out, "reason": why, "reason_lnmg": why, "reason_lrt": why}
     levels = {**present_levels(data, mask, [*covs, "mg_q"]), "_subgroup": order}
-    try:
+
+    def fit(f: str):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            fit = svyglm(formula, design, family=family, domain=mask, data=data, levels=levels)
-        w = fit.wald_test("mg_q:_subgroup")
+            return svyglm(f, design, family=family, domain=mask, data=data, levels=levels)
+
+    try:
+        full = fit(formula)
+        w = full.wald_test("mg_q:_subgroup")
     except (NhmgError, np.linalg.LinAlgError) as exc:
-        return {**out, "reason": f"not estimable: {exc}"}
-    fits[(sg.name, "", "interaction")] = fit
-    return {**out, "F": w.F, "df": w.df, "ddf": w.ddf, "p": w.p, "n": fit.n,
-            "reason": "separation" if fit.separation else ""}
+        why = f"not estimable: {exc}"
+        return {**out, "reason": why, "reason_lrt": why}
+    fits[(sg.name, "", "interaction")] = full
+    sep = "separation" if full.separation else ""
+    out.update({"F": w.F, "df": w.df, "ddf": w.ddf, "p": w.p, "n": full.n, "reason": sep})
+    try:   # ln-Mg x subgroup: one slope per level
+        lnfit = fit(f"{outcome} ~ ln_mg + _subgroup + ln_mg:_subgroup" + rest)
+        wl = lnfit.wald_test("ln_mg:_subgroup")
+        fits[(sg.name, "", "interaction_lnmg")] = lnfit
+        out.update({"F_lnmg": wl.F, "df_lnmg": wl.df, "ddf_lnmg": wl.ddf, "p_lnmg": wl.p,
+                    "reason_lnmg": "separation" if lnfit.separation else ""})
+    except (NhmgError, np.linalg.LinAlgError) as exc:
+        out["reason_lnmg"] = f"not estimable: {exc}"
+    try:   # working LRT of the quartile coding: R anova(full, reduced)
+        reduced = fit(f"{outcome} ~ C(mg_q) + _subgroup" + rest)
+        t = lrt.lrt_test(full, reduced, "mg_q:_subgroup", approximation=approximation)
+        fits[(sg.name, "", "interaction_reduced")] = reduced
+        out.update({"chisq_lrt": t.chisq, "df_lrt": t.df, "ddf_lrt": t.ddf, "p_lrt": t.p,
+                    "reason_lrt": sep or ("separation" if reduced.separation else "")})
+    except (NhmgError, np.linalg.LinAlgError, ValueError) as exc:
+        out["reason_lrt"] = f"not estimable: {exc}"
+    return out
 
 
 def subgroup_analysis(
@@ -271,8 +355,19 @@ def subgroup_analysis(
     min_events: int = 10,
     design: Design | None = None,
     alpha: float = 0.05,
+    interaction_test: str = "quartile_wald",
+    lrt_approximation: lrt.Approximation = "saddlepoint",
 ) -> SubgroupAnalysis:
-    """Figure 3 (``outcome="lmm"``) or Figure S1 (``"ln_smi"``) over the adults ``frame``."""
+    """Figure 3 (``outcome="lmm"``) or Figure S1 (``"ln_smi"``) over the adults ``frame``.
+
+    ``interaction_test``: the coding of P for interaction reported by default (one of
+    :data:`INTERACTION_TESTS`; all three are computed). ``lrt_approximation``: the tail of the
+    working LRT, ``"saddlepoint"`` (R's default) or ``"satterthwaite"``.
+    """
+    _test_column(interaction_test)
+    if lrt_approximation not in lrt.APPROXIMATIONS:
+        raise SubgroupError(f"lrt_approximation={lrt_approximation!r}; choose one of "
+                            f"{list(lrt.APPROXIMATIONS)}")
     names = list(SUBGROUPS) if subgroups is None else list(subgroups)
     unknown = [s for s in names if s not in SUBGROUPS]
     if unknown:
@@ -295,26 +390,63 @@ def subgroup_analysis(
             mask = dom & (data["_subgroup"] == value).to_numpy()
             rows.extend(_level_rows(data, design, outcome, family, sg, key, label, mask, covs,
                                     min_events, alpha, fits))
-        inter.append(_interaction(data, design, outcome, family, sg, dom, covs, fits))
-    return SubgroupAnalysis(outcome, pd.DataFrame(rows), pd.DataFrame(inter), fits)
+        inter.append(_interaction(data, design, outcome, family, sg, dom, covs, fits,
+                                  lrt_approximation))
+    return SubgroupAnalysis(outcome, pd.DataFrame(rows), pd.DataFrame(inter), fits,
+                            interaction_test)
 
 
-def interaction_frame(analyses: dict[str, SubgroupAnalysis]) -> pd.DataFrame:
+def interaction_frame(analyses: dict[str, SubgroupAnalysis], test: str | None = None) -> pd.DataFrame:
     """P for interaction side by side, one column per analysis (e.g. ``{"LMM": a, "ln SMI": b}``),
-    formatted as the paper prints P values; a P that could not be computed reads ``NA``."""
+    formatted as the paper prints P values; a P that could not be computed reads ``NA``.
+    ``test`` picks the coding (:data:`INTERACTION_TESTS`; default: each analysis's own)."""
     if not analyses:
         raise SubgroupError("interaction_frame needs at least one analysis")
     cols: dict[str, list[str]] = {}
     index: list[str] = []
     for name, a in analyses.items():
         t = a.interactions.set_index("subgroup")
-        cols[name] = [models.format_p(p) if np.isfinite(p) else "NA" for p in t["p"]]
+        col = _test_column(test or a.interaction_test)
+        cols[name] = [models.format_p(p) if np.isfinite(p) else "NA" for p in t[col]]
         index = [SUBGROUPS[s].label if s in SUBGROUPS else s for s in t.index]
     return pd.DataFrame(cols, index=index)
 
 
+#: Column labels of :func:`interaction_codings_frame`, by coding.
+CODING_LABELS: dict[str, str] = {"quartile_wald": "Quartiles, Wald F (default)",
+                                 "lnmg_wald": "ln-Mg, Wald F",
+                                 "quartile_lrt": "Quartiles, LRT"}
+
+
+def interaction_codings_frame(analyses: dict[str, SubgroupAnalysis]) -> pd.DataFrame:
+    """P for interaction under every coding of :data:`INTERACTION_TESTS`, columns
+    ``(analysis, coding)``, rows the subgroups; formatted as the paper prints P values."""
+    if not analyses:
+        raise SubgroupError("interaction_codings_frame needs at least one analysis")
+    parts = {name: pd.DataFrame({CODING_LABELS[test]: interaction_frame({name: a}, test)[name]
+                                 for test in INTERACTION_TESTS})
+             for name, a in analyses.items()}
+    return pd.concat(parts, axis=1)
+
+
+def coding_disagreements(analyses: dict[str, SubgroupAnalysis], alpha: float = 0.05
+                         ) -> list[tuple[str, str, dict[str, float]]]:
+    """``(analysis, subgroup label, {coding: p})`` for every subgroup whose codings disagree
+    on significance at ``alpha`` (a coding that could not be computed does not count)."""
+    out = []
+    for name, a in analyses.items():
+        for r in a.interactions.to_dict("records"):
+            ps = {test: float(r[col]) for test, (col, _s, _d) in INTERACTION_TESTS.items()
+                  if col in r and np.isfinite(r[col])}
+            if len({p < alpha for p in ps.values()}) > 1:
+                label = SUBGROUPS[r["subgroup"]].label if r["subgroup"] in SUBGROUPS else r["subgroup"]
+                out.append((name, label, ps))
+    return out
+
+
 def records(frame: pd.DataFrame, **options) -> list[dict]:
-    """Records of Figure 3 (LMM) and Figure S1 (ln SMI)."""
+    """Records of Figure 3 (LMM) and Figure S1 (ln SMI), every P-for-interaction coding
+    included (``p_interaction``, ``p_interaction_lnmg``, ``p_interaction_lrt``)."""
     design = model_design(frame, options.pop("design", None))
     return [r for outcome in FIGURE_IDS
             for r in subgroup_analysis(frame, outcome, design=design, **options).records()]

@@ -2,6 +2,9 @@
 
 :func:`path_diagram` draws one mediator's diagram; :func:`figure` the four diagrams of an
 outcome in a 2 x 2 grid, from the results of :func:`nhmg_lib.report.mediation_report.mediation_block`.
+The effects printed are those of the results' contrast (shown as ``ln-Mg a* → a`` under
+them): the book passes :func:`nhmg_lib.report.mediation_report.contrast_block` of the Q1 to
+Q4 medians, so that the figures lead with a change inside the data.
 """
 
 from __future__ import annotations
@@ -75,7 +78,8 @@ def _draw(ax: Any, result: mediation.MediationResult, mediator_label: str, outco
 
     ax.text(5.0, 1.93, f"NDE: {meas} {eff('nde')}", ha="center", va="bottom", fontsize=small)
     ax.text(5.0, 1.05, f"NIE: {meas} {eff('nie')}\nTE: {meas} {eff('te')}\n"
-            f"Proportion mediated: {eff('pm', 100.0, 1)}%",
+            f"Proportion mediated: {eff('pm', 100.0, 1)}%\n"
+            f"(ln-Mg {format_number(result.a_star, 2)} → {format_number(result.a, 2)})",
             ha="center", va="top", fontsize=small, linespacing=1.3)
 
 

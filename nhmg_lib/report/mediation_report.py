@@ -10,13 +10,25 @@ covariates (Model 3) at their means/modes, ``a = 1`` vs ``a* = 0``. Results are 
 disk by :mod:`nhmg_lib.analyses.mediation`, so a second call costs a fraction of a second.
 
 :func:`records` gives the ``results.json`` records ``table7/<index>/{cde,nde,nie,te,pm}`` and
-``table8/<index>/...`` (``index`` in ``cally np par rar``), plus the contrast between the
-cohort medians of ln-Mg in its fourth and first quartiles,
-``table7/<index>/q1q4/{nde,nie,te,pm}`` (and ``table8/...``), from
-:meth:`nhmg_lib.analyses.mediation.MediationResult.at` on the same fits.
+``table8/<index>/...`` (``index`` in ``cally np par rar``) for ``mediator``'s contrast, and two
+contrasts inside the data (:data:`CONTRASTS`), from
+:meth:`nhmg_lib.analyses.mediation.MediationResult.at` on the same fits:
 
-:func:`table` is the publication table (one row per mediator: NDE, NIE, TE with 95% bootstrap
-CI and P, proportion mediated in %). Figures 4 and 5 are drawn by
+* ``.../q1q4/{cde,nde,nie,te,pm}``: from the cohort median of ln-Mg in its first quartile to
+  that in its fourth (the book's leading contrast);
+* ``.../iqr/{cde,nde,nie,te,pm}``: one interquartile range, from the 25th to the 75th
+  percentile of ln-Mg in the cohort (unweighted, R ``quantile`` type 7).
+
+For both, the CDE is evaluated at the mediator's mean (unweighted, in the analysis rows, as
+the covariates are held at their unweighted means) instead of ``mediator``'s ``m = 0``. Why
+the contrasts differ: the outcome model has an exposure x mediator interaction, so the NDE
+is evaluated at ``a*`` and the NIE at ``a`` (module :mod:`nhmg_lib.analyses.mediation`);
+``a* = 0`` (1 mg/day) lies far below any observed intake (ln-Mg 2.3-7.7), and there the
+interaction term dominates.
+
+:func:`table` is the publication table: one block of rows per contrast (in-data contrasts
+first when the cohort frame is passed, then ``mediator``'s), one row per mediator: NDE,
+NIE, TE with 95% bootstrap CI and P, proportion mediated in %. Figures 4 and 5 are drawn by
 :mod:`nhmg_lib.report.mediation_diagram`.
 """
 
@@ -32,7 +44,9 @@ from nhmg_lib.cohort.definitions import DEFAULT, MODEL3_COVARIATES, Definitions
 from nhmg_lib.report.tables import PublicationTable, publication_table
 
 __all__ = ["INDICES", "MEDIATORS", "OUTCOMES", "LABELS", "cohort_rows", "mediation_block",
-           "quartile_medians", "q1q4", "records", "table", "table_frame", "fit_details"]
+           "quartile_medians", "q1q4", "records", "table", "table_frame", "fit_details",
+           "CONTRASTS", "contrast_points", "contrast", "contrast_block", "contrast_text",
+           "contrast_facts"]
 
 #: Index names as used in record ids, in table order.
 INDICES: tuple[str, ...] = ("cally", "np", "par", "rar")
@@ -47,6 +61,15 @@ CAPTIONS: dict[str, str] = {
     "lmm": "Mediation of the association between magnesium and LMM by inflammatory indices",
     "ln_smi": "Mediation of the association between magnesium and SMI by inflammatory indices",
 }
+
+#: Contrasts of ln-Mg the book reports, in table order: key -> row-block label. ``"unit"`` is
+#: ``mediator``'s default a* = 0 -> a = 1 (the paper's, kept for replication).
+CONTRASTS: dict[str, str] = {
+    "q1q4": "Q1 median → Q4 median of ln-Mg",
+    "iqr": "Per IQR of ln-Mg (25th → 75th percentile)",
+    "unit": "a* = 0 → a = 1 ln mg/day (as the paper, R mediator)",
+}
+
 
 def outcome_key(outcome: str) -> str:
     key = {"smi": "ln_smi", "table7": "lmm", "table8": "ln_smi"}.get(outcome, outcome)
@@ -74,9 +97,10 @@ class MediationBlock(dict):
 
 def mediation_block(adults: pd.DataFrame, defs: Definitions = DEFAULT, boot: int = 1000,
                     seed: int = 1, *, scheme: str = "rows", cache_dir: str | None = None,
-                    progress: bool = False) -> MediationBlock:
+                    progress: bool = False, weighting: str = "normalised") -> MediationBlock:
     """Every index x outcome mediation on the cohort rows, keyed ``(mediator, outcome)`` with
-    ``mediator`` in :data:`MEDIATORS` and ``outcome`` in ``lmm``, ``ln_smi``.
+    ``mediator`` in :data:`MEDIATORS` and ``outcome`` in ``lmm``, ``ln_smi``. ``weighting``:
+    how the survey weight enters the models (:data:`nhmg_lib.analyses.mediation.WEIGHTINGS`).
 
     ``defs`` has shaped the cohort frame already (which rows, the NP definition); it is taken
     for a uniform interface. Repeated calls read the fits from the disk cache. A pair that
@@ -90,7 +114,7 @@ def mediation_block(adults: pd.DataFrame, defs: Definitions = DEFAULT, boot: int
                 block.update(mediation.mediate_block(
                     rows, mediators=(mediator,), outcomes={outcome: spec[1]},
                     covariates=MODEL3_COVARIATES, boot=boot, seed=seed, scheme=scheme,  # type: ignore[arg-type]
-                    cache_dir=cache_dir, progress=progress))
+                    cache_dir=cache_dir, progress=progress, weighting=weighting))  # type: ignore[arg-type]
             except mediation.MediationError as exc:
                 block.not_estimable[(mediator, outcome)] = str(exc)
     return block
@@ -111,7 +135,30 @@ def block_facts(results: MediationBlock, adults: pd.DataFrame) -> dict[str, str]
                           "; ".join(f"{LABELS.get(m[3:], m)} and {o}" for m, o in failed)),
         "q1_med": f"{q1:.2f}", "q4_med": f"{q4:.2f}",
         "from_cache": "yes" if fitted and all(r.from_cache for r in fitted) else "no",
+        **contrast_facts(results, adults),
     }
+
+
+def contrast_facts(results: Mapping[tuple[str, str], mediation.MediationResult],
+                   adults: pd.DataFrame) -> dict[str, str]:
+    """Text facts for the chapter's explanation of the contrasts: the observed ln-Mg range,
+    the two in-data contrasts in words, the smallest attainable bootstrap P, and the NP
+    proportions mediated (%) under ``mediator``'s and the Q1 -> Q4 contrast."""
+    x = pd.to_numeric(cohort_rows(adults)["ln_mg"], errors="coerce").dropna()
+    out = {"lnmg_min": f"{x.min():.1f}", "lnmg_max": f"{x.max():.1f}",
+           "q1q4_text": contrast_text(adults, "q1q4"), "iqr_text": contrast_text(adults, "iqr")}
+    floors = [r.p_floor["nie"] for r in results.values()
+              if np.isfinite(r.p_floor.get("nie", np.nan))]
+    out["p_floor"] = f"{min(floors):.3g}" if floors else "–"
+    for outcome, tag in (("lmm", "lmm"), ("ln_smi", "smi")):
+        res = results.get(("ln_np", outcome))
+        for which in ("unit", "q1q4", "iqr"):
+            pm = contrast(res, adults, which).estimate["pm"] if res is not None else np.nan
+            out[f"pm_np_{tag}_{which}"] = (f"{format_number(100 * pm, 0)}%" if np.isfinite(pm)
+                                           else "not estimable")
+        t3 = res.params["t3"] if res is not None else np.nan
+        out[f"t3_np_{tag}"] = format_number(t3, 3) if np.isfinite(t3) else "not estimable"
+    return out
 
 
 def quartile_medians(adults: pd.DataFrame, exposure: str = "ln_mg") -> tuple[float, float]:
@@ -126,30 +173,69 @@ def quartile_medians(adults: pd.DataFrame, exposure: str = "ln_mg") -> tuple[flo
     return float(x[q == 1].median()), float(x[q == 4].median())
 
 
+def contrast_points(adults: pd.DataFrame, exposure: str = "ln_mg") -> dict[str, tuple[float, float]]:
+    """``(a_star, a)`` of each contrast of :data:`CONTRASTS`: the quartile medians
+    (:func:`quartile_medians`), the unweighted 25th and 75th percentiles of ``exposure`` in
+    the cohort (R ``quantile`` type 7), and ``(0, 1)``."""
+    x = pd.to_numeric(cohort_rows(adults)[exposure], errors="coerce").dropna().to_numpy()
+    p25, p75 = (float(v) for v in np.percentile(x, [25, 75]))
+    return {"q1q4": quartile_medians(adults, exposure), "iqr": (p25, p75), "unit": (0.0, 1.0)}
+
+
+def contrast(result: mediation.MediationResult, adults: pd.DataFrame,
+             which: str = "q1q4") -> mediation.MediationResult:
+    """``result`` for contrast ``which`` of :data:`CONTRASTS` (no refitting). The in-data
+    contrasts evaluate the CDE at the mediator's mean; ``"unit"`` returns ``result`` as
+    ``mediator`` computes it (CDE at m = 0)."""
+    if which not in CONTRASTS:
+        raise mediation.MediationError(f"contrast {which!r}; choose one of {list(CONTRASTS)}")
+    if which == "unit":
+        return result
+    lo, hi = contrast_points(adults, result.exposure)[which]
+    return result.at(hi, lo, m="mean")
+
+
+def contrast_block(results: Mapping[tuple[str, str], mediation.MediationResult],
+                   adults: pd.DataFrame, which: str = "q1q4") -> MediationBlock:
+    """Every result of a block for contrast ``which`` (not-estimable pairs carried over)."""
+    out = MediationBlock()
+    out.update({k: contrast(r, adults, which) for k, r in results.items()})
+    out.not_estimable.update(getattr(results, "not_estimable", {}))
+    return out
+
+
+def contrast_text(adults: pd.DataFrame, which: str, exposure: str = "ln_mg") -> str:
+    """The contrast in words with its values, e.g. ``ln-Mg 5.12 → 6.21 (167 → 498 mg/day)``."""
+    lo, hi = contrast_points(adults, exposure)[which]
+    return (f"ln-Mg {format_number(lo, 2)} → {format_number(hi, 2)} "
+            f"({np.exp(lo):,.0f} → {np.exp(hi):,.0f} mg/day)")
+
+
 def q1q4(result: mediation.MediationResult, adults: pd.DataFrame) -> mediation.MediationResult:
-    """``result`` for the contrast median(Q4) vs median(Q1) of ln-Mg (no refitting)."""
-    lo, hi = quartile_medians(adults, result.exposure)
-    return result.at(hi, lo)
+    """``result`` for the contrast median(Q4) vs median(Q1) of ln-Mg (no refitting; CDE at
+    the mediator's mean)."""
+    return contrast(result, adults, "q1q4")
 
 
 def records(adults: pd.DataFrame, defs: Definitions = DEFAULT, boot: int = 1000, seed: int = 1,
             results: Mapping[tuple[str, str], mediation.MediationResult] | None = None
             ) -> list[dict[str, object]]:
-    """``table7/<index>/{cde,nde,nie,te,pm}``, ``table8/...`` and the ``.../q1q4/{nde,nie,te,pm}``
-    contrast records (``results`` may pass a block computed already)."""
+    """``table7/<index>/{cde,nde,nie,te,pm}``, ``table8/...`` and the in-data contrasts
+    ``.../q1q4/{cde,nde,nie,te,pm}`` and ``.../iqr/{cde,nde,nie,te,pm}`` (CDE at the
+    mediator's mean; ``results`` may pass a block computed already)."""
     results = results if results is not None else mediation_block(adults, defs, boot, seed)
     out: list[dict[str, object]] = []
     for outcome, (prefix, _fam, _label) in OUTCOMES.items():
         for index in INDICES:
             res = results.get((f"ln_{index}", outcome))
             if res is None:  # not estimable: keep the ids, with no numbers
-                out.extend({"id": f"{prefix}/{index}/{k}", "estimate": None, "ci_low": None,
+                out.extend({"id": f"{prefix}/{index}{sub}/{k}", "estimate": None, "ci_low": None,
                             "ci_high": None, "p": None, "n": None}
-                           for k in ("cde", "nde", "nie", "te", "pm"))
+                           for sub in ("", "/q1q4", "/iqr") for k in mediation.EFFECTS)
                 continue
             out.extend(res.records(f"{prefix}/{index}"))
-            contrast = q1q4(res, adults).records(f"{prefix}/{index}/q1q4")
-            out.extend(r for r in contrast if not str(r["id"]).endswith("/cde"))
+            for which in ("q1q4", "iqr"):
+                out.extend(contrast(res, adults, which).records(f"{prefix}/{index}/{which}"))
     return out
 
 
@@ -203,24 +289,47 @@ def table_frame(results: Mapping[tuple[str, str], mediation.MediationResult], ou
 
 
 def table(results: Mapping[tuple[str, str], mediation.MediationResult], outcome: str,
-          name: str | None = None) -> PublicationTable:
-    """Table 7 (``outcome="lmm"``) or Table 8 (``"ln_smi"``/``"smi"``) as a publication table."""
+          name: str | None = None, *, adults: pd.DataFrame | None = None) -> PublicationTable:
+    """Table 7 (``outcome="lmm"``) or Table 8 (``"ln_smi"``/``"smi"``) as a publication table.
+
+    With the cohort frame ``adults`` the table leads with the contrasts inside the data (Q1
+    median -> Q4 median, per IQR; one block of rows each) and keeps ``mediator``'s a* = 0 ->
+    a = 1 as the last block, the paper's; without it, only the latter, one row per mediator.
+    """
     outcome = outcome_key(outcome)
     _prefix, family, lab = OUTCOMES[outcome]
     mine = [r for (_m, o), r in results.items() if o == outcome]
     scale = ("odds ratios of LMM" if family == "binomial"
              else "differences (β) in ln SMI")
-    notes = [f"Natural direct (NDE), natural indirect (NIE) and total (TE) effects as {scale} "
-             "for a one-unit increase of ln magnesium intake (a = 1 vs a* = 0), mediator model "
-             "linear, outcome model with the exposure × mediator interaction, Model 3 covariates "
-             "held at their means (numeric) or modes (categorical); survey weights as prior "
-             "weights (normalised to mean 1)."]
+    if adults is None:
+        frame = table_frame(results, outcome)
+        notes = [f"Natural direct (NDE), natural indirect (NIE) and total (TE) effects as {scale} "
+                 "for a one-unit increase of ln magnesium intake (a = 1 vs a* = 0), mediator model "
+                 "linear, outcome model with the exposure × mediator interaction, Model 3 covariates "
+                 "held at their means (numeric) or modes (categorical); survey weights as prior "
+                 "weights (normalised to mean 1)."]
+    else:
+        frame = pd.concat({CONTRASTS[w]: table_frame(contrast_block(results, adults, w), outcome)
+                           for w in CONTRASTS})
+        notes = [f"Natural direct (NDE), natural indirect (NIE) and total (TE) effects as {scale} "
+                 f"for three changes of ln magnesium intake: {contrast_text(adults, 'q1q4')} "
+                 f"(medians of the first and fourth quartiles), {contrast_text(adults, 'iqr')} "
+                 "(one interquartile range) and a* = 0 → a = 1 (R mediator's default, which the "
+                 "paper used; ln-Mg 0 is 1 mg/day, outside the data). The same fits serve all "
+                 "three: with the exposure × mediator interaction the NDE and NIE depend on where "
+                 "the change is evaluated. Mediator model linear, outcome model with the interaction, "
+                 "Model 3 covariates held at their means (numeric) or modes (categorical); survey "
+                 "weights as prior weights (normalised to mean 1)."]
     if mine:
         n_max = max(r.n for r in mine)
         short = [f"{LABELS[m[3:]]} n = {r.n:,}" for (m, o), r in results.items()
                  if o == outcome and r.n != n_max and m[3:] in LABELS]
+        floors = [r.p_floor["nie"] for r in mine if np.isfinite(r.p_floor.get("nie", np.nan))]
+        floor = min(floors) if floors else float("nan")
         notes.append(f"95% CI: percentiles of {mine[0].boot} nonparametric bootstrap resamples of "
-                     "the cohort rows (both models refitted); P: two-sided bootstrap proportion. "
+                     "the cohort rows (both models refitted); P: two-sided bootstrap proportion, "
+                     f"which cannot fall below 2/(B + 1) = {floor:.3g} (B usable resamples): a P "
+                     "at that floor means P < 2/(B + 1). "
                      f"n = {n_max:,}" + (f" ({'; '.join(short)}: the index needs CRP, measured "
                                          "from 2015–2016)." if short else "."))
     notes.append("Proportion mediated: " + ("NDE (NIE − 1) / (NDE × NIE − 1)" if family == "binomial"
@@ -228,7 +337,7 @@ def table(results: Mapping[tuple[str, str], mediation.MediationResult], outcome:
     for (m, o), reason in getattr(results, "not_estimable", {}).items():
         if o == outcome:
             notes.append(f"{LABELS.get(m[3:], m)}: not estimable ({reason}).")
-    return publication_table(table_frame(results, outcome), caption=CAPTIONS[outcome],
+    return publication_table(frame, caption=CAPTIONS[outcome],
                              name=name or ("table-7" if outcome == "lmm" else "table-8"),
                              stub_header="Mediator", footnotes=notes)
 

@@ -14,6 +14,7 @@ gathers them in exhibit order. Id families (SPEC section 7):
 ``fig3/..., figS1/...``    subgroups (:mod:`nhmg_lib.analyses.subgroups`)
 ``table4..6/...``          inflammation indices (:mod:`nhmg_lib.analyses.inflammation`)
 ``table7..8/...``          mediation (:mod:`nhmg_lib.report.mediation_report`)
+``table7..8/*/weighting/``  mediation with raw or no weights (:mod:`nhmg_lib.report.mediation_weighting`)
 ========================  ==========================================================
 """
 
@@ -69,6 +70,7 @@ def energy_records(adults: pd.DataFrame) -> list[Record]:
 def _sections(defs: Definitions, boot: int, seed: int) -> list[tuple[str, Callable[[pd.DataFrame], list[Record]]]]:
     from nhmg_lib.analyses import inflammation, models, splines, subgroups, table1, threshold
     from nhmg_lib.report import mediation_report
+    from nhmg_lib.report import mediation_weighting
 
     sections: list[tuple[str, Callable[[pd.DataFrame], list[Record]]]] = [
         ("Table 1", lambda a: table1.records(table1.table1(a, defs=defs))),
@@ -79,6 +81,7 @@ def _sections(defs: Definitions, boot: int, seed: int) -> list[tuple[str, Callab
         ("Figures 3, S1", subgroups.records),
         ("Tables 4-6", lambda a: inflammation.records(a, defs)),
         ("Tables 7, 8", lambda a: mediation_report.records(a, defs, boot=boot, seed=seed)),
+        ("Tables 7, 8 by weighting", lambda a: mediation_weighting.records(a, defs, boot=boot, seed=seed)),
     ]
     return sections
 

@@ -27,7 +27,10 @@ def robustness_table(result: RobustnessResult, caption: str | None = None,
             f"Proportion mediated by NP (a = 1 vs a* = 0 ln mg/day), 95% CI from {result.boot} "
             f"bootstrap resamples (seed {result.seed}; the main chapter uses 1000).",
             "Spline knots and mediation bootstrap change only the spline P and the mediation "
-            "CIs; every other cell of those rows repeats the default."])
+            "CIs; every other cell of those rows repeats the default.",
+            "Mediation weights change only the proportions mediated: raw weights leave the "
+            "linear (SMI) effects as they are and change the logistic (LMM) NDE through the "
+            "mediator model's residual variance; unweighted models change both."])
 
 
 def specification_plot(result: RobustnessResult, figsize: tuple[float, float] | None = None) -> BookFigure:

@@ -2,7 +2,9 @@
 # Inputs: adults.csv, params.json (covariates). Outputs, for LMM (quasibinomial) and ln SMI
 # (gaussian): Model 3 without the subgroup variable in the domain in_cohort & hypertension ==
 # "Yes" (quartile and ln-Mg models), and regTermTest of the mg_q x subgroup interaction over
-# the cohort domain for hypertension, education and age group (20-45 / 46-59).
+# the cohort domain for hypertension, education and age group (20-45 / 46-59); for the same
+# subgroups the ln-Mg x subgroup regTermTest and the working LRT anova(full, reduced) (R's
+# default saddlepoint tail) with its Satterthwaite variant.
 suppressPackageStartupMessages({ library(survey); library(jsonlite) })
 options(survey.lonely.psu = "fail")
 p <- fromJSON("params.json", simplifyVector = TRUE)
@@ -29,6 +31,17 @@ for (y in c("lmm", "ln_smi")) {
     fi <- svyglm(f, design = dc, family = fam)
     tt <- regTermTest(fi, as.formula(paste0("~mg_q:", g)))
     res[[paste0("int_", g)]] <- list(F = as.numeric(tt$Ftest), p = as.numeric(tt$p), df = tt$df, ddf = tt$ddf)
+    # ln-Mg x subgroup Wald F, and the working LRT of the quartile coding as anova(full, reduced)
+    fl2 <- svyglm(as.formula(paste(y, "~ ln_mg *", g, "+", rhs(c(drop, g)))), design = dc, family = fam)
+    tl <- regTermTest(fl2, as.formula(paste0("~ln_mg:", g)))
+    res[[paste0("lnmg_", g)]] <- list(F = as.numeric(tl$Ftest), p = as.numeric(tl$p), df = tl$df, ddf = tl$ddf)
+    fr <- svyglm(as.formula(paste(y, "~ mg_q +", g, "+", rhs(c(drop, g)))), design = dc, family = fam)
+    av <- anova(fi, fr)
+    sat <- regTermTest(fi, as.formula(paste0("~mg_q:", g)), method = "LRT",
+                       lrt.approximation = "satterthwaite")
+    res[[paste0("lrt_", g)]] <- list(chisq = as.numeric(av$chisq), p = as.numeric(av$p), df = av$df,
+                                     ddf = av$ddf, lambda = as.numeric(av$lambda),
+                                     p_satterthwaite = as.numeric(sat$p))
   }
   out[[y]] <- res
 }
