@@ -311,7 +311,8 @@ class VerifyReport:
             rows = f"{f.rows:,}" if f.rows is not None else "-"
             lines.append(f"{f.file:<{width}}  {f.status:<13}  {rows:>7}  {f.size:>11,}  {f.message}")
         if self.missing:
-            lines.append("missing: " + ", ".join(self.missing))
+            more = f", ... ({len(self.missing)} in all)" if len(self.missing) > 12 else ""
+            lines.append("missing: " + ", ".join(self.missing[:12]) + more)
         lines.append(self.summary())
         return "\n".join(lines)
 
