@@ -197,7 +197,7 @@ TAIL_SHARE = 0.02
 
 def _cut_short(stem: str, layout: XptLayout) -> str | None:
     """Why ``layout`` looks like a file that lost its last rows, or ``None``."""
-    from nhmg_lib.data.readers import SEQN_RANGE
+    from nhmg_lib.data.catalog import SEQN_RANGE
 
     cycle = stem.rsplit("_", 1)[-1]
     if cycle not in SEQN_RANGE or layout.last_seqn is None:
