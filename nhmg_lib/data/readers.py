@@ -183,6 +183,11 @@ def _read_file(spec: FileSpec, path: Path) -> pd.DataFrame:
     except Exception as exc:
         raise _unreadable(path, exc) from None
     df.columns = [c.upper() for c in df.columns]
+    text = [c for c in df.columns if not pd.api.types.is_numeric_dtype(df[c])]
+    if text:
+        raise DataFileError(
+            f"{path} stores {', '.join(text)} as text; NHANES files store these items as numbers. "
+            f"It is not the CDC file: replace it with a fresh copy (`nhmg download`).")
     seqn = df["SEQN"]
     lo, hi = SEQN_RANGE[spec.cycle]
     if seqn.isna().any() or not seqn.between(lo, hi).all():
