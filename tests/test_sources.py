@@ -521,3 +521,15 @@ def test_xpt_version_8_is_an_xpt_file(tmp_path):
     pyreadstat.write_xport(pd.DataFrame({"SEQN": [1.0, 2.0, 3.0], "X": [4.0, 5.0, 6.0]}), str(path))
     assert path.read_bytes().startswith(b"HEADER RECORD*******LIBV8")
     assert check_xpt(path) is None
+
+
+def test_cancel_ends_a_backoff_wait_at_once(server, tmp_path):
+    import threading
+
+    server.fault("DEMO_G", "500")
+    ctx = FetchContext(timeout=(2.0, 2.0), retries=3, backoff=30.0)
+    threading.Timer(0.3, ctx.cancelled.set).start()
+    start = time.monotonic()
+    with pytest.raises(FetchFailed) as caught:
+        fetch_one(f"{server.base_url}/2011/DataFiles/DEMO_G.xpt", tmp_path / "DEMO_G.xpt.part", ctx)
+    assert caught.value.kind == "cancelled" and time.monotonic() - start < 5

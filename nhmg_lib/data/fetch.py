@@ -283,10 +283,13 @@ def fetch(url: str, part: Path, ctx: FetchContext) -> int:
                 if connect_failures > CONNECT_RETRIES:
                     ctx.unreachable.set()
                     raise
-                time.sleep(min(ctx.backoff, 1.0))
+                ctx.cancelled.wait(min(ctx.backoff, 1.0))  # Ctrl-C ends the wait
                 continue
             failures += 1
             if failures > ctx.retries:
                 raise FetchFailed("transient", f"{failed.reason} (gave up after "
                                                f"{failures} attempts)") from None
-            time.sleep(ctx.backoff * 2 ** (failures - 1))
+            pause = ctx.backoff * 2 ** (failures - 1)
+            if ctx.deadline is not None:
+                pause = max(0.0, min(pause, ctx.deadline - time.monotonic()))
+            ctx.cancelled.wait(pause)  # Ctrl-C ends the wait
