@@ -470,9 +470,19 @@ def test_synthetic_directory_becomes_real_and_loses_its_marker(server, tmp_path)
     assert all((tmp_path / f"{n}.xpt").read_bytes() == b for n, b in FILES.items())
 
 
+def test_partly_real_directory_stays_marked_synthetic(server, tmp_path):
+    for spec in SPECS:
+        (tmp_path / spec.filename).write_bytes(make_xpt(spec.name, rows=3, seed=7))
+    (tmp_path / "SYNTHETIC").write_text("synthetic\n")
+    report = fetch(server, tmp_path, specs=SPECS[:2])  # the other two stay synthetic
+    assert sorted(report.fetched) == ["BMX_G", "DEMO_G"]
+    assert (tmp_path / "SYNTHETIC").exists()
+
+
 def test_two_downloads_into_one_directory_take_turns(tmp_path):
     import threading
 
+    tmp_path = tmp_path / "new"  # not there yet: the first run creates it and takes the lock
     with XptServer(FILES, delay=0.3) as srv:
         errors, reports = [], []
 

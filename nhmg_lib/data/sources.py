@@ -235,6 +235,10 @@ def download(cycles: Sequence[str] | None = None, data_dir: Path | str | None = 
     data_dir = resolve_data_dir(data_dir)
     base = resolve_base_url(base_url)
     specs = list(specs) if specs is not None else files_for(cycles or tuple(CYCLES))
+    try:
+        data_dir.mkdir(parents=True, exist_ok=True)  # so even a first download takes the lock
+    except OSError:
+        pass  # reported with its reason by _ensure_writable when something must be written
     if data_dir.is_dir():
         with _download_lock(data_dir, deadline, log):
             return _download(specs, data_dir, base, start, workers, timeout, retries, backoff,
@@ -284,11 +288,18 @@ def _download(specs: list[FileSpec], data_dir: Path, base: str, start: float, wo
         failures = _fetch_all(pool, todo, data_dir, base, entries, report, ctx, progress, log)
     report.seconds = time.monotonic() - start
     if synthetic and not failures and todo:
-        # A complete real set replaced the synthetic one: the directory is real data now.
-        for name in SYNTHETIC_FILES:
-            (data_dir / name).unlink(missing_ok=True)
-        if log:
-            log(f"{data_dir} held synthetic data; it now holds the real NHANES files.")
+        # The marker goes only when no synthetic file is left (e.g. of a cycle not asked for).
+        fetched = {f"{name}.xpt".upper() for name in report.fetched}
+        left = sorted(p.name for p in data_dir.iterdir()
+                      if p.suffix.lower() == ".xpt" and p.name.upper() not in fetched)
+        if not left:
+            for name in SYNTHETIC_FILES:
+                (data_dir / name).unlink(missing_ok=True)
+            if log:
+                log(f"{data_dir} held synthetic data; it now holds the real NHANES files.")
+        elif log:
+            log(f"{data_dir} still holds {len(left)} synthetic file(s) (e.g. {left[0]}); it "
+                "stays marked SYNTHETIC until every file is real (download all cycles).")
     if failures:
         raise DownloadError(_failure_message(failures, specs, data_dir, base,
                                              {s.name: c[2] for s, c in zip(specs, checks)}),
