@@ -43,14 +43,19 @@ def _definitions(pairs: list[str]) -> Definitions:
 def _cmd_download(args: argparse.Namespace) -> None:
     from nhmg_lib.data.sources import download
 
+    _positive("--workers", args.workers)
+    _positive("--deadline", args.deadline)
+    tty = sys.stderr.isatty()
     report = download(cycles=args.cycles, data_dir=args.data_dir, base_url=args.base_url,
-                      workers=args.workers, progress=sys.stderr.isatty())
+                      workers=args.workers, progress=tty, deadline=args.deadline,
+                      log=None if tty else _say)
     print(report)
 
 
 def _cmd_synth(args: argparse.Namespace) -> None:
     from nhmg_lib.data.synthetic import write_synthetic
 
+    _check_synth_args(args)
     start = time.perf_counter()
     paths = write_synthetic(args.out, seed=args.seed, scale=args.scale)
     print(f"Wrote {len(paths)} synthetic NHANES files to {args.out} "
@@ -60,27 +65,173 @@ def _cmd_synth(args: argparse.Namespace) -> None:
 def _cmd_cohort(args: argparse.Namespace) -> None:
     from nhmg_lib.cohort.flow import cohort_from_dir
 
-    cohort = cohort_from_dir(args.data_dir, _definitions(args.set))
+    defs = _definitions(args.set)
+    _check_out(args.out, "--out")
+    if args.out.name.lower() == "flow.json":
+        raise NhmgError(f"--out {args.out}: the cohort CSV cannot be named flow.json, the "
+                        "exclusion flow is written beside it under that name.")
+    _check_out(args.out.with_name("flow.json"), "flow.json beside --out")
+    _preflight(args.data_dir)
+    cohort = cohort_from_dir(args.data_dir, defs)
+    _require_cohort(cohort)
     written = cohort.to_csv(args.out, all_adults=args.all)
     print(cohort.flow_text())
+    _print_plausibility(args.out.with_name("flow.json"))
     print("Wrote " + " and ".join(str(p) for p in written))
 
 
 def _cmd_results(args: argparse.Namespace) -> None:
     from nhmg_lib.report.results import collect
 
+    defs = _definitions(args.set)
+    if args.boot < MIN_BOOT:
+        raise NhmgError(f"--boot {args.boot}: at least {MIN_BOOT} bootstrap resamples are needed "
+                        "for percentile confidence intervals (the paper's analysis uses 1000).")
+    _non_negative("--seed", args.seed)
+    _check_out(args.out, "--out")
+    verified = _preflight(args.data_dir)
     start = time.perf_counter()
-    records = collect(args.data_dir, _definitions(args.set), boot=args.boot, seed=args.seed)
+    records = collect(args.data_dir, defs, boot=args.boot, seed=args.seed)
+    records.append(_data_record(verified))
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(records, indent=1, allow_nan=False) + "\n")
-    print(f"Wrote {len(records)} records to {out} in {time.perf_counter() - start:.1f} s.")
+    print(f"Wrote {len(records)} records to {out} in {time.perf_counter() - start:.1f} s "
+          f"({verified.mode} data).")
+    _report_missing_estimates(records)
 
 
 def _cmd_build(args: argparse.Namespace) -> None:
     from nhmg_lib.book.build import build
 
     print(build(pdf=args.pdf, data=args.data, force=args.force))
+
+
+#: Fewest bootstrap resamples ``nhmg results`` accepts: with fewer, the 2.5th and 97.5th
+#: percentiles are the extreme draws or worse, and the intervals mean nothing.
+MIN_BOOT = 20
+
+
+def _say(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def _positive(flag: str, value: float | None) -> None:
+    if value is not None and not value > 0:
+        raise NhmgError(f"{flag} {value}: must be a positive number.")
+
+
+def _non_negative(flag: str, value: int) -> None:
+    if value < 0:
+        raise NhmgError(f"{flag} {value}: must be 0 or a positive integer.")
+
+
+def _check_synth_args(args: argparse.Namespace) -> None:
+    """``synth``: seed >= 0, scale in (0, 1], and never over real NHANES files by surprise."""
+    import math
+
+    from nhmg_lib.data.synthetic import MARKER
+
+    _non_negative("--seed", args.seed)
+    if not (math.isfinite(args.scale) and 0 < args.scale <= 1):
+        raise NhmgError(f"--scale {args.scale}: must be a fraction of the full sample size, "
+                        "greater than 0 and at most 1 (e.g. 0.25).")
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise NhmgError(f"--out {out}: exists and is not a directory.")
+    if out.is_dir():
+        others = [p.name for p in out.iterdir() if not p.name.startswith(".")]
+        if others and not (out / MARKER).is_file() and not args.force:
+            raise NhmgError(
+                f"--out {out} is not empty and holds no synthetic data ({len(others)} item(s), "
+                f"e.g. {', '.join(sorted(others)[:3])}): writing synthetic files there could "
+                "overwrite the real NHANES files. Choose an empty directory, or add --force.")
+    _check_out(out / MARKER, "--out")
+
+
+def _check_out(path: Path, flag: str) -> None:
+    """Fail before any computation if ``path`` cannot be written as a file."""
+    import tempfile
+
+    path = Path(path)
+    if path.is_dir():
+        raise NhmgError(f"{flag} {path}: is a directory; give a file name.")
+    parent = path.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        raise NhmgError(f"{flag} {path}: {parent} is a file, not a directory.")
+    try:
+        with tempfile.TemporaryFile(dir=parent):
+            pass
+    except OSError as exc:
+        raise NhmgError(f"{flag} {path}: cannot write in {parent} ({exc.strerror or exc}). "
+                        "Choose a writable location.") from None
+    if path.exists() and not os.access(path, os.W_OK):
+        raise NhmgError(f"{flag} {path}: the file exists and is not writable.")
+
+
+def _preflight(data_dir: Path):
+    """Verify every file of the data directory before using it (damage is an error)."""
+    from nhmg_lib.data.releases import require_intact
+
+    report = require_intact(data_dir)
+    _say(f"Verified {report.summary()}")
+    for check in report.files:
+        if check.status == "other release" or "warning" in check.message:
+            _say(f"  note: {check.file}: {check.message}")
+    return report
+
+
+def _data_record(verified) -> dict:
+    """``data/synthetic``: 1 on synthetic data, 0 on the NHANES files; ``n``: files read."""
+    from nhmg_lib.report.results import record
+
+    return record("data/synthetic", 1.0 if verified.synthetic else 0.0, len(verified.files))
+
+
+def _require_cohort(cohort) -> None:
+    if cohort.final_n == 0:
+        steps = "; ".join(f"{s.label}: {s.n_remaining:,} left" for s in cohort.flow)
+        raise NhmgError(f"The final cohort is empty: nobody is left after the exclusions "
+                        f"({steps}). Check the data directory (`nhmg verify`) and --set options.")
+
+
+def _print_plausibility(flow_path: Path) -> None:
+    try:
+        flow = json.loads(Path(flow_path).read_text())
+    except (OSError, ValueError):
+        return
+    issues = flow.get("plausibility") or []
+    if issues:
+        print(f"Plausibility: {len(issues)} finding(s) (values set to missing or columns empty):")
+        for item in issues:
+            print(f"  - {item['message']}")
+
+
+def _report_missing_estimates(records: list[dict]) -> None:
+    """Print every record without an estimate; a whole exhibit without one is an error."""
+    missing = [r["id"] for r in records if r.get("estimate") is None]
+    if not missing:
+        return
+    _say(f"{len(missing)} record(s) have no estimate (not estimable): " + ", ".join(missing))
+    families: dict[str, list[bool]] = {}
+    for r in records:
+        families.setdefault(r["id"].split("/")[0], []).append(r.get("estimate") is None)
+    dead = sorted(f for f, nulls in families.items() if all(nulls))
+    if dead:
+        raise NhmgError(f"No estimate at all for {', '.join(dead)}: these exhibits failed "
+                        "entirely (records kept as nulls in the output).")
+
+
+def _cmd_verify(args: argparse.Namespace) -> None:
+    from nhmg_lib.data.releases import DamagedDataError, verify_dir
+    from nhmg_lib.data.sources import resolve_data_dir
+
+    report = verify_dir(resolve_data_dir(args.data_dir))
+    print(json.dumps(report.as_dict(), indent=1) if args.json else report.text())
+    if report.damaged:
+        raise DamagedDataError(report.error_message())
 
 
 def parser() -> argparse.ArgumentParser:
@@ -95,12 +246,24 @@ def parser() -> argparse.ArgumentParser:
                    help="default: $NHMG_DATA_DIR or the per-user cache directory")
     d.add_argument("--base-url", default=None, help="default: $NHMG_BASE_URL or the CDC site")
     d.add_argument("--workers", type=int, default=4, help="parallel connections (default 4)")
+    d.add_argument("--deadline", type=float, default=3600.0,
+                   help="stop every transfer after this many seconds (default 3600); "
+                        "partial files are resumed by the next run")
     d.set_defaults(func=_cmd_download)
+
+    v = sub.add_parser("verify", help="check every file of a data directory against the "
+                                      "known CDC releases (non-zero exit on damage)")
+    v.add_argument("--data-dir", type=Path, default=None,
+                   help="default: $NHMG_DATA_DIR or the per-user cache directory")
+    v.add_argument("--json", action="store_true", help="the report as JSON")
+    v.set_defaults(func=_cmd_verify)
 
     s = sub.add_parser("synth", help="write synthetic NHANES-shaped XPT files")
     s.add_argument("--out", type=Path, required=True)
     s.add_argument("--seed", type=int, default=1)
     s.add_argument("--scale", type=float, default=1.0, help="fraction of the full sample size")
+    s.add_argument("--force", action="store_true",
+                   help="write into a non-empty directory that does not hold synthetic data")
     s.set_defaults(func=_cmd_synth)
 
     c = sub.add_parser("cohort", help="build the analytic cohort and its exclusion flow")
@@ -114,7 +277,8 @@ def parser() -> argparse.ArgumentParser:
     r = sub.add_parser("results", help="compute every estimate of the book into results.json")
     r.add_argument("--data-dir", type=Path, required=True)
     r.add_argument("--out", type=Path, required=True)
-    r.add_argument("--boot", type=int, default=1000, help="bootstrap resamples for mediation")
+    r.add_argument("--boot", type=int, default=1000,
+                   help="bootstrap resamples for mediation (default 1000, at least 20)")
     r.add_argument("--seed", type=int, default=1)
     r.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help=set_help)
     r.set_defaults(func=_cmd_results)

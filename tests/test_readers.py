@@ -198,3 +198,11 @@ def test_real_files_in_the_wrong_cycle_slot(real_data_dir: Path, tmp_path: Path)
     (d / "DEMO_H.xpt").symlink_to(real_data_dir / "DEMO_I.xpt")
     with pytest.raises(DataFileError, match="outside 73557-83731"):
         load_raw(d, cycles=("H",), components=("DEMO",), cache=False)
+
+
+def test_text_column_is_named_not_a_traceback(xpt_dir: Path) -> None:
+    df, _ = pyreadstat.read_xport(str(xpt_dir / "BMX_J.xpt"))
+    df["BMXBMI"] = df["BMXBMI"].map(lambda v: f"{v:.1f} kg/m2")
+    pyreadstat.write_xport(df, str(xpt_dir / "BMX_J.xpt"), file_format_version=5, table_name="BMX_J")
+    with pytest.raises(DataFileError, match=r"BMX_J.xpt stores BMXBMI as text"):
+        load_raw(xpt_dir, cycles=["J"], cache=False)

@@ -14,6 +14,7 @@ import pytest
 import requests
 import urllib3.exceptions
 
+from nhmg_lib.data import releases as releases_module
 from nhmg_lib.data import sources
 from nhmg_lib.data.catalog import CYCLES, FileSpec, files_for
 from nhmg_lib.errors import DataDirError, DownloadError, NhmgError
@@ -38,9 +39,13 @@ def server():
 
 
 @pytest.fixture(autouse=True)
-def _clean_env(monkeypatch):
+def _clean_env(monkeypatch, request):
     monkeypatch.delenv("NHMG_BASE_URL", raising=False)
     monkeypatch.delenv("NHMG_DATA_DIR", raising=False)
+    # The served files are small fakes under real names: judge them for structure only,
+    # unless a test is about the known CDC releases.
+    if "known_releases" not in request.fixturenames:
+        monkeypatch.setattr(releases_module, "releases", lambda: {})
 
 
 def fetch(server, data_dir, specs=SPECS, **kw):
@@ -163,10 +168,32 @@ def test_unreadable_manifest_revalidates_instead_of_refetching(server, tmp_path)
     assert json.loads((tmp_path / MANIFEST_NAME).read_text())["files"].keys() == FILES.keys()
 
 
-def test_leftover_partial_file_is_resumed_with_range(server, tmp_path):
+def test_leftover_partial_file_is_resumed_with_range_and_if_range(server, tmp_path):
+    etag = server.etag("DEMO_G")
     (tmp_path / "DEMO_G.xpt.part").write_bytes(FILES["DEMO_G"][:400])
+    (tmp_path / "DEMO_G.xpt.part.validator").write_text(etag + "\n")
     fetch(server, tmp_path, specs=SPECS[:1])
     assert server.ranges == [("DEMO_G", "bytes=400-")]
+    assert server.if_ranges == [("DEMO_G", etag)]
+    assert (tmp_path / "DEMO_G.xpt").read_bytes() == FILES["DEMO_G"]
+    assert not (tmp_path / "DEMO_G.xpt.part.validator").exists()
+
+
+def test_leftover_partial_file_without_validator_is_fetched_from_the_start(server, tmp_path):
+    # Bytes of another release: resuming them without If-Range would splice two files.
+    (tmp_path / "DEMO_G.xpt.part").write_bytes(FILES["BMX_G"][:400])
+    fetch(server, tmp_path, specs=SPECS[:1])
+    assert server.ranges == [("DEMO_G", None)]
+    assert (tmp_path / "DEMO_G.xpt").read_bytes() == FILES["DEMO_G"]
+
+
+def test_changed_file_on_resume_comes_whole(server, tmp_path):
+    # The partial file came from an older release (its ETag); the server now has another.
+    old = make_xpt("DEMO_G", rows=40, seed=99)
+    (tmp_path / "DEMO_G.xpt.part").write_bytes(old[:400])
+    (tmp_path / "DEMO_G.xpt.part.validator").write_text('"old-release"\n')
+    fetch(server, tmp_path, specs=SPECS[:1])
+    assert server.ranges == [("DEMO_G", "bytes=400-")]  # asked to resume, got a 200
     assert (tmp_path / "DEMO_G.xpt").read_bytes() == FILES["DEMO_G"]
 
 
@@ -360,3 +387,159 @@ def test_manifest_hash_depends_on_contents_only(server, tmp_path):
     assert manifest_hash(tmp_path) == key
     (tmp_path / "demo_g.XPT").write_bytes(FILES["BMX_G"])
     assert manifest_hash(tmp_path) != key
+
+
+# --- known CDC releases and untrustworthy servers -------------------------------------------
+
+def test_no_content_length_and_truncated_body_is_never_stored(server, tmp_path):
+    big = make_xpt("DEMO_G", rows=5_000)
+    with XptServer({"DEMO_G": big}) as srv:
+        srv.fault("DEMO_G", *["no_length"] * 5)
+        with pytest.raises(DownloadError) as caught:
+            fetch(srv, tmp_path, specs=SPECS[:1])
+    assert srv.hits["DEMO_G"] == 3
+    # The first body's end was not confirmed, so the rest was asked for (with If-Range) ...
+    assert [r for _, r in srv.ranges][1].startswith("bytes=")
+    assert srv.if_ranges[0] == ("DEMO_G", srv.etag("DEMO_G"))
+    assert "truncated" in caught.value.failures["DEMO_G"].reason
+    assert find_file(tmp_path, SPECS[0]) is None  # ... and nothing was stored as whole
+
+
+def test_no_content_length_then_whole_body_is_stored(tmp_path):
+    big = make_xpt("DEMO_G", rows=5_000)
+    with XptServer({"DEMO_G": big}) as srv:
+        srv.fault("DEMO_G", "no_length")
+        report = fetch(srv, tmp_path, specs=SPECS[:1])
+    assert report.fetched == ["DEMO_G"] and (tmp_path / "DEMO_G.xpt").read_bytes() == big
+    assert srv.hits["DEMO_G"] == 2 and srv.ranges[1][1] == f"bytes={len(big) // 2 // 80 * 80}-"
+
+
+def test_body_without_content_length_is_confirmed_whole_by_a_range_probe(tmp_path):
+    with XptServer({"DEMO_G": FILES["DEMO_G"]}) as srv:
+        srv.fault("DEMO_G", "whole_no_length")
+        report = fetch(srv, tmp_path, specs=SPECS[:1])
+    assert report.fetched == ["DEMO_G"] and srv.hits["DEMO_G"] == 2
+    assert srv.ranges[1] == ("DEMO_G", f"bytes={len(FILES['DEMO_G'])}-")  # answered 416
+
+
+def test_wrong_file_served_under_a_name_is_refused(tmp_path):
+    with XptServer({"DEMO_G": FILES["BMX_G"], "BMX_G": FILES["BMX_G"]}) as srv:
+        with pytest.raises(DownloadError) as caught:
+            fetch(srv, tmp_path, specs=SPECS[:2])
+    assert "holds the data set BMX_G, not DEMO_G" in str(caught.value)
+    assert srv.hits["DEMO_G"] == 1  # a whole body with the wrong data set: not retried
+    assert find_file(tmp_path, SPECS[0]) is None and caught.value.report.fetched == ["BMX_G"]
+
+
+def test_a_wrong_file_recorded_as_verified_is_fetched_again(server, tmp_path):
+    fetch(server, tmp_path, specs=SPECS[:2])
+    manifest = json.loads((tmp_path / MANIFEST_NAME).read_text())
+    (tmp_path / "DEMO_G.xpt").write_bytes(FILES["BMX_G"])  # and the manifest says it is fine
+    manifest["files"]["DEMO_G"].update(size=len(FILES["BMX_G"]),
+                                       sha256=hashlib.sha256(FILES["BMX_G"]).hexdigest())
+    (tmp_path / MANIFEST_NAME).write_text(json.dumps(manifest))
+    report = fetch(server, tmp_path, specs=SPECS[:2])
+    assert report.replaced == ["DEMO_G"] and report.reused == ["BMX_G"]
+    assert (tmp_path / "DEMO_G.xpt").read_bytes() == FILES["DEMO_G"]
+
+
+@pytest.fixture
+def known_releases():
+    """Judge files against the shipped table of CDC releases (see ``_clean_env``)."""
+
+
+def test_hand_placed_file_with_rows_missing_is_replaced(tmp_path, known_releases):
+    # A DEMO_J of the known CDC release size would have 9,254 rows; this one has 40.
+    with XptServer({"DEMO_J": FILES["DEMO_G"]}) as srv:
+        (tmp_path / "DEMO_J.xpt").write_bytes(make_xpt("DEMO_J", rows=40))
+        with pytest.raises(DownloadError) as caught:
+            fetch(srv, tmp_path, specs=[FileSpec("DEMO", "J")])
+    message = str(caught.value)
+    assert "it has 40 rows, the CDC release has 9,254" in message
+    assert (tmp_path / "DEMO_J.xpt.corrupt").exists() and not (tmp_path / "DEMO_J.xpt").exists()
+
+
+def test_synthetic_directory_becomes_real_and_loses_its_marker(server, tmp_path):
+    for spec in SPECS:
+        (tmp_path / spec.filename).write_bytes(make_xpt(spec.name, rows=3, seed=7))
+    (tmp_path / "SYNTHETIC").write_text("synthetic\n")
+    (tmp_path / ".nhmg-generator").write_text("x\n")
+    report = fetch(server, tmp_path)
+    assert sorted(report.fetched) == sorted(FILES)
+    assert not (tmp_path / "SYNTHETIC").exists() and not (tmp_path / ".nhmg-generator").exists()
+    assert all((tmp_path / f"{n}.xpt").read_bytes() == b for n, b in FILES.items())
+
+
+def test_partly_real_directory_stays_marked_synthetic(server, tmp_path):
+    for spec in SPECS:
+        (tmp_path / spec.filename).write_bytes(make_xpt(spec.name, rows=3, seed=7))
+    (tmp_path / "SYNTHETIC").write_text("synthetic\n")
+    report = fetch(server, tmp_path, specs=SPECS[:2])  # the other two stay synthetic
+    assert sorted(report.fetched) == ["BMX_G", "DEMO_G"]
+    assert (tmp_path / "SYNTHETIC").exists()
+
+
+def test_two_downloads_into_one_directory_take_turns(tmp_path):
+    import threading
+
+    tmp_path = tmp_path / "new"  # not there yet: the first run creates it and takes the lock
+    with XptServer(FILES, delay=0.3) as srv:
+        errors, reports = [], []
+
+        def run():
+            try:
+                reports.append(fetch(srv, tmp_path))
+            except Exception as exc:  # pragma: no cover - the assertion below shows it
+                errors.append(exc)
+
+        threads = [threading.Thread(target=run) for _ in range(2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(30)
+    assert errors == []
+    assert sorted(len(r.fetched) for r in reports) == [0, len(FILES)]  # the second reused all
+    assert sum(srv.hits.values()) == len(FILES)
+    assert json.loads((tmp_path / MANIFEST_NAME).read_text())["files"].keys() == FILES.keys()
+
+
+def test_overall_deadline_stops_a_trickle_and_keeps_the_partial_file(tmp_path):
+    big = make_xpt("DEMO_G", rows=40_000)
+    with XptServer({"DEMO_G": big}) as srv:
+        srv.fault("DEMO_G", "stall")  # a few bytes, then nothing for longer than the limit
+        start = time.monotonic()
+        with pytest.raises(DownloadError) as caught:
+            fetch(srv, tmp_path, specs=SPECS[:1], timeout=(2.0, 0.3), deadline=0.2)
+    assert time.monotonic() - start < 5
+    assert "time limit of 0.2 s" in str(caught.value) or "read timeout" in str(caught.value)
+
+
+def test_plain_progress_lines_for_logs(server, tmp_path):
+    lines = []
+    fetch(server, tmp_path, specs=SPECS[:2], log=lines.append)
+    assert len(lines) == 2
+    assert {line.split()[1] for line in lines} == {"DEMO_G.xpt", "BMX_G.xpt"}
+    assert {line.rsplit(" ", 1)[1] for line in lines} == {"[1/2]", "[2/2]"}
+    assert all(", unknown)" in line and "\n" not in line for line in lines)
+
+
+def test_xpt_version_8_is_an_xpt_file(tmp_path):
+    import pandas as pd
+    import pyreadstat
+
+    path = tmp_path / "v8.xpt"
+    pyreadstat.write_xport(pd.DataFrame({"SEQN": [1.0, 2.0, 3.0], "X": [4.0, 5.0, 6.0]}), str(path))
+    assert path.read_bytes().startswith(b"HEADER RECORD*******LIBV8")
+    assert check_xpt(path) is None
+
+
+def test_cancel_ends_a_backoff_wait_at_once(server, tmp_path):
+    import threading
+
+    server.fault("DEMO_G", "500")
+    ctx = FetchContext(timeout=(2.0, 2.0), retries=3, backoff=30.0)
+    threading.Timer(0.3, ctx.cancelled.set).start()
+    start = time.monotonic()
+    with pytest.raises(FetchFailed) as caught:
+        fetch_one(f"{server.base_url}/2011/DataFiles/DEMO_G.xpt", tmp_path / "DEMO_G.xpt.part", ctx)
+    assert caught.value.kind == "cancelled" and time.monotonic() - start < 5

@@ -15,11 +15,17 @@ Faults (one is consumed per request; ``None`` serves normally):
 site sends for moved files; ``"truncate"``: full Content-Length, half the body, then close;
 ``"drop"``: close the connection without answering; ``"stall"``: headers and a few bytes,
 then silence until the server stops; ``"stall_headers"``: silence before any header;
-``"no_range"``: ignore a Range header and send the whole file with 200.
+``"no_range"``: ignore a Range header and send the whole file with 200; ``"no_length"``:
+no Content-Length, the body cut on an 80-byte record boundary, then close (a 200 response
+whose end is only the closed connection); ``"whole_no_length"``: the same with the whole body.
+
+Every 200/206 carries an ``ETag`` (the body's MD5); a request with ``If-Range`` that does not
+match it gets the whole file with 200, as HTTP says.
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
 import tempfile
 import threading
@@ -61,6 +67,7 @@ class XptServer:
         self.delay = delay  # seconds before each answer, to make parallel requests overlap
         self.hits: Counter[str] = Counter()
         self.ranges: list[tuple[str, str | None]] = []  # (name, Range header) per request
+        self.if_ranges: list[tuple[str, str]] = []  # (name, If-Range header) when sent
         self.max_active = 0
         self._active = 0
         self._faults: dict[str, deque] = defaultdict(deque)
@@ -75,6 +82,10 @@ class XptServer:
     def base_url(self) -> str:
         host, port = self._httpd.server_address[:2]
         return f"http://{host}:{port}"
+
+    def etag(self, name: str) -> str:
+        """The ETag the server sends for ``name``."""
+        return f'"{hashlib.md5(self.files[name]).hexdigest()}"'
 
     def fault(self, name: str, *faults: str | None) -> None:
         """Queue faults for the next requests of ``name`` (one consumed per request)."""
@@ -110,6 +121,8 @@ def _make_handler(server: XptServer) -> type[BaseHTTPRequestHandler]:
             with server._lock:
                 server.hits[name] += 1
                 server.ranges.append((name, self.headers.get("Range")))
+                if self.headers.get("If-Range"):
+                    server.if_ranges.append((name, self.headers["If-Range"]))
                 server._active += 1
                 server.max_active = max(server.max_active, server._active)
             try:
@@ -141,9 +154,11 @@ def _make_handler(server: XptServer) -> type[BaseHTTPRequestHandler]:
                 return self._send(status, _HTML, "text/html")
             if fault == "html":
                 return self._send(200, _HTML, "text/html; charset=utf-8")
-            etag = {"ETag": f'"{hash(body) & 0xFFFFFFFF:x}"'}
+            tag = f'"{hashlib.md5(body).hexdigest()}"'
+            etag = {"ETag": tag}
             start = _range_start(self.headers.get("Range"))
-            if start is not None and fault != "no_range":
+            if_range = self.headers.get("If-Range")
+            if start is not None and fault != "no_range" and if_range in (None, tag):
                 if start >= len(body):
                     return self._send(416, b"", "text/plain",
                                       {"Content-Range": f"bytes */{len(body)}"})
@@ -151,6 +166,18 @@ def _make_handler(server: XptServer) -> type[BaseHTTPRequestHandler]:
                 status, body = 206, body[start:]
             else:
                 status, extra = 200, etag
+            if fault in ("no_length", "whole_no_length"):
+                self.send_response(status)
+                self.send_header("Content-Type", "application/octet-stream")
+                self.send_header("Connection", "close")
+                for key, value in extra.items():
+                    self.send_header(key, value)
+                self.end_headers()
+                cut = len(body) if fault == "whole_no_length" else len(body) // 2 // 80 * 80
+                self.wfile.write(body[:cut])
+                self.wfile.flush()
+                self.close_connection = True
+                return
             if fault in ("truncate", "stall"):
                 self.send_response(status)
                 self.send_header("Content-Type", "application/octet-stream")

@@ -20,6 +20,7 @@ import filecmp
 import hashlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -32,7 +33,7 @@ from nhmg_lib.data.datamode import DataContext, resolve_data
 from nhmg_lib.errors import NhmgError
 from nhmg_lib.report.provenance import library_hash
 
-__all__ = ["build", "cache_key", "BookBuildError", "book_root"]
+__all__ = ["build", "cache_key", "BookBuildError", "book_root", "first_cause"]
 
 KEY_FILE = ".nhmg-cache-key"
 ANNOUNCEMENT = (
@@ -121,6 +122,51 @@ def _jupyter_book() -> list[str]:
         "`pip install -r requirements.txt`) first.")
 
 
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+_EXCEPTION = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception|Exit|Interrupt)\b:?.*")
+_SAVED = re.compile(r"Notebook exception traceback saved in: (\S+)")
+
+
+def _run_streamed(cmd: list[str], cwd: Path, env: Mapping[str, str]) -> tuple[int, list[str]]:
+    """Run ``cmd`` echoing its output as it comes (to stderr) and keep the lines."""
+    lines: list[str] = []
+    with subprocess.Popen(cmd, cwd=cwd, env=dict(env), stdout=subprocess.PIPE,
+                          stderr=subprocess.STDOUT, text=True, errors="replace") as proc:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            sys.stderr.write(line)
+            lines.append(line.rstrip("\n"))
+    sys.stderr.flush()
+    return proc.returncode, lines
+
+
+def first_cause(output: list[str]) -> str:
+    """One paragraph naming the first real cause of a failed build: the failing chapter and
+    the exception line of its executed notebook's log, else the first Sphinx warning/error."""
+    clean = [_ANSI.sub("", line) for line in output]
+    for line in clean:
+        saved = _SAVED.search(line)
+        if not saved:
+            continue
+        log = Path(saved.group(1))
+        parts = log.parts[log.parts.index("reports") + 1:] if "reports" in log.parts else log.parts[-1:]
+        chapter = "/".join(parts).removesuffix(".err.log") + ".md"
+        exc = ""
+        if log.is_file():
+            text = [_ANSI.sub("", t).strip() for t in log.read_text(errors="replace").splitlines()]
+            found = [t for t in text if _EXCEPTION.match(t)]
+            exc = found[-1] if found else ""
+        where = f"the chapter {chapter} failed"
+        return (f"First cause: {where}" + (f" with {exc}" if exc else "") +
+                f" (its full traceback: {log}).")
+    for line in clean:
+        if re.search(r"\b(WARNING|ERROR|CRITICAL)\b", line) or _EXCEPTION.match(line.strip()):
+            return f"First cause: {line.strip()}"
+    tail = next((line.strip() for line in reversed(clean) if line.strip()), "")
+    return f"No warning or error was printed; the last line was: {tail}" if tail else \
+        "jupyter-book printed nothing."
+
+
 def build(pdf: bool = False, data: str | None = None, force: bool = False, *,
           root: str | os.PathLike | None = None, path_output: str | os.PathLike | None = None,
           context: DataContext | None = None, env: Mapping[str, str] | None = None,
@@ -144,6 +190,9 @@ def build(pdf: bool = False, data: str | None = None, force: bool = False, *,
         context = resolve_data(data)
     log = (lambda m: None) if quiet else (lambda m: print(m, file=sys.stderr, flush=True))
     log(f"nhmg build: {context.describe()}")
+    from nhmg_lib.data.releases import require_intact
+
+    log(f"nhmg build: verified {require_intact(context.data_dir).summary()}")
 
     _sync_plotly_js(root)
     key = cache_key(context)
@@ -178,12 +227,11 @@ def build(pdf: bool = False, data: str | None = None, force: bool = False, *,
     if env:
         run_env.update(env)
     log("nhmg build: " + " ".join(cmd))
-    proc = subprocess.run(cmd, cwd=root, env=run_env)
-    if proc.returncode != 0:
+    returncode, output = _run_streamed(cmd, root, run_env)
+    if returncode != 0:
         raise BookBuildError(
-            f"jupyter-book exited with status {proc.returncode}: a chapter cell failed or "
-            "Sphinx reported a warning (see the output above; executed notebooks' logs are in "
-            f"{build_dir / 'html' / 'reports'}). Re-run with `nhmg build --force` after fixing.")
+            f"jupyter-book exited with status {returncode}. {first_cause(output)} "
+            "Re-run with `nhmg build --force` after fixing.")
     key_path.write_text(key + "\n")
 
     if pdf:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -18,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from nhmg_lib.cohort.definitions import DEFAULT, MODEL3_COVARIATES, Definitions
+from nhmg_lib.data.codes import UnexpectedCodeWarning
 from nhmg_lib.errors import NhmgError
 from nhmg_lib.data.readers import load_raw
 from nhmg_lib.cohort.variables import EXTRA_COLUMNS, SPEC_COLUMNS, derive
@@ -39,6 +41,67 @@ class FlowStep:
     n_excluded: int
     n_remaining: int
     details: dict[str, int] = field(default_factory=dict)
+
+
+#: Plausible ranges of the continuous raw items the cohort rests on (NHANES units). Ages are
+#: top-coded at 80; the limits of intakes, lean mass and weights lie far beyond any real value,
+#: so only impossible values (age 999, negative weights, Mg 1e9) are set to missing.
+PLAUSIBLE: dict[str, tuple[float, float]] = {
+    "RIDAGEYR": (0, 80),
+    "BMXWT": (0.5, 400), "BMXHT": (40, 230), "BMXBMI": (8, 130),
+    **{v: (0, 60_000) for v in ("DXDLALE", "DXDRALE", "DXDLLLE", "DXDRLLE")},  # grams per limb
+    "DR1TMAGN": (0, 20_000), "DR2TMAGN": (0, 20_000),  # mg/day
+    "DS1TMAGN": (0, 20_000), "DS2TMAGN": (0, 20_000),
+    "DR1TKCAL": (0, 30_000), "DR2TKCAL": (0, 30_000),
+    "DR1TPROT": (0, 2_000), "DR2TPROT": (0, 2_000),
+    **{v: (0, 5_000_000) for v in ("WTINT2YR", "WTMEC2YR", "WTDRD1", "WTDR2D")},
+}
+
+#: Items every cycle has; one entirely missing or entirely zero in a cycle drops the cycle
+#: from the cohort without any error, so it is reported.
+EVERY_CYCLE: tuple[str, ...] = (
+    "RIDAGEYR", "SDMVPSU", "SDMVSTRA", "WTMEC2YR", "WTDR2D", "DXDLALE", "DXDRALE", "DXDLLLE",
+    "DXDRLLE", "BMXBMI", "DR1TMAGN", "DR2TMAGN", "DR1DRSTZ", "DR2DRSTZ")
+
+
+def screen(raw: pd.DataFrame) -> tuple[pd.DataFrame, list[dict]]:
+    """Implausible raw values set to missing, and what was found.
+
+    Returns a copy of ``raw`` with values outside :data:`PLAUSIBLE` set to NaN, and one
+    finding per (item, cycle): ``{"kind", "column", "cycle", "n", "message"}`` with ``kind``
+    ``out_of_range`` (``n`` values set to missing), ``all_missing`` or ``all_zero`` (``n``
+    participants of the cycle).
+    """
+    raw = raw.copy()
+    findings: list[dict] = []
+    cycles = raw["cycle"].astype(str) if "cycle" in raw else pd.Series("?", index=raw.index)
+    for var, (lo, hi) in PLAUSIBLE.items():
+        if var not in raw:
+            continue
+        values = raw[var].astype("float64")
+        bad = values.notna() & ~values.between(lo, hi)
+        for cyc in sorted(cycles[bad].unique()):
+            hit = bad & (cycles == cyc)
+            shown = ", ".join(f"{v:g}" for v in sorted(values[hit].unique())[:5])
+            findings.append({
+                "kind": "out_of_range", "column": var, "cycle": cyc, "n": int(hit.sum()),
+                "message": f"{var} in cycle {cyc}: {int(hit.sum()):,} value(s) outside "
+                           f"{lo:g}-{hi:g} ({shown}) set to missing"})
+        raw.loc[bad, var] = np.nan
+    for var in EVERY_CYCLE:
+        if var not in raw:
+            continue
+        for cyc in sorted(cycles.unique()):
+            values = raw.loc[cycles == cyc, var]
+            kind = ("all_missing" if values.isna().all() else
+                    "all_zero" if values.fillna(0).eq(0).all() else None)
+            if kind:
+                what = "missing" if kind == "all_missing" else "zero or missing"
+                findings.append({
+                    "kind": kind, "column": var, "cycle": cyc, "n": int(len(values)),
+                    "message": f"{var} in cycle {cyc}: {what} for all {len(values):,} "
+                               "participants (the cycle cannot contribute; check its file)"})
+    return raw, findings
 
 
 def required_covariates(defs: Definitions = DEFAULT) -> tuple[str, ...]:
@@ -93,6 +156,9 @@ class Cohort:
     flow: list[FlowStep]
     adults: pd.DataFrame
     defs: Definitions = DEFAULT
+    #: Implausible values set to missing and empty columns (:func:`screen`), plus values
+    #: outside an item's documented codes (kind ``unexpected_code``).
+    plausibility: list[dict] = field(default_factory=list)
 
     @property
     def frame(self) -> pd.DataFrame:
@@ -133,20 +199,36 @@ class Cohort:
             "steps": [asdict(s) for s in self.flow],
             "final_n": self.final_n,
             "definitions": self.defs.as_dict(),
+            "plausibility": self.plausibility,
         }, indent=1) + "\n")
         return [path, flow_path]
 
 
 def build_cohort(raw: pd.DataFrame, defs: Definitions = DEFAULT) -> Cohort:
-    """Derive every variable from the raw frame and run the exclusion flow."""
-    d = derive(raw, defs)
+    """Derive every variable from the raw frame and run the exclusion flow.
+
+    Implausible raw values are set to missing first (:func:`screen`); what was found is in
+    ``Cohort.plausibility`` and ``flow.json``.
+    """
+    raw, findings = screen(raw)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        d = derive(raw, defs)
+    for w in caught:  # passed on unchanged; unexpected codes also go to the report
+        warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+        if issubclass(w.category, UnexpectedCodeWarning):
+            text = str(w.message)
+            count = text.split(": ", 1)[-1].split(" ", 1)[0]
+            findings.append({"kind": "unexpected_code", "column": text.split(":", 1)[0],
+                             "cycle": None, "n": int(count) if count.isdigit() else None,
+                             "message": text})
     steps, members = _flow(d, defs)
     d["mg_q"] = (_quartiles(d["ln_mg"], members) if members.any()
                  else pd.Series(pd.NA, index=d.index, dtype="Int64"))
     d["in_cohort"] = members.astype("int64")
     adults = d[(d["age"] >= 20) & (d["age"] <= 59)]
     order = [c for c in SPEC_COLUMNS if c in d] + ["in_cohort"] + list(EXTRA_COLUMNS)
-    return Cohort(steps, adults[order].reset_index(drop=True), defs)
+    return Cohort(steps, adults[order].reset_index(drop=True), defs, findings)
 
 
 def cohort_from_dir(data_dir: str | os.PathLike[str], defs: Definitions = DEFAULT,

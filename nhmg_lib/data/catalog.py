@@ -21,6 +21,14 @@ CYCLES: dict[str, tuple[int, int]] = {
 #: DEMO row counts of the public release: the size of each cycle's full sample.
 DEMO_ROWS: dict[str, int] = {"G": 9756, "H": 10175, "I": 9971, "J": 9254}
 
+#: Inclusive SEQN range of each cycle's public release (contiguous, DEMO row counts).
+SEQN_RANGE: dict[str, tuple[int, int]] = {
+    "G": (62161, 71916),
+    "H": (73557, 83731),
+    "I": (83732, 93702),
+    "J": (93703, 102956),
+}
+
 _PAQ = [
     "PAQ605", "PAQ610", "PAD615",  # vigorous work: yes/no, days/week, minutes/day
     "PAQ620", "PAQ625", "PAD630",  # moderate work

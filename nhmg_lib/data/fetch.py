@@ -20,7 +20,7 @@ import requests
 import urllib3.exceptions
 
 from nhmg_lib import __version__
-from nhmg_lib.data.manifest import XPT_MAGIC, check_xpt, describe_non_xpt
+from nhmg_lib.data.manifest import XPT_MAGIC, XPT_MAGICS, check_xpt, describe_non_xpt
 
 _CHUNK = 1 << 16
 #: Connect failures retried this many times (after the first) before the host counts as down.
@@ -31,7 +31,8 @@ _RETRY_STATUS = {408, 425, 429, 500, 502, 503, 504}
 class FetchFailed(Exception):
     """A file could not be fetched.
 
-    ``kind`` is ``permanent``, ``transient``, ``unreachable`` or ``cancelled``.
+    ``kind`` is ``permanent``, ``transient``, ``unreachable``, ``cancelled`` or ``deadline``
+    (the run's overall time limit passed; the partial file is kept for a later resume).
     """
 
     def __init__(self, kind: str, reason: str) -> None:
@@ -51,6 +52,8 @@ class FetchContext:
     on_total: Callable[[int], None] = lambda n: None
     unreachable: threading.Event = field(default_factory=threading.Event)
     cancelled: threading.Event = field(default_factory=threading.Event)  # Ctrl-C: stop soon
+    deadline: float | None = None  # time.monotonic() after which every transfer stops
+    deadline_seconds: float | None = None
     _local: threading.local = field(default_factory=threading.local)
 
     def session(self) -> requests.Session:
@@ -136,6 +139,9 @@ def _request(url: str, part: Path, ctx: FetchContext,
         offset, total = 0, (int(length) if length.isdigit() else None)
     else:
         resp.close()
+        if code == 416 and offset and state.get("length_unknown") and \
+                _content_range_total(resp.headers.get("Content-Range", "")) == offset:
+            return None, offset, offset  # nothing after our last byte: the body was whole
         if code == 416 and offset:
             part.unlink(missing_ok=True)  # our partial file is unusable: start over
             raise FetchFailed("transient", "the server refused to resume the partial file")
@@ -145,12 +151,36 @@ def _request(url: str, part: Path, ctx: FetchContext,
         kind = "transient" if code in _RETRY_STATUS or code >= 500 else "permanent"
         raise FetchFailed(kind, f"the server answered {status}")
     state["validator"] = resp.headers.get("ETag") or resp.headers.get("Last-Modified")
+    sidecar = _validator_file(part)
+    try:
+        if state["validator"]:
+            sidecar.write_text(state["validator"] + "\n")
+        else:
+            sidecar.unlink(missing_ok=True)
+    except OSError:
+        pass  # without it a later run restarts this file instead of resuming it
     return resp, offset, total
+
+
+def _validator_file(part: Path) -> Path:
+    """Where the ETag (or Last-Modified) of a partial file's response is kept for If-Range."""
+    return part.with_name(part.name + ".validator")
+
+
+def _past_deadline(ctx: FetchContext) -> FetchFailed | None:
+    if ctx.deadline is not None and time.monotonic() > ctx.deadline:
+        return FetchFailed("deadline", f"stopped: the overall time limit of "
+                                       f"{ctx.deadline_seconds or 0:g} s passed (run again to resume)")
+    return None
 
 
 def _attempt(url: str, part: Path, ctx: FetchContext, state: dict) -> None:
     """One HTTP request writing or appending to ``part``; raises ``FetchFailed`` on failure."""
     resp, offset, total = _request(url, part, ctx, state)
+    if resp is None:  # the end of a body sent without Content-Length is confirmed
+        state.pop("length_unknown", None)
+        _check_whole(part, total)
+        return
     if total is not None and not state.get("total_reported"):
         ctx.on_total(total)
         ctx.on_bytes(offset)
@@ -161,17 +191,20 @@ def _attempt(url: str, part: Path, ctx: FetchContext, state: dict) -> None:
             for chunk in resp.iter_content(_CHUNK):
                 if ctx.cancelled.is_set():
                     raise FetchFailed("cancelled", "the download was interrupted")
+                late = _past_deadline(ctx)
+                if late:
+                    raise late
                 if offset == 0 and len(sniff) < 512:
                     sniff += chunk[: 512 - len(sniff)]
-                    if len(sniff) >= len(XPT_MAGIC) and not sniff.startswith(XPT_MAGIC):
+                    if len(sniff) >= len(XPT_MAGIC) and not sniff.startswith(XPT_MAGICS):
                         raise FetchFailed("permanent", describe_non_xpt(sniff))
                 fh.write(chunk)
                 state["received"] += len(chunk)
                 ctx.on_bytes(len(chunk))
-        if offset == 0 and not sniff.startswith(XPT_MAGIC):  # a body shorter than the magic
+        if offset == 0 and not sniff.startswith(XPT_MAGICS):  # a body shorter than the magic
             raise FetchFailed("permanent", describe_non_xpt(sniff))
     except FetchFailed as failed:
-        if failed.kind != "cancelled":  # an interrupted part is kept for resumption
+        if failed.kind not in ("cancelled", "deadline"):  # an interrupted part is kept
             part.unlink(missing_ok=True)
         raise
     except requests.RequestException as exc:
@@ -179,11 +212,34 @@ def _attempt(url: str, part: Path, ctx: FetchContext, state: dict) -> None:
     except OSError as exc:  # the local disk, not the server: retrying will not help
         part.unlink(missing_ok=True)
         raise FetchFailed("permanent", f"cannot write {part}: {exc.strerror or exc}") from None
+    if total is None:
+        # Only the closed connection ended this body: a cut one looks the same. Ask for the
+        # bytes after it (Range + If-Range): a 416 confirms the end, a 206 sends the rest.
+        state["length_unknown"] = True
+        if part.stat().st_size % 80 == 0 and part.stat().st_size:
+            raise FetchFailed("transient", "the server sent no Content-Length and the body "
+                                           "could not be confirmed whole")
+    _check_whole(part, total)
+
+
+def _check_whole(part: Path, total: int | None) -> None:
+    """The XPT and known-release checks of a fetched body; raises ``FetchFailed``."""
     problem = check_xpt(part, total)
     if problem:
         if not problem.startswith("truncated"):
             part.unlink(missing_ok=True)  # bad bytes: the next attempt starts from scratch
         raise FetchFailed("transient", problem)
+    # Judge the whole file by the name it will get: a known CDC file must have its recorded
+    # size or row count, and no file may hold another file's data set. Without a
+    # Content-Length this is the only proof the body is whole.
+    from nhmg_lib.data.releases import verify_file
+
+    final_name = part.name[:-len(".part")] if part.name.endswith(".part") else part.name
+    check = verify_file(part, name=final_name)
+    if check.damaged:
+        part.unlink(missing_ok=True)
+        reason = check.message.split(". Delete ")[0]
+        raise FetchFailed("permanent", f"the server sent a file that fails the checks: {reason}")
 
 
 def fetch(url: str, part: Path, ctx: FetchContext) -> int:
@@ -191,31 +247,49 @@ def fetch(url: str, part: Path, ctx: FetchContext) -> int:
 
     Returns the bytes received over the network. Raises ``FetchFailed`` with the last reason
     once retries are spent; a partial ``part`` file is kept so a later run can resume it.
-    Within a run a resumed request carries ``If-Range`` (the ETag seen first); a leftover
-    from an earlier run is resumed without it, and the XPT checks then catch most mix-ups.
+    A resumed request carries ``If-Range`` with the ETag (or Last-Modified) of the response
+    the partial file came from, kept beside it as ``<part>.validator``; a leftover without
+    one is deleted and fetched from the start, so two releases are never spliced.
     """
     state: dict = {"received": 0}
+    sidecar = _validator_file(part)
+    if part.exists():
+        saved = sidecar.read_text().strip() if sidecar.is_file() else ""
+        if saved:
+            state["validator"] = saved  # resumed with If-Range: a changed file comes whole
+        else:  # a leftover nobody can vouch for: splicing it onto another release is worse
+            part.unlink()
     failures, connect_failures = 0, 0
     while True:
         if ctx.cancelled.is_set():
             raise FetchFailed("cancelled", "the download was interrupted")
+        late = _past_deadline(ctx)
+        if late:
+            raise late
         if ctx.unreachable.is_set():
             raise FetchFailed("unreachable", "not attempted: the server could not be reached")
         try:
             _attempt(url, part, ctx, state)
+            sidecar.unlink(missing_ok=True)
             return state["received"]
         except FetchFailed as failed:
-            if failed.kind in ("permanent", "cancelled"):
+            if not part.exists():
+                sidecar.unlink(missing_ok=True)
+                state.pop("validator", None)
+            if failed.kind in ("permanent", "cancelled", "deadline"):
                 raise
             if failed.kind == "unreachable":
                 connect_failures += 1
                 if connect_failures > CONNECT_RETRIES:
                     ctx.unreachable.set()
                     raise
-                time.sleep(min(ctx.backoff, 1.0))
+                ctx.cancelled.wait(min(ctx.backoff, 1.0))  # Ctrl-C ends the wait
                 continue
             failures += 1
             if failures > ctx.retries:
                 raise FetchFailed("transient", f"{failed.reason} (gave up after "
                                                f"{failures} attempts)") from None
-            time.sleep(ctx.backoff * 2 ** (failures - 1))
+            pause = ctx.backoff * 2 ** (failures - 1)
+            if ctx.deadline is not None:
+                pause = max(0.0, min(pause, ctx.deadline - time.monotonic()))
+            ctx.cancelled.wait(pause)  # Ctrl-C ends the wait

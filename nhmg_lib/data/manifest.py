@@ -21,8 +21,10 @@ import pyreadstat
 MANIFEST_NAME = "manifest.json"
 _FORMAT_VERSION = 1
 
-#: First 48 bytes of every SAS transport (v5 and v8) file.
+#: First 48 bytes of a SAS transport version 5 file.
 XPT_MAGIC = b"HEADER RECORD*******LIBRARY HEADER RECORD!!!!!!!"
+#: ... and of either version (v8 is what ``pyreadstat.write_xport`` writes by default).
+XPT_MAGICS = (XPT_MAGIC, b"HEADER RECORD*******LIBV8   HEADER RECORD!!!!!!!")
 #: Transport files are written in 80-byte card images; a partial record means truncation.
 XPT_RECORD = 80
 
@@ -58,7 +60,7 @@ def check_xpt(path: Path, expected_size: int | None = None) -> str | None:
         return f"truncated: received {size:,} of {expected_size:,} bytes"
     with open(path, "rb") as fh:
         head = fh.read(512)
-    if not head.startswith(XPT_MAGIC):
+    if not head.startswith(XPT_MAGICS):
         return describe_non_xpt(head)
     if size % XPT_RECORD:
         return f"truncated: {size:,} bytes is not a whole number of 80-byte XPT records"
@@ -66,6 +68,11 @@ def check_xpt(path: Path, expected_size: int | None = None) -> str | None:
         pyreadstat.read_xport(str(path), metadataonly=True)
     except Exception as exc:  # pyreadstat raises its own ReadstatError and plain exceptions
         return f"not a readable XPT file (pyreadstat: {exc})"
+    from nhmg_lib.data.releases import xpt_layout
+
+    layout = xpt_layout(path)  # v5 has no row count: a cut file may still read "fine"
+    if isinstance(layout, str) or layout.problem:
+        return layout if isinstance(layout, str) else layout.problem
     return None
 
 

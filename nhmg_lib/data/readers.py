@@ -22,7 +22,7 @@ import pandas as pd
 import pyreadstat
 
 from nhmg_lib import __version__
-from nhmg_lib.data.catalog import CYCLES, COLUMNS, CYCLE_COLUMNS, FileSpec, files_for
+from nhmg_lib.data.catalog import CYCLES, COLUMNS, CYCLE_COLUMNS, SEQN_RANGE, FileSpec, files_for
 from nhmg_lib.errors import NhmgError
 from nhmg_lib.data.manifest import check_xpt, load_manifest
 from nhmg_lib.data.sources import find_file
@@ -30,13 +30,6 @@ from nhmg_lib.data.sources import find_file
 #: SDDSRVYR, the release cycle number NHANES writes into every DEMO file.
 SDDSRVYR: dict[str, int] = {"G": 7, "H": 8, "I": 9, "J": 10}
 
-#: Inclusive SEQN range of each cycle's public release (contiguous, DEMO row counts).
-SEQN_RANGE: dict[str, tuple[int, int]] = {
-    "G": (62161, 71916),
-    "H": (73557, 83731),
-    "I": (83732, 93702),
-    "J": (93703, 102956),
-}
 
 _REMEDY = (
     "Run `nhmg download --data-dir DIR` to fetch the NHANES files, or `nhmg synth --out DIR` "
@@ -190,6 +183,11 @@ def _read_file(spec: FileSpec, path: Path) -> pd.DataFrame:
     except Exception as exc:
         raise _unreadable(path, exc) from None
     df.columns = [c.upper() for c in df.columns]
+    text = [c for c in df.columns if not pd.api.types.is_numeric_dtype(df[c])]
+    if text:
+        raise DataFileError(
+            f"{path} stores {', '.join(text)} as text; NHANES files store these items as numbers. "
+            f"It is not the CDC file: replace it with a fresh copy (`nhmg download`).")
     seqn = df["SEQN"]
     lo, hi = SEQN_RANGE[spec.cycle]
     if seqn.isna().any() or not seqn.between(lo, hi).all():

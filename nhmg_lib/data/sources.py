@@ -9,14 +9,16 @@ that names the files, their URLs and how to get them by hand.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import sys
 import tempfile
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Callable, Iterable, Iterator, Sequence
 
 import platformdirs
 from tqdm import tqdm
@@ -26,6 +28,10 @@ from nhmg_lib.errors import DataDirError, DownloadError
 from nhmg_lib.data.fetch import FetchContext, FetchFailed, fetch
 from nhmg_lib.data.manifest import (check_xpt, load_manifest, manifest_hash, new_entry,
                                save_manifest, verify_entry)
+from nhmg_lib.data.releases import verify_file
+
+LOCK_NAME = ".nhmg-download.lock"
+SYNTHETIC_FILES = ("SYNTHETIC", ".nhmg-generator")  # markers of nhmg_lib.data.synthetic
 
 __all__ = [
     "DEFAULT_BASE_URL", "DownloadError", "DownloadReport", "default_data_dir", "download",
@@ -141,39 +147,119 @@ def _ensure_writable(data_dir: Path) -> None:
         ) from None
 
 
-def _check_cached(data_dir: Path, spec: FileSpec,
-                  entry: dict | None) -> tuple[str, Path | None, str]:
-    """Classify one cached file: ``reuse``, ``adopt``, ``fetch`` (absent) or ``corrupt``."""
+def _check_cached(data_dir: Path, spec: FileSpec, entry: dict | None,
+                  synthetic: bool = False) -> tuple[str, Path | None, str]:
+    """Classify one cached file: ``reuse``, ``adopt``, ``fetch`` (absent) or ``corrupt``.
+
+    A recorded file must still match its entry, and every file -- recorded or placed by
+    hand -- must pass :func:`nhmg_lib.data.releases.verify_file` (size and rows of the known
+    CDC releases, the right data set). In a synthetic directory nothing is kept: every file
+    is fetched.
+    """
     path = find_file(data_dir, spec)
     if path is None:
         return "fetch", None, ""
+    if synthetic:
+        return "replace", path, "synthetic"
     if entry and entry.get("file") == path.name:
         problem = verify_entry(path, entry)
-        return ("reuse", path, "") if problem is None else ("corrupt", path, problem)
-    problem = check_xpt(path)
-    return ("adopt", path, "") if problem is None else ("corrupt", path, problem)
+        state = "reuse"
+    else:
+        problem = check_xpt(path)
+        state = "adopt"
+    if problem is None:
+        check = verify_file(path)
+        if check.damaged:
+            problem = check.message.split(". Delete ")[0]
+    return (state, path, "") if problem is None else ("corrupt", path, problem)
+
+
+@contextlib.contextmanager
+def _download_lock(data_dir: Path, wait: float | None,
+                   log: Callable[[str], None] | None) -> Iterator[None]:
+    """One download per directory at a time: an exclusive ``flock`` on a lock file.
+
+    A second run waits (at most ``wait`` seconds, ``None``: as long as it takes), then finds
+    the files the first one verified.
+    """
+    try:
+        import fcntl
+    except ImportError:  # not on POSIX: no locking
+        yield
+        return
+    try:
+        fh = open(data_dir / LOCK_NAME, "a+")
+    except OSError:
+        yield  # a read-only directory: nothing will be written, nothing to lock
+        return
+    try:
+        start, told = time.monotonic(), False
+        while True:
+            try:
+                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if not told and log:
+                    log(f"Another `nhmg download` is writing into {data_dir}; waiting for it.")
+                    told = True
+                if wait is not None and time.monotonic() - start > wait:
+                    raise DownloadError(
+                        f"Another `nhmg download` is still writing into {data_dir} after "
+                        f"{wait:g} s. Let it finish (or stop it), then run the command again.")
+                time.sleep(0.2)
+        yield
+    finally:
+        fh.close()  # releases the lock
 
 
 def download(cycles: Sequence[str] | None = None, data_dir: Path | str | None = None,
              base_url: str | None = None, *, specs: Sequence[FileSpec] | None = None,
              workers: int = 4, timeout: tuple[float, float] = (5.0, 60.0), retries: int = 3,
-             backoff: float = 1.0, progress: bool = True) -> DownloadReport:
+             backoff: float = 1.0, progress: bool = True, deadline: float | None = None,
+             log: Callable[[str], None] | None = None) -> DownloadReport:
     """Make ``data_dir`` hold every catalogue file of ``cycles`` (default all; or ``specs``).
 
     ``timeout`` is (connect, read) seconds; a transient failure is retried ``retries`` times
     after waits of ``backoff``, 2x``backoff``, 4x...; a refused connection only once, then
-    the whole call stops. Raises :class:`DataDirError` for an unusable directory and
+    the whole call stops. ``deadline`` (seconds) bounds the whole call: transfers still
+    running then stop and keep their partial files for the next run. ``log`` gets a plain
+    line per finished file (for logs, where a progress bar is noise). Only one call per
+    directory runs at a time (a lock file); a second one waits for the first.
+
+    A directory written by ``nhmg synth`` (its ``SYNTHETIC`` marker) is turned into a real
+    one: every file is fetched, and the marker is removed once the set is complete.
+    Raises :class:`DataDirError` for an unusable directory and
     :class:`DownloadError` (with the partial report attached) if any file is still missing.
     """
     start = time.monotonic()
     data_dir = resolve_data_dir(data_dir)
     base = resolve_base_url(base_url)
     specs = list(specs) if specs is not None else files_for(cycles or tuple(CYCLES))
+    try:
+        data_dir.mkdir(parents=True, exist_ok=True)  # so even a first download takes the lock
+    except OSError:
+        pass  # reported with its reason by _ensure_writable when something must be written
+    if data_dir.is_dir():
+        with _download_lock(data_dir, deadline, log):
+            return _download(specs, data_dir, base, start, workers, timeout, retries, backoff,
+                             progress, deadline, log)
+    return _download(specs, data_dir, base, start, workers, timeout, retries, backoff, progress,
+                     deadline, log)
+
+
+def _download(specs: list[FileSpec], data_dir: Path, base: str, start: float, workers: int,
+              timeout: tuple[float, float], retries: int, backoff: float, progress: bool,
+              deadline: float | None, log: Callable[[str], None] | None) -> DownloadReport:
     report = DownloadReport(data_dir=data_dir)
     entries, manifest_corrupt = load_manifest(data_dir)
+    synthetic = (data_dir / SYNTHETIC_FILES[0]).is_file()
+    if synthetic:
+        entries = {}
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-        checks = list(pool.map(lambda s: _check_cached(data_dir, s, entries.get(s.name)), specs))
-        todo = [s for s, (state, _, _) in zip(specs, checks) if state in ("fetch", "corrupt")]
+        checks = list(pool.map(lambda s: _check_cached(data_dir, s, entries.get(s.name), synthetic),
+                               specs))
+        todo = [s for s, (state, _, _) in zip(specs, checks)
+                if state in ("fetch", "corrupt", "replace")]
         adopt = [s for s, (state, _, _) in zip(specs, checks) if state == "adopt"]
         if todo:
             _ensure_writable(data_dir)
@@ -196,10 +282,24 @@ def download(cycles: Sequence[str] | None = None, data_dir: Path | str | None = 
                     raise
                 # A complete read-only directory (a shared copy) is still usable: its files
                 # were just validated, and will be again next time as nothing was recorded.
-        failures = _fetch_all(pool, todo, data_dir, base, entries, report,
-                              FetchContext(timeout=timeout, retries=retries, backoff=backoff),
-                              progress)
+        ctx = FetchContext(timeout=timeout, retries=retries, backoff=backoff,
+                           deadline=None if deadline is None else start + deadline,
+                           deadline_seconds=deadline)
+        failures = _fetch_all(pool, todo, data_dir, base, entries, report, ctx, progress, log)
     report.seconds = time.monotonic() - start
+    if synthetic and not failures and todo:
+        # The marker goes only when no synthetic file is left (e.g. of a cycle not asked for).
+        fetched = {f"{name}.xpt".upper() for name in report.fetched}
+        left = sorted(p.name for p in data_dir.iterdir()
+                      if p.suffix.lower() == ".xpt" and p.name.upper() not in fetched)
+        if not left:
+            for name in SYNTHETIC_FILES:
+                (data_dir / name).unlink(missing_ok=True)
+            if log:
+                log(f"{data_dir} held synthetic data; it now holds the real NHANES files.")
+        elif log:
+            log(f"{data_dir} still holds {len(left)} synthetic file(s) (e.g. {left[0]}); it "
+                "stays marked SYNTHETIC until every file is real (download all cycles).")
     if failures:
         raise DownloadError(_failure_message(failures, specs, data_dir, base,
                                              {s.name: c[2] for s, c in zip(specs, checks)}),
@@ -209,7 +309,8 @@ def download(cycles: Sequence[str] | None = None, data_dir: Path | str | None = 
 
 def _fetch_all(pool: ThreadPoolExecutor, todo: list[FileSpec], data_dir: Path, base: str,
                entries: dict, report: DownloadReport, ctx: FetchContext,
-               progress: bool) -> dict[FileSpec, FetchFailed]:
+               progress: bool, log: Callable[[str], None] | None = None
+               ) -> dict[FileSpec, FetchFailed]:
     """Fetch ``todo`` in parallel, recording each success at once; returns the failures."""
     lock = threading.Lock()
     bar = tqdm(total=0, unit="B", unit_scale=True, unit_divisor=1024, desc="NHANES files",
@@ -231,13 +332,21 @@ def _fetch_all(pool: ThreadPoolExecutor, todo: list[FileSpec], data_dir: Path, b
         part = data_dir / f"{spec.filename}.part"
         try:
             received = fetch(url, part, ctx)
+            old = find_file(data_dir, spec)
+            if old is not None and old.name != final.name:
+                old.unlink()  # a synthetic copy under another letter case
             os.replace(part, final)  # atomic: the final name only ever holds a validated file
             entry = new_entry(final, url)
+            check = verify_file(final)
+            entry.update(release=check.status, rows=check.rows)
             with lock:
                 entries[spec.name] = entry
                 save_manifest(data_dir, entries)  # after every file: an interrupted run keeps it
                 report.fetched.append(spec.name)
                 report.bytes_downloaded += received
+                if log:
+                    log(f"fetched {spec.filename} ({entry['size'] / 1e6:.1f} MB, "
+                        f"{check.status}) [{len(report.fetched)}/{len(todo)}]")
         except FetchFailed as failed:
             return failed
         except OSError as exc:  # disk full, file locked by another program, ...

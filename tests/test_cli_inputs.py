@@ -1,0 +1,122 @@
+"""Bad input to the command line: each case gives a clear message and status 2, no traceback,
+and (for arguments) before any computation."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from nhmg_lib.cli import _report_missing_estimates, main
+from nhmg_lib.errors import NhmgError
+from conftest import write_xpt_dir
+
+SUBSET = Path(__file__).resolve().parents[2] / "shared" / "data" / "nhanes-public-subset"
+
+
+@pytest.fixture(scope="module")
+def synth(tmp_path_factory):
+    out = tmp_path_factory.mktemp("synth")
+    assert main(["synth", "--out", str(out), "--seed", "2", "--scale", "0.05"]) == 0
+    return out
+
+
+def _cases(tmp: Path, synth: Path) -> list[tuple[list[str], int, str]]:
+    (tmp / "afile").write_text("x")
+    (tmp / "adir").mkdir()
+    real = tmp / "real"
+    real.mkdir()
+    (real / "DEMO_J.xpt").write_text("not really")
+    nothing = str(tmp / "nothing")
+    res = ["results", "--data-dir", str(synth), "--out"]
+    return [
+        (["results", "--data-dir", nothing, "--out", str(tmp / "r.json"), "--boot", "0"], 2, "--boot 0: at least 20"),
+        (["results", "--data-dir", nothing, "--out", str(tmp / "r.json"), "--boot", "-5"], 2, "--boot -5"),
+        (["results", "--data-dir", nothing, "--out", str(tmp / "r.json"), "--boot", "1"], 2, "at least 20"),
+        (["results", "--data-dir", nothing, "--out", str(tmp / "r.json"), "--seed", "-1"], 2, "--seed -1: must be 0"),
+        (res + [str(tmp / "adir")], 2, "is a directory"),
+        (res + [str(tmp / "afile" / "r.json")], 2, "is a file, not a directory"),
+        (res + ["/proc/nhmg-results.json"], 2, "cannot write in /proc"),
+        (["cohort", "--data-dir", str(synth), "--out", str(tmp / "adir" / "flow.json")], 2,
+         "cannot be named flow.json"),
+        (["cohort", "--data-dir", str(synth), "--out", str(tmp / "adir")], 2, "is a directory"),
+        (["synth", "--out", str(tmp / "s"), "--scale", "0"], 2, "--scale 0.0: must be"),
+        (["synth", "--out", str(tmp / "s"), "--scale", "-1"], 2, "--scale -1.0"),
+        (["synth", "--out", str(tmp / "s"), "--scale", "nan"], 2, "--scale nan"),
+        (["synth", "--out", str(tmp / "s"), "--scale", "inf"], 2, "--scale inf"),
+        (["synth", "--out", str(tmp / "s"), "--scale", "1.5"], 2, "at most 1"),
+        (["synth", "--out", str(tmp / "s"), "--seed", "-1"], 2, "--seed -1"),
+        (["synth", "--out", str(real)], 2, "could overwrite the real NHANES files"),
+        (["synth", "--out", str(tmp / "afile")], 2, "exists and is not a directory"),
+        (["verify", "--data-dir", nothing], 2, "does not exist"),
+        (["verify", "--data-dir", str(real)], 2, "DEMO_J.xpt: not a SAS transport file"),
+        (["cohort", "--data-dir", str(real), "--out", str(tmp / "c.csv")], 2, "are damaged and were not used"),
+        (["results", "--data-dir", str(real), "--out", str(tmp / "r.json")], 2, "are damaged"),
+        (["download", "--data-dir", str(tmp / "d"), "--workers", "0"], 2, "--workers 0: must be a positive"),
+        (["download", "--data-dir", str(tmp / "d"), "--deadline", "-3"], 2, "--deadline -3.0"),
+    ]
+
+
+def test_bad_inputs_table(synth, tmp_path, capsys):
+    for argv, code, text in _cases(tmp_path, synth):
+        capsys.readouterr()
+        assert main(argv) == code, argv
+        err = capsys.readouterr().err
+        assert text in err, (argv, err)
+        assert "Traceback" not in err
+    assert not (tmp_path / "real" / "SYNTHETIC").exists()  # synth refused, nothing written
+    assert not (tmp_path / "r.json").exists()
+
+
+def test_synth_force_writes_over_a_non_synthetic_directory(tmp_path):
+    (tmp_path / "notes.txt").write_text("mine")
+    assert main(["synth", "--out", str(tmp_path), "--scale", "0.02", "--force"]) == 0
+    assert (tmp_path / "SYNTHETIC").is_file() and (tmp_path / "DEMO_G.xpt").is_file()
+    assert main(["synth", "--out", str(tmp_path), "--scale", "0.02"]) == 0  # synthetic: fine
+
+
+def test_verify_reports_synthetic_data_and_exits_0(synth, capsys):
+    assert main(["verify", "--data-dir", str(synth), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["mode"] == "synthetic" and report["missing"] == []
+    assert {f["status"] for f in report["files"]} == {"synthetic"}
+
+
+@pytest.mark.skipif(not (SUBSET / "DEMO_J.xpt").is_file(), reason="real NHANES subset not present")
+def test_cohort_refuses_a_real_file_cut_on_a_record_boundary(tmp_path, capsys):
+    data = (SUBSET / "DEMO_J.xpt").read_bytes()
+    (tmp_path / "DEMO_J.xpt").write_bytes(data[:7200 + 1840 * 1000])  # 5,000 whole rows
+    shutil.copy(SUBSET / "GHB_J.xpt", tmp_path / "GHB_J.xpt")
+    assert main(["cohort", "--data-dir", str(tmp_path), "--out", str(tmp_path / "c.csv")]) == 2
+    err = capsys.readouterr().err
+    assert "DEMO_J.xpt: it has 5,000 rows, the CDC release has 9,254" in err
+    assert "nhmg download" in err and "GHB_J" not in err
+
+
+def test_empty_cohort_is_an_error(tmp_path, capsys):
+    data = write_xpt_dir(tmp_path / "data", cycles=("G", "H", "I", "J"))  # children aged 1-6
+    (data / "SYNTHETIC").write_text("test data\n")
+    assert main(["cohort", "--data-dir", str(data), "--out", str(tmp_path / "c.csv")]) == 2
+    err = capsys.readouterr().err
+    assert "The final cohort is empty" in err and "Aged < 20 years: 0 left" in err
+    assert not (tmp_path / "c.csv").exists()
+
+
+def test_records_without_estimates_are_listed_and_a_dead_exhibit_fails(capsys):
+    rec = lambda i, e: {"id": i, "estimate": e, "ci_low": None, "ci_high": None, "p": None, "n": 1}
+    _report_missing_estimates([rec("table7/np/pm", 0.2), rec("table7/par/pm", None)])
+    assert "1 record(s) have no estimate (not estimable): table7/par/pm" in capsys.readouterr().err
+    with pytest.raises(NhmgError, match="No estimate at all for table8"):
+        _report_missing_estimates([rec("table7/np/pm", 0.2), rec("table8/np/nie", None),
+                                   rec("table8/par/nie", None)])
+
+
+def test_results_json_records_the_data_mode(synth, tmp_path):
+    out = tmp_path / "r.json"
+    assert main(["results", "--data-dir", str(synth), "--out", str(out), "--boot", "20"]) == 0
+    records = json.loads(out.read_text())
+    mode = [r for r in records if r["id"] == "data/synthetic"]
+    assert mode == [{"id": "data/synthetic", "estimate": 1.0, "ci_low": None, "ci_high": None,
+                     "p": None, "n": 82 - 1}]
