@@ -260,3 +260,26 @@ def test_linearised_null_matches_refitting_y_minus_effect(raw, result):
     lin = ((mpsu - 1) @ result.totals["beta_lnmg"][:, mv.default_spec_id(result.specs)])
     assert np.corrcoef(refit, lin)[0, 1] > 0.98
     assert refit.std() == pytest.approx(lin.std(), rel=0.1)
+
+
+# ----------------------------------------------------------------------------- command line
+def test_cli_writes_the_table_and_records(tmp_path, capsys, monkeypatch):
+    import json
+
+    from nhmg_lib import cli
+
+    synthetic.write_synthetic(tmp_path / "d", seed=2, scale=0.1)
+    monkeypatch.setenv("NHMG_CACHE_DIR", str(tmp_path / "cache"))
+    out, rec = tmp_path / "m.parquet", tmp_path / "r.json"
+    sets = [a for k, v in SMALL.items() for a in ("--set", f"{k}={','.join(v)}")]
+    sets += ["--set", "np_index=product", "--set", "magnesium=diet"]
+    assert cli.main(["multiverse", "--data-dir", str(tmp_path / "d"), "--out", str(out), *sets,
+                     "--null", "20", "--records", str(rec), "--workers", "1"]) == 0
+    table = pd.read_parquet(out)
+    assert len(table) == 8 * len(mv.ESTIMATES) and table["is_default"].sum() == len(mv.ESTIMATES)
+    ids = {r["id"] for r in json.loads(rec.read_text())}
+    assert {"multiverse/n_specifications", "multiverse/or_q4/median", "multiverse/or_q4/mean_z"} <= ids
+    assert "specifications" in capsys.readouterr().out
+    assert cli.main(["multiverse", "--data-dir", str(tmp_path / "d"), "--out", str(out),
+                     "--set", "colour=red"]) == 2
+    assert "unknown dimension" in capsys.readouterr().err
