@@ -95,7 +95,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
-from scipy import stats
+from scipy import linalg, stats
 
 from nhmg_lib.analyses import cache as _cache
 from nhmg_lib.analyses import inflammation, models
@@ -259,10 +259,12 @@ class ColumnBank:
     derive_seconds: float = 0.0
 
     def version_key(self, col: str, spec: Mapping[str, str]) -> Any:
-        for f, cols in self.affects.items():
-            if col in cols and spec[f] != DEFAULT_SPEC[f]:
-                return (f, spec[f])
-        return None
+        owners = self.__dict__.get("_owners")
+        if owners is None:
+            owners = {c: f for f, cols in self.affects.items() for c in cols}
+            self.__dict__["_owners"] = owners
+        f = owners.get(col)
+        return None if f is None or spec[f] == DEFAULT_SPEC[f] else (f, spec[f])
 
     def get(self, col: str, spec: Mapping[str, str]) -> np.ndarray:
         return self.versions[col][self.version_key(col, spec)]
@@ -505,11 +507,14 @@ def _irls(Xs: np.ndarray, y: np.ndarray, W: np.ndarray, family: str, maxiter: in
         rhs = (ww * z) @ Xs if z.ndim == 2 else ww @ (Xs * z[:, None])
         ok = np.all(np.isfinite(G), axis=(1, 2)) & np.all(np.isfinite(rhs), axis=1)
         beta = np.full((B, p), np.nan)
-        for b in np.flatnonzero(ok):
-            try:
-                beta[b] = np.linalg.solve(G[b], rhs[b])
-            except np.linalg.LinAlgError:
-                pass
+        try:
+            beta[ok] = np.linalg.solve(G[ok], rhs[ok][..., None])[..., 0]
+        except np.linalg.LinAlgError:   # one singular member: find it
+            for b in np.flatnonzero(ok):
+                try:
+                    beta[b] = np.linalg.solve(G[b], rhs[b])
+                except np.linalg.LinAlgError:
+                    pass
         return beta, np.isfinite(beta).all(axis=1)
 
     if family == "gaussian":
@@ -537,7 +542,8 @@ def _irls(Xs: np.ndarray, y: np.ndarray, W: np.ndarray, family: str, maxiter: in
         beta[upd] = new[upd]
         eta[upd] = new[upd] @ Xs.T
         mu[upd] = _glm._logit_inv(eta[upd])
-        dev = _deviance(y, mu, Wn)
+        dev = dev_old.copy()
+        dev[upd] = _deviance(y, mu[upd], Wn[upd])
         failed |= upd & ~np.isfinite(dev)
         done |= upd & (np.abs(dev - dev_old) / (np.abs(dev) + 0.1) < tol)
         dev_old = np.where(upd, dev, dev_old)
@@ -579,9 +585,8 @@ def _group_task(payload: dict) -> list[dict]:
     ainv_j = np.zeros((B, p))
     for b in np.flatnonzero(conv):
         try:
-            np.linalg.cholesky(A[b])
-            ainv_j[b] = np.linalg.solve(A[b], np.eye(p)[:, j])
-        except np.linalg.LinAlgError:
+            ainv_j[b] = linalg.cho_solve(linalg.cho_factor(A[b]), np.eye(p)[:, j])
+        except (np.linalg.LinAlgError, linalg.LinAlgError):
             conv[b] = False
     coef = beta_s[:, j] / basis.scale[j]
     # influence of the exposure coefficient (original scale) of every unit, per member
@@ -755,29 +760,35 @@ def run(raw: pd.DataFrame, settings: Mapping[str, Sequence[str]] | None = None, 
 def _assemble(specs: pd.DataFrame, estimates: Sequence[str], fitted: Mapping, reasons: Mapping,
               n_psu: int) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
     default = default_spec_id(specs)
-    rows = []
+    parts = []
     totals = {e: np.zeros((n_psu, len(specs))) for e in estimates}
+    S = len(specs)
     for e in estimates:
         est = ESTIMATES[e]
+        coef, se = np.full(S, np.nan), np.full(S, np.nan)
+        df, n = np.zeros(S, dtype=int), np.zeros(S, dtype=int)
+        why: list[str | None] = []
         for pos, sid in enumerate(specs.index):
             r = fitted.get((sid, e))
             reason = reasons.get((sid, e)) or (r or {}).get("reason") or (None if r else "not fitted")
+            why.append(reason)
             if reason is None:
-                coef, se, df = r["coef"], r["se"], r["df"]
-                q = stats.t.ppf(1 - ALPHA / 2, df) if df > 0 else np.nan
-                p = float(2 * stats.t.sf(abs(coef / se), df)) if df > 0 else np.nan
-                lo, hi = coef - q * se, coef + q * se
-                tf = np.exp if est.ratio else (lambda v: v)
-                rows.append((sid, e, tf(coef), tf(lo), tf(hi), p, r["n"], coef, se, coef / se, df, None))
+                coef[pos], se[pos], df[pos], n[pos] = r["coef"], r["se"], r["df"], r["n"]
                 totals[e][:, pos] = r["totals"]
-            else:
-                rows.append((sid, e, np.nan, np.nan, np.nan, np.nan, 0, np.nan, np.nan, np.nan, 0, reason))
-    t = pd.DataFrame(rows, columns=["spec", "estimate", "value", "ci_low", "ci_high", "p", "n",
-                                    "coef", "se", "z", "df", "reason"])
+        okdf = df > 0
+        with np.errstate(invalid="ignore", divide="ignore"):
+            q = np.where(okdf, stats.t.ppf(1 - ALPHA / 2, np.maximum(df, 1)), np.nan)
+            z = coef / se
+            p = np.where(okdf, 2 * stats.t.sf(np.abs(z), np.maximum(df, 1)), np.nan)
+        lo, hi = coef - q * se, coef + q * se
+        tf = np.exp if est.ratio else (lambda v: v)
+        parts.append(pd.DataFrame({
+            "spec": specs.index.to_numpy(), "estimate": e, "value": tf(coef), "ci_low": tf(lo),
+            "ci_high": tf(hi), "p": p, "n": n, "coef": coef, "se": se, "z": z, "df": df,
+            "reason": pd.Series(why, dtype=object)}))
+    t = pd.concat(parts, ignore_index=True)
     t = t.join(specs, on="spec")
     t["is_default"] = t["spec"] == default
-    t["n"] = t["n"].astype(int)
-    t["df"] = t["df"].astype(int)
     cols = ["spec", "estimate", *specs.columns, "value", "ci_low", "ci_high", "p", "n", "coef",
             "se", "z", "df", "reason", "is_default"]
     return t[cols], totals
