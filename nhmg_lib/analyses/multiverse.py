@@ -383,10 +383,6 @@ class _Group:
     members: list[_Member] = field(default_factory=list)
 
 
-def _exposure_column(est: Estimate, spec: Mapping[str, str]) -> str:
-    return {"ln_mg": "ln_mg", "q4": "mg_q", "np": "np"}[est.exposure]
-
-
 def _np_model(values: np.ndarray, np_index: str) -> np.ndarray:
     """The NP model column (:func:`nhmg_lib.analyses.inflammation.index_column`)."""
     if np_index == "score":
@@ -462,24 +458,20 @@ def _design_matrix(bank: ColumnBank, group: _Group, rows: np.ndarray,
                    mg_q_bank: Mapping[str, np.ndarray]) -> tuple[np.ndarray, int]:
     """Model matrix on ``rows`` (intercept, exposure, covariates) and the exposure column."""
     blocks = [np.ones((rows.size, 1))]
-    j = 1
+    j_exp = 1  # the exposure's first column follows the intercept
     for c, key in group.columns:
         if c == "mg_q":
             q = mg_q_bank[key][rows]
             blocks.append(np.column_stack([(q == k).astype(float) for k in (2, 3, 4)]))
-            j_exp = 3  # mg_q[T.4]
+            j_exp = 3  # mg_q[T.2], [T.3], [T.4]: Q4 vs Q1 is the third
         elif c == "np" and isinstance(key, tuple):
             vkey, np_index = key
             blocks.append(_np_model(bank.versions["np"][vkey][rows], np_index)[:, None])
-            j_exp = 1
         elif c in group.levels:
             codes = bank.versions[c][key][rows]
             blocks.append(np.column_stack([(codes == lv).astype(float) for lv in group.levels[c][1:]]))
         else:
-            if c == "ln_mg":
-                j_exp = 1
             blocks.append(bank.versions[c][key][rows][:, None])
-    del j
     return np.hstack(blocks), j_exp
 
 

@@ -14,6 +14,8 @@ gathers them in exhibit order. Id families (SPEC section 7):
 ``fig3/..., figS1/...``    subgroups (:mod:`nhmg_lib.analyses.subgroups`)
 ``table4..6/...``          inflammation indices (:mod:`nhmg_lib.analyses.inflammation`)
 ``table7..8/...``          mediation (:mod:`nhmg_lib.report.mediation_report`)
+``multiverse/...``         specification curves (:mod:`nhmg_lib.report.specification_curve`); written by
+                          ``nhmg multiverse --records``, not gathered here (the full grid takes a minute)
 ========================  ==========================================================
 """
 
