@@ -23,7 +23,7 @@ import pandas as pd
 
 from nhmg_lib.analyses import multiverse as mv
 from nhmg_lib.report import published
-from nhmg_lib.report.figures import COLOR, BookFigure, num
+from nhmg_lib.report.figures import COLOR, BookFigure, log_ticks, num, plotly_log_ticks
 from nhmg_lib.report.results import record
 
 __all__ = ["paper_values", "paper_directions", "choice_effects", "summary", "summary_table",
@@ -198,6 +198,7 @@ def specification_curve_figure(result: mv.MultiverseResult, estimate: str = "or_
                    zorder=4, label=f"book default ({num(default['value'].iloc[0])})")
     if est.ratio:
         ax.set_yscale("log")
+        log_ticks(ax.yaxis, (float(c["ci_low"].min()) * 0.9, max(float(c["ci_high"].max()), 1.0) * 1.1))
     ax.set_ylabel(est.label)
     ax.legend(loc="best", fontsize=8, frameon=False)
     ax.set_title(f"{len(c):,} specifications, sorted; dark = p < 0.05 in the paper's direction",
@@ -233,7 +234,7 @@ def _plotly(c: pd.DataFrame, est: mv.Estimate, levels: list[tuple[str, str]], pa
                                               c["p"], c["n"], c.itertuples())]
     colors = np.where(c["significant"], SIG_COLOR, NONSIG_COLOR).tolist()
     fig = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.03,
-                        row_heights=[0.6, 0.4])
+                        row_heights=[0.55, 0.45])
     fig.add_trace(go.Scatter(
         x=c["rank"], y=c["value"], mode="markers", marker={"size": 4, "color": colors},
         error_y={"type": "data", "symmetric": False, "array": c["ci_high"] - c["value"],
@@ -247,21 +248,27 @@ def _plotly(c: pd.DataFrame, est: mv.Estimate, levels: list[tuple[str, str]], pa
                                  name="book default", hoverinfo="skip"), row=1, col=1)
     fig.add_hline(y=null, line={"color": "black", "width": 1}, row=1, col=1)
     if paper is not None:
-        fig.add_hline(y=paper, line={"color": PAPER_COLOR, "dash": "dash"}, row=1, col=1,
-                      annotation_text=f"paper {num(paper)}", annotation_position="top left")
+        fig.add_trace(go.Scatter(x=[c["rank"].min(), c["rank"].max()], y=[paper, paper], mode="lines",
+                                 line={"color": PAPER_COLOR, "dash": "dash", "width": 2},
+                                 name=f"paper ({num(paper)})", hoverinfo="skip"), row=1, col=1)
     labels = [f"{d.replace('_', ' ')}: {v}" for d, v in levels]
     for (d, v), lab in zip(levels, labels):
         sel = c[d] == v
         fig.add_trace(go.Scatter(x=c.loc[sel, "rank"], y=[lab] * int(sel.sum()), mode="markers",
                                  marker={"symbol": "line-ns-open", "size": 6, "color": COLOR},
-                                 text=[hover[i] for i in np.flatnonzero(sel.to_numpy())],
-                                 hovertemplate="%{text}<extra></extra>", showlegend=False),
+                                 customdata=c.loc[sel, "spec"],
+                                 hovertemplate="spec %{customdata} (rank %{x})<extra></extra>",
+                                 showlegend=False),
                       row=2, col=1)
-    fig.update_yaxes(title_text=est.label, type="log" if est.ratio else "linear", row=1, col=1)
-    fig.update_yaxes(categoryorder="array", categoryarray=list(reversed(labels)),
-                     tickfont={"size": 9}, row=2, col=1)
+    if est.ratio:
+        lim = (float(c["ci_low"].min()), float(c["ci_high"].max()))
+        fig.update_yaxes(type="log", **plotly_log_ticks((min(lim[0], paper or lim[0]), max(lim[1], 1.0))),
+                         row=1, col=1)
+    fig.update_yaxes(title_text=est.label, row=1, col=1)
+    fig.update_yaxes(categoryorder="array", categoryarray=list(reversed(labels)), tickmode="array",
+                     tickvals=labels, ticktext=labels, tickfont={"size": 9}, row=2, col=1)
     fig.update_xaxes(title_text="specification (rank of the estimate)", row=2, col=1)
-    fig.update_layout(height=420 + 14 * len(levels), margin={"l": 10, "r": 10, "t": 30, "b": 40},
+    fig.update_layout(height=420 + 20 * len(levels), margin={"l": 10, "r": 10, "t": 30, "b": 40},
                       template="simple_white", legend={"orientation": "h", "y": 1.06},
                       hovermode="closest")
     return fig
