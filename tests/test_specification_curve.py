@@ -105,3 +105,11 @@ def test_figure_has_curve_dashboard_and_hover():
     hover = pj["data"][0]["text"]
     assert len(hover) == 16 and "magnesium = " in hover[0] and "spec " in hover[0]
     assert fig.to_bytes("png")[:4] == b"\x89PNG"
+
+
+def test_summary_when_the_grid_leaves_out_the_default():
+    res = fake_result()
+    res.table["is_default"] = False
+    assert (sc.summary_table(res)["Book default"] == "not in the grid").all()
+    fig = sc.specification_curve_figure(res, "beta_lnmg", interactive=False)
+    assert fig.plotly is None and len(fig.mpl.axes) == 2

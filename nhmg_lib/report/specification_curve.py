@@ -123,7 +123,7 @@ def summary_table(result: mv.MultiverseResult, joint: mv.JointTest | None = None
                              for a, b in zip(s["specifications"], s["not_estimable"])]
     out["Median (range)"] = [f"{num(m)} ({num(lo)} to {num(hi)})"
                              for m, lo, hi in zip(s["median"], s["min"], s["max"])]
-    out["Book default"] = [num(v) for v in s["default"]]
+    out["Book default"] = [num(v) if np.isfinite(v) else "not in the grid" for v in s["default"]]
     out["Paper"] = ["" if v is None or pd.isna(v) else num(v) for v in s["paper"]]
     out["Significant, paper's direction"] = [f"{100 * v:.0f}%" for v in s["share_significant"]]
     if "p_median" in s:
