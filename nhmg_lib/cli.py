@@ -1,4 +1,4 @@
-"""Command-line interface: ``nhmg download | synth | cohort | results | build``.
+"""Command-line interface: ``nhmg download | synth | cohort | results | multiverse | build``.
 
 Each subcommand is a thin wrapper over one library function; errors the library raises on
 purpose (:class:`nhmg_lib.errors.NhmgError`) print as one paragraph and exit with status 2.
@@ -99,6 +99,34 @@ def _cmd_results(args: argparse.Namespace) -> None:
     print(f"Wrote {len(records)} records to {out} in {time.perf_counter() - start:.1f} s "
           f"({verified.mode} data).")
     _report_missing_estimates(records)
+
+
+def _cmd_multiverse(args: argparse.Namespace) -> None:
+    from nhmg_lib.analyses import multiverse
+    from nhmg_lib.data.readers import load_raw
+    from nhmg_lib.report import specification_curve
+
+    start = time.perf_counter()
+    settings = multiverse.parse_settings(args.set)
+    if Path(args.out).suffix not in (".parquet", ".csv"):
+        raise NhmgError(f"--out {args.out}: use a .parquet or .csv file name")
+    result = multiverse.run(load_raw(args.data_dir), settings, workers=args.workers,
+                            scheduler=args.scheduler, cache=not args.no_cache)
+    written = [result.to_file(args.out)]
+    joint = None
+    if args.null > 0:
+        joint = multiverse.joint_test(result, specification_curve.paper_directions(), args.null,
+                                      args.seed, workers=args.workers, scheduler=args.scheduler,
+                                      cache=not args.no_cache)
+    if args.records:
+        recs = specification_curve.records(result, joint)
+        Path(args.records).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.records).write_text(json.dumps(recs, indent=1, allow_nan=False) + "\n")
+        written.append(Path(args.records))
+    print(specification_curve.summary_table(result, joint).to_string())
+    print(f"{len(result.specs):,} specifications x {len(result.totals)} estimates"
+          f"{' (from the cache)' if result.from_cache else ''}; wrote "
+          + " and ".join(map(str, written)) + f" in {time.perf_counter() - start:.1f} s.")
 
 
 def _cmd_build(args: argparse.Namespace) -> None:
@@ -282,6 +310,21 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("--seed", type=int, default=1)
     r.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help=set_help)
     r.set_defaults(func=_cmd_results)
+
+    m = sub.add_parser("multiverse", help="every combination of the open choices: the "
+                       "specification curve and its joint test")
+    m.add_argument("--data-dir", type=Path, required=True)
+    m.add_argument("--out", type=Path, required=True, help="table of estimates, .parquet or .csv")
+    m.add_argument("--set", action="append", default=[], metavar="DIMENSION=V1,V2",
+                   help="restrict a dimension of the grid (or 'all'); repeatable")
+    m.add_argument("--null", type=int, default=500, help="null resamples of the joint test (0: none)")
+    m.add_argument("--seed", type=int, default=1)
+    m.add_argument("--workers", type=int, default=None, help="local processes (default: every core)")
+    m.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                   help="run on this dask.distributed scheduler instead of local processes")
+    m.add_argument("--records", type=Path, default=None, help="also write the summary as results.json records")
+    m.add_argument("--no-cache", action="store_true", help="neither read nor write the disk cache")
+    m.set_defaults(func=_cmd_multiverse)
 
     b = sub.add_parser("build", help="build the book (HTML, or PDF with --pdf)")
     b.add_argument("--pdf", action="store_true")

@@ -15,6 +15,8 @@ gathers them in exhibit order. Id families (SPEC section 7):
 ``table4..6/...``          inflammation indices (:mod:`nhmg_lib.analyses.inflammation`)
 ``table7..8/...``          mediation (:mod:`nhmg_lib.report.mediation_report`)
 ``table7..8/*/weighting/``  mediation with raw or no weights (:mod:`nhmg_lib.report.mediation_weighting`)
+``multiverse/...``         specification curves (:mod:`nhmg_lib.report.specification_curve`); written by
+                          ``nhmg multiverse --records``, not gathered here (the full grid takes a minute)
 ========================  ==========================================================
 """
 

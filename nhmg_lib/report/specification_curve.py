@@ -1,0 +1,274 @@
+"""The specification curve of the multiverse (:mod:`nhmg_lib.analyses.multiverse`): figure,
+summary and ``results.json`` records.
+
+* :func:`specification_curve_figure`: estimates sorted, 95% CIs, the paper's value and the
+  book's default marked, and under it the dashboard of the choice each specification makes
+  (plotly for the web book - hover shows the whole specification -, matplotlib for the PDF).
+* :func:`summary`: share significant in the paper's direction, the median, and which single
+  choice moves the estimate most (:func:`choice_effects`).
+* :func:`records`: ids ``multiverse/<estimate>/{median,share_significant,mean_z}`` (``p`` =
+  the joint test's null p-value, ``n`` = estimable specifications),
+  ``multiverse/<estimate>/not_estimable`` and ``multiverse/n_specifications``.
+
+The paper's direction of each estimate (:func:`paper_directions`) is the sign of its published
+value (:mod:`nhmg_lib.report.published`).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+
+from nhmg_lib.analyses import multiverse as mv
+from nhmg_lib.report import published
+from nhmg_lib.report.figures import COLOR, BookFigure, log_ticks, num, plotly_log_ticks
+from nhmg_lib.report.results import record
+
+__all__ = ["paper_values", "paper_directions", "choice_effects", "summary", "summary_table",
+           "specification_curve_figure", "records"]
+
+SIG_COLOR = "#1f4e79"
+NONSIG_COLOR = "#9aa5b1"
+DEFAULT_COLOR = "#c0392b"
+PAPER_COLOR = "#e67e22"
+
+
+def paper_values() -> dict[str, float | None]:
+    """The published value of each multiverse estimate (None when the paper gives none)."""
+    by_id = {p.id: p.estimate for p in published.VALUES}
+    return {e: by_id.get(est.results_id) for e, est in mv.ESTIMATES.items()}
+
+
+def paper_directions() -> dict[str, int]:
+    """+1 / -1: the direction of the paper's estimate (OR above or below 1, β sign)."""
+    out = {}
+    for e, v in paper_values().items():
+        if v is None:
+            continue
+        link = math.log(v) if mv.ESTIMATES[e].ratio else v
+        out[e] = 1 if link > 0 else -1
+    return out
+
+
+def choice_effects(result: mv.MultiverseResult, estimate: str) -> pd.DataFrame:
+    """For each dimension with more than one value: the median estimate (link scale) under
+    each value, and the spread (largest minus smallest median). Sorted, largest first: the
+    first row is the single choice that moves the estimate most."""
+    c = result.curve(estimate)
+    c = c[c["reason"].isna()]
+    rows = []
+    for d in result.dimensions:
+        if c[d].nunique() < 2:
+            continue
+        med = c.groupby(d, sort=False)["coef"].median()
+        rows.append({"choice": d, "spread": float(med.max() - med.min()),
+                     "lowest": str(med.idxmin()), "highest": str(med.idxmax()),
+                     "medians": "; ".join(f"{k}: {_scale(estimate, v)}" for k, v in med.items())})
+    return pd.DataFrame(rows, columns=["choice", "spread", "lowest", "highest", "medians"]
+                        ).sort_values("spread", ascending=False, kind="stable").reset_index(drop=True)
+
+
+def _scale(estimate: str, link: float) -> str:
+    return num(math.exp(link) if mv.ESTIMATES[estimate].ratio else link)
+
+
+def summary(result: mv.MultiverseResult, joint: mv.JointTest | None = None) -> pd.DataFrame:
+    """One row per estimate: specifications, not estimable, share significant in the
+    paper's direction, median and range (reported scale), the default's value, the paper's
+    value, the choice that moves the estimate most, and the joint test's p-values."""
+    directions = paper_directions()
+    paper = paper_values()
+    rows = []
+    for e, est in mv.ESTIMATES.items():
+        if e not in result.totals:
+            continue
+        c = result.curve(e)
+        ok = c[c["reason"].isna()]
+        d = directions.get(e, 1)
+        sig = ((ok["p"] < mv.ALPHA) & (np.sign(ok["coef"]) == d)).mean() if len(ok) else np.nan
+        med = float(np.median(ok["coef"])) if len(ok) else np.nan
+        tf = np.exp if est.ratio else (lambda v: v)
+        eff = choice_effects(result, e)
+        default = c[c["is_default"]]
+        row = {"estimate": e, "label": est.label, "specifications": len(c),
+               "not_estimable": int(c["reason"].notna().sum()),
+               "share_significant": float(sig), "median": float(tf(med)),
+               "min": float(ok["value"].min()), "max": float(ok["value"].max()),
+               "default": float(default["value"].iloc[0]) if len(default) else np.nan,
+               "paper": paper.get(e), "moves_most": eff["choice"].iloc[0] if len(eff) else None,
+               "moves_most_spread": float(eff["spread"].iloc[0]) if len(eff) else np.nan}
+        if joint is not None and e in joint.frame.index:
+            j = joint.frame.loc[e]
+            row.update({"mean_z": j.get("mean_z"), "p_median": j.get("p_median"),
+                        "p_share": j.get("p_share"), "p_mean_z": j.get("p_mean_z"),
+                        "n_null": int(j["n_null"])})
+        rows.append(row)
+    return pd.DataFrame(rows).set_index("estimate")
+
+
+def summary_table(result: mv.MultiverseResult, joint: mv.JointTest | None = None) -> pd.DataFrame:
+    """:func:`summary` as text cells for a publication table."""
+    s = summary(result, joint)
+    out = pd.DataFrame(index=s["label"].rename("Estimate"))
+
+    def p_cell(v) -> str:
+        if v is None or not np.isfinite(v):
+            return ""
+        n = int(s["n_null"].iloc[0]) if "n_null" in s else 0
+        return f"< {1 / n:.3f}" if v == 0 and n else f"{v:.3f}"
+
+    out["Specifications"] = [f"{a:,}" + (f" ({b} not estimable)" if b else "")
+                             for a, b in zip(s["specifications"], s["not_estimable"])]
+    out["Median (range)"] = [f"{num(m)} ({num(lo)} to {num(hi)})"
+                             for m, lo, hi in zip(s["median"], s["min"], s["max"])]
+    out["Book default"] = [num(v) if np.isfinite(v) else "not in the grid" for v in s["default"]]
+    out["Paper"] = ["" if v is None or pd.isna(v) else num(v) for v in s["paper"]]
+    out["Significant, paper's direction"] = [f"{100 * v:.0f}%" for v in s["share_significant"]]
+    if "p_median" in s:
+        out["Joint p: median / share / mean z"] = [
+            f"{p_cell(a)} / {p_cell(b)} / {p_cell(c)}"
+            for a, b, c in zip(s["p_median"], s["p_share"], s["p_mean_z"])]
+    out["Choice that moves it most"] = [str(v).replace("_", " ") for v in s["moves_most"]]
+    return out
+
+
+def records(result: mv.MultiverseResult, joint: mv.JointTest | None = None) -> list[dict]:
+    """results.json records of the multiverse summary (see the module docstring)."""
+    s = summary(result, joint)
+    out = [record("multiverse/n_specifications", len(result.specs))]
+    for e, r in s.iterrows():
+        n_ok = int(r["specifications"] - r["not_estimable"])
+        jp = (lambda k: r.get(k) if joint is not None else None)
+        out += [
+            record(f"multiverse/{e}/median", r["median"], n_ok, ci_low=r["min"], ci_high=r["max"],
+                   p=jp("p_median")),
+            record(f"multiverse/{e}/share_significant", r["share_significant"], n_ok, p=jp("p_share")),
+            record(f"multiverse/{e}/not_estimable", r["not_estimable"], int(r["specifications"])),
+        ]
+        if joint is not None:
+            out.append(record(f"multiverse/{e}/mean_z", r.get("mean_z"), n_ok, p=jp("p_mean_z")))
+    return out
+
+
+# ----------------------------------------------------------------------------- figure
+def _curve_frame(result: mv.MultiverseResult, estimate: str) -> pd.DataFrame:
+    c = result.curve(estimate)
+    c = c[c["reason"].isna()].sort_values(["coef", "spec"], kind="stable").reset_index(drop=True)
+    c["rank"] = np.arange(1, len(c) + 1)
+    d = paper_directions().get(estimate, 1)
+    c["significant"] = (c["p"] < mv.ALPHA) & (np.sign(c["coef"]) == d)
+    return c
+
+
+def _varied(result: mv.MultiverseResult) -> list[str]:
+    return [d for d in result.dimensions if result.specs[d].nunique() > 1]
+
+
+def specification_curve_figure(result: mv.MultiverseResult, estimate: str = "or_q4",
+                               *, interactive: bool = True) -> BookFigure:
+    """The specification curve of ``estimate`` with its dashboard (see the module docstring)."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    est = mv.ESTIMATES[estimate]
+    c = _curve_frame(result, estimate)
+    if c.empty:
+        raise mv.MultiverseError(f"no estimable specification for {estimate}")
+    dims = _varied(result)
+    levels = [(d, v) for d in dims for v in mv.GRID[d] if v in set(result.specs[d])]
+    paper = paper_values().get(estimate)
+    null = 1.0 if est.ratio else 0.0
+    default = c[c["is_default"]]
+
+    fig, (ax, dash) = plt.subplots(2, 1, figsize=(7.5, 3.2 + 0.16 * len(levels)), sharex=True,
+                                   gridspec_kw={"height_ratios": [3, max(1.2, 0.16 * len(levels))]})
+    colors = np.where(c["significant"], SIG_COLOR, NONSIG_COLOR)
+    ax.fill_between(c["rank"].to_numpy(float), c["ci_low"].to_numpy(float), c["ci_high"].to_numpy(float),
+                    step="mid", color=COLOR, alpha=0.15, linewidth=0, label="95% CI")
+    ax.scatter(c["rank"], c["value"], s=4, c=colors, zorder=3, linewidths=0)
+    ax.axhline(null, color="black", linewidth=0.7)
+    if paper is not None:
+        ax.axhline(paper, color=PAPER_COLOR, linestyle="--", linewidth=1, label=f"paper ({num(paper)})")
+    if len(default):
+        ax.scatter(default["rank"], default["value"], marker="D", s=36, color=DEFAULT_COLOR,
+                   zorder=4, label=f"book default ({num(default['value'].iloc[0])})")
+    if est.ratio:
+        ax.set_yscale("log")
+        log_ticks(ax.yaxis, (float(c["ci_low"].min()) * 0.9, max(float(c["ci_high"].max()), 1.0) * 1.1))
+    ax.set_ylabel(est.label)
+    ax.legend(loc="best", fontsize=8, frameon=False)
+    ax.set_title(f"{len(c):,} specifications, sorted; dark = p < 0.05 in the paper's direction",
+                 fontsize=9)
+    ypos = {lv: i for i, lv in enumerate(reversed(levels))}
+    for d in dims:
+        for v in mv.GRID[d]:
+            if (d, v) not in ypos:
+                continue
+            x = c.loc[c[d] == v, "rank"]
+            dash.scatter(x, np.full(len(x), ypos[(d, v)]), marker="|", s=12, linewidths=0.5,
+                         color=np.where(c.loc[c[d] == v, "significant"], SIG_COLOR, NONSIG_COLOR))
+    dash.set_yticks(list(ypos.values()))
+    dash.set_yticklabels([f"{d.replace('_', ' ')}: {v}" for (d, v) in ypos], fontsize=6)
+    dash.set_xlabel("specification (rank of the estimate)")
+    dash.set_xlim(0, len(c) + 1)
+    fig.tight_layout()
+    plt.close(fig)
+    alt = (f"Specification curve of {est.label}: {len(c)} estimates sorted with 95% CIs, the "
+           f"paper's value and the book's default marked, and the choices of each specification")
+    return BookFigure(fig, _plotly(c, est, levels, paper, null, estimate) if interactive else None, alt)
+
+
+def _plotly(c: pd.DataFrame, est: mv.Estimate, levels: list[tuple[str, str]], paper, null,
+            estimate: str):
+    import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
+
+    dims = list(dict.fromkeys(d for d, _ in levels))
+    hover = [f"spec {s}: {est.label} {num(v)} ({num(lo)}, {num(hi)}), p = {p:.3g}, n = {n}<br>"
+             + "<br>".join(f"{d.replace('_', ' ')} = {getattr(r, d)}" for d in dims)
+             for s, v, lo, hi, p, n, r in zip(c["spec"], c["value"], c["ci_low"], c["ci_high"],
+                                              c["p"], c["n"], c.itertuples())]
+    colors = np.where(c["significant"], SIG_COLOR, NONSIG_COLOR).tolist()
+    fig = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.03,
+                        row_heights=[0.55, 0.45])
+    fig.add_trace(go.Scatter(
+        x=c["rank"], y=c["value"], mode="markers", marker={"size": 4, "color": colors},
+        error_y={"type": "data", "symmetric": False, "array": c["ci_high"] - c["value"],
+                 "arrayminus": c["value"] - c["ci_low"], "thickness": 0.5, "width": 0,
+                 "color": "rgba(31,78,121,0.25)"},
+        text=hover, hovertemplate="%{text}<extra></extra>", name="specifications"), row=1, col=1)
+    default = c[c["is_default"]]
+    if len(default):
+        fig.add_trace(go.Scatter(x=default["rank"], y=default["value"], mode="markers",
+                                 marker={"size": 11, "symbol": "diamond", "color": DEFAULT_COLOR},
+                                 name="book default", hoverinfo="skip"), row=1, col=1)
+    fig.add_hline(y=null, line={"color": "black", "width": 1}, row=1, col=1)
+    if paper is not None:
+        fig.add_trace(go.Scatter(x=[c["rank"].min(), c["rank"].max()], y=[paper, paper], mode="lines",
+                                 line={"color": PAPER_COLOR, "dash": "dash", "width": 2},
+                                 name=f"paper ({num(paper)})", hoverinfo="skip"), row=1, col=1)
+    labels = [f"{d.replace('_', ' ')}: {v}" for d, v in levels]
+    for (d, v), lab in zip(levels, labels):
+        sel = c[d] == v
+        fig.add_trace(go.Scatter(x=c.loc[sel, "rank"], y=[lab] * int(sel.sum()), mode="markers",
+                                 marker={"symbol": "line-ns-open", "size": 6, "color": COLOR},
+                                 customdata=c.loc[sel, "spec"],
+                                 hovertemplate="spec %{customdata} (rank %{x})<extra></extra>",
+                                 showlegend=False),
+                      row=2, col=1)
+    if est.ratio:
+        lim = (float(c["ci_low"].min()), float(c["ci_high"].max()))
+        fig.update_yaxes(type="log", **plotly_log_ticks((min(lim[0], paper or lim[0]), max(lim[1], 1.0))),
+                         row=1, col=1)
+    fig.update_yaxes(title_text=est.label, row=1, col=1)
+    fig.update_yaxes(categoryorder="array", categoryarray=list(reversed(labels)), tickmode="array",
+                     tickvals=labels, ticktext=labels, tickfont={"size": 9}, row=2, col=1)
+    fig.update_xaxes(title_text="specification (rank of the estimate)", row=2, col=1)
+    fig.update_layout(height=420 + 20 * len(levels), margin={"l": 10, "r": 10, "t": 30, "b": 40},
+                      template="simple_white", legend={"orientation": "h", "y": 1.06},
+                      hovermode="closest")
+    return fig

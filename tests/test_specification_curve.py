@@ -1,0 +1,115 @@
+"""Specification curve figure, summary and records on a hand-made multiverse result."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from nhmg_lib.analyses import multiverse as mv
+from nhmg_lib.report import published
+from nhmg_lib.report import specification_curve as sc
+
+
+def fake_result() -> mv.MultiverseResult:
+    """16 specifications (np_index x weight x energy, 2 x 2 x 2 x magnesium 2) with known
+    estimates: magnesium moves every estimate by 0.4 on the link scale, energy by 0.05."""
+    g = mv.grid({"np_index": ["product", "score"], "magnesium": ["diet", "total"],
+                 "weight": ["wtdr2d", "wtmec2yr"], "egfr_equation": ["ckd_epi_2009"],
+                 "drinking": ["nhanes_lifetime_12"], "physical_activity": ["who_600_met"],
+                 "random_glucose": ["ogtt_2h"], "race": ["ridreth1"],
+                 "covariates_required": ["model3_and_indices"]})
+    specs = mv.specifications(g)
+    rows, totals = [], {}
+    rng = np.random.default_rng(1)
+    for e, est in mv.ESTIMATES.items():
+        sign = -1 if est.outcome == "lmm" and est.exposure != "np" else 1
+        coef = sign * (0.5 + 0.4 * (specs["magnesium"] == "total") + 0.05 * (specs["energy_exclusion"] == "yes")
+                       + 0.01 * (specs["weight"] == "wtmec2yr")).to_numpy()
+        se = np.full(len(specs), 0.2)
+        se[specs["np_index"].eq("score").to_numpy() & (specs.index % 2 == 0)] = 0.5  # some not significant
+        from scipy import stats
+        df = np.full(len(specs), 40)
+        p = 2 * stats.t.sf(np.abs(coef / se), df)
+        q = stats.t.ppf(0.975, 40)
+        tf = np.exp if est.ratio else (lambda v: v)
+        for i, sid in enumerate(specs.index):
+            reason = "empty domain" if (e == "or_np" and i == 3) else None
+            if reason:
+                rows.append((sid, e, np.nan, np.nan, np.nan, np.nan, 0, np.nan, np.nan, np.nan, 0, reason))
+            else:
+                rows.append((sid, e, tf(coef[i]), tf(coef[i] - q * se[i]), tf(coef[i] + q * se[i]), p[i], 100,
+                             coef[i], se[i], coef[i] / se[i], 40, None))
+        totals[e] = rng.normal(size=(6, len(specs)))
+    t = pd.DataFrame(rows, columns=["spec", "estimate", "value", "ci_low", "ci_high", "p", "n", "coef",
+                                    "se", "z", "df", "reason"]).join(specs, on="spec")
+    t["is_default"] = t["spec"] == mv.default_spec_id(specs)
+    return mv.MultiverseResult(specs, t, totals, np.repeat(np.arange(3), 2), "k", 0.0)
+
+
+def test_paper_directions_follow_the_published_values():
+    by_id = {p.id: p.estimate for p in published.VALUES}
+    d = sc.paper_directions()
+    for e, est in mv.ESTIMATES.items():
+        v = by_id[est.results_id]
+        assert d[e] == (1 if (math.log(v) if est.ratio else v) > 0 else -1)
+
+
+def test_summary_and_the_choice_that_moves_most():
+    res = fake_result()
+    s = sc.summary(res)
+    assert s.loc["or_lnmg", "moves_most"] == "magnesium"
+    eff = sc.choice_effects(res, "beta_lnmg")
+    assert list(eff["choice"]) == ["magnesium", "energy_exclusion", "weight", "np_index"]
+    assert eff["spread"].tolist() == pytest.approx([0.4, 0.05, 0.01, 0.0])
+    c = res.curve("beta_lnmg")
+    assert s.loc["beta_lnmg", "median"] == pytest.approx(np.median(c["coef"]))
+    assert s.loc["or_lnmg", "median"] == pytest.approx(np.exp(np.median(res.curve("or_lnmg")["coef"])))
+    expected = ((c["p"] < 0.05) & (c["coef"] > 0)).mean()
+    assert s.loc["beta_lnmg", "share_significant"] == pytest.approx(expected)
+    assert 0 < expected < 1
+    assert s.loc["or_np", "not_estimable"] == 1
+    assert s.loc["or_q4", "default"] == pytest.approx(res.default_rows().loc["or_q4", "value"])
+    table = sc.summary_table(res)
+    assert table.shape[0] == 4 and "Choice that moves it most" in table
+
+
+def test_records_ids_and_joint_p_values():
+    res = fake_result()
+    jt = mv.joint_test(res, sc.paper_directions(), 30, workers=1, cache=False)
+    recs = sc.records(res, jt)
+    ids = [r["id"] for r in recs]
+    assert len(ids) == len(set(ids))
+    by = {r["id"]: r for r in recs}
+    assert by["multiverse/n_specifications"]["estimate"] == 16
+    assert by["multiverse/or_np/median"]["n"] == 15
+    assert by["multiverse/beta_lnmg/mean_z"]["p"] == pytest.approx(jt.frame.loc["beta_lnmg", "p_mean_z"])
+    assert by["multiverse/or_np/not_estimable"]["estimate"] == 1
+
+
+def test_figure_has_curve_dashboard_and_hover():
+    res = fake_result()
+    fig = sc.specification_curve_figure(res, "or_q4")
+    ax, dash = fig.mpl.axes
+    # sorted estimates, the default marked, the paper's value drawn
+    ys = ax.collections[1].get_offsets()[:, 1]
+    assert np.all(np.diff(ys) >= 0) and len(ys) == 16
+    paper = sc.paper_values()["or_q4"]
+    assert any(np.allclose(line.get_ydata(), paper) for line in ax.get_lines())
+    labels = [t.get_text() for t in dash.get_yticklabels()]
+    assert "magnesium: total" in labels and "energy exclusion: yes" in labels
+    assert not any(lab.startswith("race") for lab in labels)   # not varied: no dashboard row
+    pj = fig.plotly.to_plotly_json()
+    hover = pj["data"][0]["text"]
+    assert len(hover) == 16 and "magnesium = " in hover[0] and "spec " in hover[0]
+    assert fig.to_bytes("png")[:4] == b"\x89PNG"
+
+
+def test_summary_when_the_grid_leaves_out_the_default():
+    res = fake_result()
+    res.table["is_default"] = False
+    assert (sc.summary_table(res)["Book default"] == "not in the grid").all()
+    fig = sc.specification_curve_figure(res, "beta_lnmg", interactive=False)
+    assert fig.plotly is None and len(fig.mpl.axes) == 2
