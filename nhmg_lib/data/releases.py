@@ -266,8 +266,8 @@ def verify_file(path: Path, *, synthetic: bool = False, name: str | None = None)
         if _md5(src) == known.md5:
             return FileCheck(path.name, "known release", size, layout.rows, "CDC release as recorded")
         return FileCheck(path.name, "other release", size, layout.rows,
-                         f"same size as the recorded CDC release but another MD5 (the CDC "
-                         f"re-releases files; if in doubt, fetch it again)")
+                         "same size as the recorded CDC release but another MD5 (the CDC "
+                         "re-releases files; if in doubt, fetch it again)")
     short = _cut_short(stem, layout)
     if short:
         return FileCheck(path.name, "damaged", size, layout.rows,
