@@ -15,6 +15,7 @@ pass, and a check whose record the book lacks is *not computed* (and fails).
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any, Iterable, Mapping, Sequence
 
@@ -71,7 +72,8 @@ def _short(id: str) -> str:
     mexican_american/lmm`` -> "race: mexican american"."""
     parts = id.split("/")
     if parts[0] == "table1":
-        level = [p for p in parts[2:] if p not in ("mean", "median", "p", "lmm", "non_lmm")]
+        level = [re.sub(r"^(lt|gt)(\d+)_(\d+)$", lambda m: f"{'<' if m[1] == 'lt' else '>'}{m[2]}.{m[3]}", p)
+                 for p in parts[2:] if p not in ("mean", "median", "p", "lmm", "non_lmm")]
         return parts[1].replace("_", " ") + (": " + " ".join(level).replace("_", " ") if level else "")
     text = describe(id)
     head = exhibit_of(id) + ", "

@@ -348,9 +348,10 @@ class Scorecard:
                 verdict(r["same_sign"]) if done else NOT_APPLICABLE,
                 verdict(r["same_significance"]) if done else NOT_APPLICABLE,
             ])
+            # under its exhibit's heading a row needs only the rest of the label
             label = r.get("label") or describe(r["id"])
-            prefix = f"{r['exhibit']}, "
-            index.append((r["exhibit"], label[len(prefix):] if label.startswith(prefix) else label))
+            head, _, rest = label.partition(", ")
+            index.append((r["exhibit"], rest if rest and r["exhibit"].startswith(head) else label))
         # Short headers under two groups keep the table inside the book's text column.
         cols = pd.MultiIndex.from_tuples([
             ("", "Published"), ("", "Book"), ("Difference", "abs."), ("Difference", "rel."),
