@@ -141,6 +141,18 @@ def test_exhibit_tables_carry_the_papers_numbers(built):
         assert set(texts) <= cells, (name, set(texts) - cells)
 
 
+def test_figure_images_have_alt_text(built):
+    """An executed figure's <img> says what it shows, not its hashed file name (issue 12)."""
+    seen = 0
+    for name, text in _pages(built["html"]).items():
+        for alt in re.findall(r'<img alt="([^"]*)" src="[^"]*_images/[0-9a-f]{64}\.svg"', text):
+            seen += 1
+            assert alt and not alt.endswith(".svg") and "_images/" not in alt, (name, alt)
+    assert seen >= 4  # Figures 1, 4, 5 and B1 at least
+    mediation = (built["html"] / "book" / "mediation.html").read_text(encoding="utf-8")
+    assert 'alt="Figure 4: path diagrams of the mediation of magnesium -&gt; LMM' in mediation
+
+
 def test_cross_references_link_to_the_exhibits(built):
     html = built["html"] / "book"
     numref = '<a class="reference internal" href="{href}"><span class="std std-numref">{text}</span></a>'
