@@ -4,14 +4,14 @@
 on ``id`` and judges each pair. One row per published number; a published id the records do not
 contain stays in the table as *not computed* (it is never dropped).
 
-Columns of :attr:`Scorecard.frame`: ``id``, ``label`` (the id in words, :func:`describe`),
-``exhibit`` (from the id prefix: ``table2`` ->
+Columns of :attr:`Scorecard.frame`: ``id``, ``exhibit`` (from the id prefix: ``table2`` ->
 "Table 2", ``flow`` -> "Figure 1", ...), ``kind``, ``where`` (place in the paper),
 ``published``, ``published_ci_low``, ``published_ci_high``, ``book``, ``book_ci_low``,
 ``book_ci_high``, ``book_p``, ``abs_diff`` (book - published), ``rel_diff``
 ((book - published) / |published|; None for p-values), the verdicts ``within_rounding``, ``ci_overlap``,
 ``same_sign``, ``same_significance``, ``agrees`` (sign and significance), and ``status``
-(``"computed"`` or ``"not computed"``). A verdict that does not apply is ``None``.
+(``"computed"`` or ``"not computed"``), ``decimals`` and ``label`` (the id in words,
+:func:`describe`, last so the CSV's first columns stay as they were). A verdict that does not apply is ``None``.
 
 Kinds and rules (the *null value* is what "no association" means on that scale):
 
@@ -81,10 +81,10 @@ _BETA_EXHIBITS = {"table3", "tableS2", "table4", "table6", "figS1"}
 _COUNT_EXHIBITS = {"flow", "cohort", "table1"}
 
 COLUMNS = [
-    "id", "label", "exhibit", "kind", "where", "published", "published_ci_low", "published_ci_high",
+    "id", "exhibit", "kind", "where", "published", "published_ci_low", "published_ci_high",
     "published_significance", "book", "book_ci_low", "book_ci_high", "book_p", "abs_diff",
     "rel_diff", "within_rounding", "ci_overlap", "same_sign", "same_significance", "agrees",
-    "status", "decimals",
+    "status", "decimals", "label",
 ]
 
 
