@@ -111,6 +111,48 @@ def test_exhibits_carry_the_papers_numbers(built):
     assert len(labels) == len(set(labels)), labels
 
 
+def _paper_exhibits() -> dict[str, tuple[str, list[str]]]:
+    """name -> (chapter, the paper's numbers that exhibit table shows, as the paper prints them)."""
+    from nhmg_lib.report import paper_lines, published
+
+    chapters = {ex.name: ex.chapter for ex in EXHIBITS}
+    chapters["table-interaction"] = "subgroups"
+    out: dict[str, tuple[str, list[str]]] = {}
+    for name, chapter in chapters.items():
+        ids = paper_lines.exhibit_ids(name)
+        if ids:
+            out[name] = (chapter, [published.text(i) for i in ids])
+    return out
+
+
+def test_exhibit_tables_carry_the_papers_numbers(built):
+    """Every number the paper prints for a cell of a table stands in that table, on a "Paper"
+    line (issue 12, item 1)."""
+    import html as html_mod
+
+    shown = _paper_exhibits()
+    assert {"table-2", "table-3", "table-4", "table-5", "table-7", "table-8", "table-s3"} <= set(shown)
+    for name, (chapter, texts) in shown.items():
+        page = (built["html"] / "book" / f"{chapter}.html").read_text(encoding="utf-8")
+        block = page.split(f'id="{name}"', 1)[1].split("</table>", 1)[0]
+        paper_rows = re.findall(r'<tr class="[^"]*nhmg-paper">(.*?)</tr>', block, re.S)
+        cells = {html_mod.unescape(re.sub(r"<[^>]+>", "", c)).strip()
+                 for row in paper_rows for c in re.findall(r"<td[^>]*>(.*?)</td>", row, re.S)}
+        assert set(texts) <= cells, (name, set(texts) - cells)
+
+
+def test_figure_images_have_alt_text(built):
+    """An executed figure's <img> says what it shows, not its hashed file name (issue 12)."""
+    seen = 0
+    for name, text in _pages(built["html"]).items():
+        for alt in re.findall(r'<img alt="([^"]*)" src="[^"]*_images/[0-9a-f]{64}\.svg"', text):
+            seen += 1
+            assert alt and not alt.endswith(".svg") and "_images/" not in alt, (name, alt)
+    assert seen >= 4  # Figures 1, 4, 5 and B1 at least
+    mediation = (built["html"] / "book" / "mediation.html").read_text(encoding="utf-8")
+    assert 'alt="Figure 4: path diagrams of the mediation of magnesium -&gt; LMM' in mediation
+
+
 def test_cross_references_link_to_the_exhibits(built):
     html = built["html"] / "book"
     numref = '<a class="reference internal" href="{href}"><span class="std std-numref">{text}</span></a>'
@@ -214,3 +256,17 @@ def test_pdf_builds_with_every_chapter_and_the_watermark(built):
     assert "??" not in text  # LaTeX's mark of an unresolved reference
     log = (pdf.parent / f"{pdf.stem}.log").read_text(encoding="utf-8", errors="replace")
     assert "Overfull \\hbox" not in log  # nothing runs into the margin
+
+
+def test_pdf_tables_carry_the_papers_numbers(built):
+    """The LaTeX of every exhibit table holds the paper's numbers on grey "Paper" lines (runs
+    after the PDF test, which leaves the LaTeX sources)."""
+    from nhmg_lib.report.tables import latex_escape
+
+    tex_files = list((built["root"] / "_build" / "latex").glob("*.tex"))
+    if not tex_files:
+        pytest.skip("no LaTeX build (TeX not installed)")
+    tex = "\n".join(p.read_text(encoding="utf-8") for p in tex_files)
+    for name, (_chapter, texts) in _paper_exhibits().items():
+        for t in texts:
+            assert r"\textcolor{darkgray}{\textit{%s}}" % latex_escape(t) in tex, (name, t)

@@ -71,9 +71,11 @@ def test_a_finding_holds_only_when_every_check_passes(tmp_path):
     assert list(fs.frame["exhibit"]) == ["Table 2", "Table 1", "Table 8"]
     assert fs.summary() == ("1 of 3 findings stated in words hold on the book's numbers "
                             "(1 with checks not computed)")
-    assert "model2/ln_mg 1.1 < 1 ✗" in fs.frame.loc[0, "evidence"]
-    assert "age/p p < 0.001 (sig) ✓" in fs.frame.loc[1, "evidence"]
-    assert "cally/nie: not computed" in fs.frame.loc[2, "evidence"]
+    # the paper's statement is labelled as such, the book's value follows
+    assert "Model 2, per ln unit of magnesium (OR): paper < 1, book 1.1 ✗" in fs.frame.loc[0, "evidence"]
+    assert "age: paper significant, book p < 0.001 ✓" in fs.frame.loc[1, "evidence"]
+    assert "CALLY, natural indirect effect (β): paper not significant, book not computed" in fs.frame.loc[2, "evidence"]
+    assert "(sig)" not in "".join(fs.frame["evidence"])
     table = fs.render()
     assert table.name == "table-findings" and "✗ (1 of 2)" in table.to_csv()
     path = tmp_path / "r.json"
@@ -109,3 +111,18 @@ def test_every_published_finding_can_hold_and_can_fail():
     # the checks of each finding point at ids the book computes (prefix = its exhibit)
     for f in published.FINDINGS:
         assert f.checks and all(c.id.startswith(f.exhibit + "/") for c in f.checks), f.text
+
+
+def test_headline_joins_the_scorecard_and_the_findings():
+    from nhmg_lib.report import published
+    from nhmg_lib.report.findings import headline
+    from nhmg_lib.report.scorecard import scorecard
+
+    recs = [rec(p.id, p.estimate, p.ci_low, p.ci_high) for p in published.VALUES]
+    n = len(published.VALUES)
+    line = headline(recs)
+    assert line.startswith(f"{n} of {n} published numbers reproduced within rounding; "
+                           f"{n} of {n} agree in sign and significance. ")
+    assert line == f"{scorecard(recs).summary()}. {findings(recs).summary()}."
+    assert line.endswith(f"0 of {len(published.FINDINGS)} findings stated in words hold on the "
+                         f"book's numbers ({len(published.FINDINGS)} with checks not computed).")

@@ -219,3 +219,82 @@ def test_contrast_facts(adults, block):
     assert float(f["p_floor"]) == pytest.approx(2 / (BOOT + 1), rel=1e-2)
     x = adults.loc[adults["in_cohort"] == 1, "ln_mg"]
     assert f["lnmg_min"] == f"{x.min():.1f}" and f["q1q4_text"] == mr.contrast_text(adults, "q1q4")
+
+
+def test_bootstrap_p_at_its_floor_prints_as_a_bound(block):
+    from dataclasses import replace
+
+    res = block[("ln_np", "lmm")]
+    ok = int(np.isfinite(np.asarray(res.draws)[:, mediation.EFFECTS.index("nie")]).sum())
+    assert mr.p_floor(res, "nie") == pytest.approx(2 / (ok + 1))
+    at_floor = replace(res, p={**res.p, "nie": 2 / (ok + 1), "nde": 0.5})
+    # with 50 resamples the floor is 2/51 = 0.0392: the table says "at most 0.040", not "0.039"
+    if ok == BOOT:
+        assert mr.p_text(at_floor, "nie") == "≤0.040"
+    assert mr.p_text(at_floor, "nie").startswith("≤")
+    assert mr.p_text(at_floor, "nde") == "0.500"
+    # 1000 resamples, none failed: 2/1001 = 0.001998 reads "≤0.002"
+    thousand = replace(res, boot=1000, draws=np.ones((1000, len(mediation.EFFECTS))),
+                       p={**res.p, "nie": 2 / 1001}, p_floor={**res.p_floor, "nie": 2 / 1001})
+    assert mr.p_text(thousand, "nie") == "≤0.002"
+    t7 = mr.table({("ln_np", "lmm"): at_floor}, "lmm")
+    assert mr.p_text(at_floor, "nie") in t7.to_html()
+    # PAR and RAR have no row here: the paper's values go to a footnote
+    assert any(f.startswith("Paper, for rows the book does not show: PAR 13%; RAR 21%")
+               for f in t7.footnotes)
+
+
+def test_tables_carry_the_papers_proportions_mediated(block):
+    t7 = mr.table(block, "lmm")
+    rows = dict(zip(range(len(t7.row_labels)), t7.row_labels))
+    np_at = t7.row_labels.index("NP")
+    assert t7.row_labels[np_at + 1] == "Paper" and t7.cells[np_at + 1][-1] == "18%"
+    assert t7.row_labels.count("Paper") == 3 and "Paper" != rows[0]  # NP, PAR, RAR; not CALLY
+
+
+def test_diagram_text_is_legible_and_inside_its_boxes(block):
+    """Figures 4-5 at the size the web page shows them (the text column, about 730 px): no
+    text under 8.5 pt (about 11 px there), box labels inside their boxes, nothing off the
+    figure (issue 12: "Low muscle mass" ran out of its box, text was ~7 px)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.patches import FancyBboxPatch
+
+    for outcome in ("lmm", "ln_smi"):
+        fig = mediation_diagram.figure(block, outcome).mpl
+        w_in = fig.get_size_inches()[0]
+        assert w_in <= 7.8  # shown at (about) its own size in the text column, not shrunk
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+        canvas = FigureCanvasAgg(fig)
+        canvas.draw()
+        renderer = canvas.get_renderer()
+        fig_box = fig.bbox
+        for ax in fig.axes:
+            texts = [t for t in ax.texts if t.get_text()]
+            assert texts and min(t.get_fontsize() for t in texts) >= 8.5
+            for t in texts + [ax.title]:
+                e = t.get_window_extent(renderer)
+                assert e.x0 >= fig_box.x0 - 1 and e.x1 <= fig_box.x1 + 1, t.get_text()
+            for patch in (p for p in ax.patches if isinstance(p, FancyBboxPatch)):
+                pe = patch.get_window_extent(renderer)
+                cx, cy = (pe.x0 + pe.x1) / 2, (pe.y0 + pe.y1) / 2
+                label = min(texts, key=lambda t: abs(t.get_window_extent(renderer).x0 + t.get_window_extent(renderer).width / 2 - cx)
+                            + abs(t.get_window_extent(renderer).y0 + t.get_window_extent(renderer).height / 2 - cy))
+                le = label.get_window_extent(renderer)
+                assert pe.x0 <= le.x0 and le.x1 <= pe.x1, (outcome, label.get_text())
+                assert pe.y0 <= le.y0 and le.y1 <= pe.y1, (outcome, label.get_text())
+
+
+def test_paper_lines_sit_in_the_papers_contrast_block(adults, block):
+    """With one row block per contrast, the paper's values go under the a* = 0 -> a = 1 rows
+    (the contrast the paper used), never under the in-data contrasts."""
+    t7 = mr.table(block, "lmm", adults=adults)
+    labels, groups = t7.row_labels, t7.row_is_group
+    paper_rows = [i for i, label in enumerate(labels) if label == "Paper"]
+    assert len(paper_rows) == 3                               # NP, PAR, RAR
+    unit_start = labels.index(mr.CONTRASTS["unit"])
+    assert groups[unit_start] and all(i > unit_start for i in paper_rows)
+    np_at = labels.index("NP", unit_start)
+    assert paper_rows[0] == np_at + 1 and t7.cells[np_at + 1][-1] == "18%"

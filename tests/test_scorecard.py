@@ -147,15 +147,44 @@ def test_full_published_list_render_and_csv(tmp_path):
     assert card.summary().startswith(f"{card.n} of {card.n} published numbers reproduced")
     table = card.render()
     html = table._repr_html_()
-    assert "Table 2" in html and "table2/model3/q4" in html
+    # readers see the quantity in words; the id stays in the CSV
+    assert "Table 2" in html and "Model 3, Q4 vs Q1 (OR)" in html and "table2/model3/q4" not in html
     assert "xltabular" in table.to_latex()
     path = tmp_path / "scorecard.csv"
     card.to_csv(path)
     head = path.read_text().splitlines()[0].split(",")
-    for col in ("id", "exhibit", "published", "book", "abs_diff", "rel_diff", "within_rounding",
+    for col in ("id", "label", "exhibit", "published", "book", "abs_diff", "rel_diff", "within_rounding",
                 "ci_overlap", "same_sign", "same_significance"):
         assert col in head
     # a results.json path works as input too
     rj = tmp_path / "results.json"
     rj.write_text(json.dumps(recs))
     assert scorecard(rj).summary() == card.summary()
+
+
+def test_ids_in_words():
+    from nhmg_lib.report.scorecard import describe
+
+    assert describe("table2/model3/q4") == "Table 2, Model 3, Q4 vs Q1 (OR)"
+    assert describe("table3/model3/ln_mg") == "Table 3, Model 3, per ln unit of magnesium (β)"
+    assert describe("table5/np/model3/ln_index") == "Table 5, Model 3, per ln unit of NP (OR)"
+    assert describe("fig3/hypertension/p_interaction") == "Figure 3, hypertension, P for interaction"
+    assert describe("table7/np/pm") == "Table 7, NP, proportion mediated"
+    assert describe("flow/final_n") == "Figure 1, final cohort (n)"
+    card = scorecard([rec("table2/model3/q4", 0.33, 0.2, 0.5)],
+                     [Published("table2/model3/q4", 0.33, 0.18, 0.60)])
+    assert card.frame.loc[0, "label"] == "Table 2, Model 3, Q4 vs Q1 (OR)"
+    assert card.frame.loc[0, "id"] == "table2/model3/q4"
+
+
+def test_no_relative_difference_for_p_values():
+    pubs = [Published("fig3/hypertension/p_interaction", 0.005, decimals=3),
+            Published("table2/model3/q4", 0.33, 0.18, 0.60)]
+    card = scorecard([rec("fig3/hypertension/p_interaction", 0.004),
+                      rec("table2/model3/q4", 0.36, 0.2, 0.5)], pubs)
+    p_row = row(card, "fig3/hypertension/p_interaction")
+    assert p_row["rel_diff"] is None and p_row["abs_diff"] == pytest.approx(-0.001)
+    assert row(card, "table2/model3/q4")["rel_diff"] == pytest.approx(0.03 / 0.33)
+    cells = card.render().to_frame()
+    rel = [c for c in cells.columns if c.endswith("rel.")][0]
+    assert [c for c in cells[rel] if c] == ["+9.1%"]  # none for the p-value

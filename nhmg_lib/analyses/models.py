@@ -199,6 +199,15 @@ def quartile_medians(adults: pd.DataFrame, domain: DomainSpec = "in_cohort") -> 
     return med.reindex([1, 2, 3, 4]).rename("median_ln_mg")
 
 
+def quartile_ranges(adults: pd.DataFrame, domain: DomainSpec = "in_cohort") -> dict[int, tuple[float, float]]:
+    """Lowest and highest ``ln_mg`` of each ``mg_q`` quartile (1-4) within the domain, as the
+    paper prints its quartiles (Q1 2.25-5.40, ...)."""
+    mask = resolve_domain(adults, domain)
+    sub = adults.loc[mask, ["ln_mg", "mg_q"]].dropna()
+    g = sub.groupby(sub["mg_q"].astype(int))["ln_mg"]
+    return {int(q): (float(lo), float(hi)) for q, lo, hi in zip(g.min().index, g.min(), g.max())}
+
+
 def with_trend_scores(adults: pd.DataFrame, domain: DomainSpec = "in_cohort") -> pd.DataFrame:
     """A copy of ``adults`` with ``TREND_COLUMN`` = the domain median ln-Mg of each row's
     quartile (NaN where ``mg_q`` is missing)."""
@@ -418,6 +427,7 @@ __all__ = [
     "FACTOR_LEVELS", "OUTCOMES", "EXPOSURES", "MODELS", "TREND_COLUMN", "ENERGY_BOUNDS", "TABLES",
     "ModelInputError", "ModelSpecError", "covariates", "exposure_terms", "model_formula",
     "energy_plausible", "energy_domain", "energy_excluded", "resolve_domain", "quartile_medians",
+    "quartile_ranges",
     "with_trend_scores", "design_for", "present_levels", "fit_exposure_model", "ExposureTable", "exposure_table",
     "table_frame", "table_numeric", "records", "all_records", "format_p",
 ]

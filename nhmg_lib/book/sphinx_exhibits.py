@@ -12,6 +12,8 @@
   sets ``\\thetable``/``\\thefigure`` to the same number just before its caption.
 * In HTML each table is followed by a link to its cells as CSV (``_downloads/tables/``); a
   table wider than the text column takes the page's margin (:func:`widen_without_sidebar`).
+* An executed figure's ``<img>`` gets its figure's description as alt text
+  (:func:`image_alt_from_svg`).
 """
 
 from __future__ import annotations
@@ -168,6 +170,31 @@ def widen_without_sidebar(app: Any, pagename: str, templatename: str, context: d
         context["body"] = context["body"].replace("nhmg-table-wrap full-width", "nhmg-table-wrap nhmg-wide")
 
 
+_SVG_TITLE = re.compile(r"<title>(.*?)</title>", re.S)
+
+
+def image_alt_from_svg(app: Any, doctree: nodes.document, docname: str) -> None:
+    """An executed figure's image gets the figure's own description as its alt text.
+
+    myst-nb writes a figure output to a file named by its hash and gives the ``<img>`` no alt,
+    so the browser's text for it would be that path. :class:`~nhmg_lib.report.figures.BookFigure`
+    writes its ``alt`` into the SVG's ``<title>``; this reads it back into the image node
+    (on ``doctree-resolved``: myst-nb picks the output's image in a post-transform)."""
+    import html as html_mod
+
+    for img in doctree.findall(nodes.image):
+        if img.get("alt") or not str(img.get("uri", "")).endswith(".svg"):
+            continue
+        uri = str(img["uri"])
+        # the image collector has made ``uri`` relative to the source directory
+        paths = [Path(app.srcdir) / uri, Path(app.env.relfn2path(uri, docname)[1]), Path(uri)]
+        head = next((p.read_text(encoding="utf-8", errors="replace")[:4000]
+                     for p in paths if p.is_file()), "")
+        m = _SVG_TITLE.search(head)
+        if m and m.group(1).strip():
+            img["alt"] = html_mod.unescape(m.group(1).strip())
+
+
 def setup(app: Any) -> dict[str, Any]:
     app.add_enumerable_node(
         exhibit_table, "table", _table_title,
@@ -180,4 +207,5 @@ def setup(app: Any) -> dict[str, Any]:
     app.connect("env-get-updated", renumber, priority=900)
     # After pydata-sphinx-theme has decided the page's secondary sidebar (priority 500).
     app.connect("html-page-context", widen_without_sidebar, priority=700)
+    app.connect("doctree-resolved", image_alt_from_svg)
     return {"parallel_read_safe": True, "parallel_write_safe": True}

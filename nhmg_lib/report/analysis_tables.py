@@ -8,6 +8,7 @@ from typing import Any
 from nhmg_lib.analyses.inflammation import TABLE_TITLES, IndexTables
 from nhmg_lib.analyses.table1 import NAME as TABLE1_NAME
 from nhmg_lib.analyses.table1 import Table1
+from nhmg_lib.report import paper_lines
 from nhmg_lib.report.tables import PublicationTable, publication_table
 
 __all__ = ["table1_table", "index_table"]
@@ -19,9 +20,12 @@ def table1_table(t1: Table1) -> PublicationTable:
                              footnotes=t1.footnotes, stub_header="Characteristic")
 
 
-def index_table(result: IndexTables, table: str, **kwargs: Any) -> PublicationTable:
+def index_table(result: IndexTables, table: str, *,
+                quartile_ranges: dict[int, tuple[float, float]] | None = None,
+                **kwargs: Any) -> PublicationTable:
     """Table 4, 5 or 6: :meth:`IndexTables.formatted` as a publication table with a default
-    caption, label and footnotes (override through ``kwargs``)."""
+    caption, label and footnotes (override through ``kwargs``), the paper's numbers beside the
+    book's (:func:`nhmg_lib.report.paper_lines.beside`, with the quartile ranges if given)."""
     measure = "OR" if table == "table5" else "β"
     notes = {
         "table4": "β of each index's model column per 1-unit increase of ln magnesium "
@@ -45,4 +49,5 @@ def index_table(result: IndexTables, table: str, **kwargs: Any) -> PublicationTa
         ],
     )
     kw.update(kwargs)
-    return publication_table(result.formatted(table), **kw)
+    return paper_lines.beside(publication_table(result.formatted(table), **kw),
+                              quartile_ranges=quartile_ranges)

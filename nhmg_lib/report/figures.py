@@ -46,6 +46,8 @@ class BookFigure:
     def to_bytes(self, fmt: str, dpi: int = 200) -> bytes:
         buf = io.BytesIO()
         meta = {"Creator": "nhmg_lib", "Date": None} if fmt in ("svg", "pdf") else None
+        if fmt == "svg":  # the SVG's <title>: the book's <img alt> (book.sphinx_exhibits)
+            meta["Title"] = self.alt
         if fmt == "pdf":
             meta = {"Creator": "nhmg_lib", "Producer": "nhmg_lib", "CreationDate": None, "ModDate": None}
         self.mpl.savefig(buf, format=fmt, dpi=dpi, bbox_inches="tight", metadata=meta)

@@ -15,6 +15,7 @@ pass, and a check whose record the book lacks is *not computed* (and fails).
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any, Iterable, Mapping, Sequence
 
@@ -22,10 +23,10 @@ import pandas as pd
 
 from nhmg_lib.report import published as _published
 from nhmg_lib.report.scorecard import (AGREES, ALPHA, DIFFERS, NULL, _num, _records_by_id, _significant,
-                        exhibit_of, kind_of)
+                        describe, exhibit_of, kind_of)
 from nhmg_lib.report.tables import PublicationTable, publication_table
 
-__all__ = ["check", "judge_finding", "findings", "Findings"]
+__all__ = ["check", "judge_finding", "findings", "Findings", "headline"]
 
 
 def _estimate(rec: Mapping[str, Any] | None) -> float | None:
@@ -65,25 +66,49 @@ def check(c: _published.Check, by_id: Mapping[str, Mapping[str, Any]]) -> bool |
     raise ValueError(f"unknown relation {c.relation!r} in a check of {c.id}")
 
 
+def _short(id: str) -> str:
+    """The checked quantity in words, without its exhibit (the table groups rows by exhibit):
+    ``table2/model1/ln_mg`` -> "Model 1, per ln unit of magnesium (OR)", ``table1/race/
+    mexican_american/lmm`` -> "race: mexican american"."""
+    parts = id.split("/")
+    if parts[0] == "table1":
+        level = [re.sub(r"^(lt|gt)(\d+)_(\d+)$", lambda m: f"{'<' if m[1] == 'lt' else '>'}{m[2]}.{m[3]}", p)
+                 for p in parts[2:] if p not in ("mean", "median", "p", "lmm", "non_lmm")]
+        return parts[1].replace("_", " ") + (": " + " ".join(level).replace("_", " ") if level else "")
+    text = describe(id)
+    head = exhibit_of(id) + ", "
+    return text[len(head):] if text.startswith(head) else text
+
+
 def _evidence(c: _published.Check, by_id: Mapping[str, Mapping[str, Any]], ok: bool | None) -> str:
-    """``"model1/ln_mg 0.33 < 1 ✓"``: the id without its exhibit, the number(s), the verdict."""
-    short = c.id.split("/", 1)[1] if "/" in c.id else c.id
+    """What the paper says and what the book has, for one check: ``"Model 2, per ln unit of
+    magnesium (OR): paper < 1, book 1.1 ✗"``; ``"age: paper significant, book p < 0.001 ✓"``."""
     rec = by_id.get(c.id) or {}
     est = _estimate(rec)
+    if c.relation in (">", "<"):
+        if c.other is not None:
+            says = f"LMM {c.relation} non-LMM"
+        else:
+            says = f"{c.relation} {NULL.get(kind_of(c.id), 0):g}"
+    else:
+        says = "significant" if c.relation == "sig" else "not significant"
+    head = f"{_short(c.id)}: paper {says}, book"
     if est is None:
-        return f"{short}: not computed"
+        return f"{head} not computed"
     if c.relation in (">", "<"):
         if c.other is not None:
             other = _estimate(by_id.get(c.other))
-            ref = "n/a" if other is None else f"{other:.4g}"
-            text = f"{short} {est:.4g} {c.relation} non-LMM {ref}"
+            got = f"{est:.4g} vs {'n/a' if other is None else f'{other:.4g}'}"
         else:
-            text = f"{short} {est:.4g} {c.relation} {NULL.get(kind_of(c.id), 0):g}"
+            got = f"{est:.4g}"
     else:
         p = _p_value(rec)
-        shown = "CI" if p is None else ("p < 0.001" if p < 0.001 else f"p = {p:.3f}")
-        text = f"{short} {shown} ({c.relation})"
-    return f"{text} {AGREES if ok else DIFFERS}"
+        if p is None:
+            lo, hi = _num(rec.get("ci_low")), _num(rec.get("ci_high"))
+            got = "CI " + ("n/a" if lo is None or hi is None else f"{lo:.3g} to {hi:.3g}")
+        else:
+            got = "p < 0.001" if p < 0.001 else f"p = {p:.3f}"
+    return f"{head} {got} {AGREES if ok else DIFFERS}"
 
 
 def judge_finding(f: _published.Finding, by_id: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
@@ -126,12 +151,16 @@ class Findings:
             verdict = AGREES if r["holds"] else f"{DIFFERS} ({r['passed']} of {r['checks']})"
             rows.append([r["where"], verdict, r["evidence"]])
             index.append((r["exhibit"], r["text"]))
-        frame = pd.DataFrame(rows, columns=["Paper", "Holds", "Checks on the book's records"],
+        frame = pd.DataFrame(rows, columns=["Section", "Holds",
+                                            "What the paper says, and the book's value"],
                              index=pd.MultiIndex.from_tuples(index))
         notes = [self.summary() + ".",
-                 "A finding holds when every check passes. Checks: the estimate above (>) or below "
-                 "(<) the null value (1 for odds ratios, 0 for betas) or the non-LMM group's "
-                 "value; sig / ns: significant / not significant at 0.05 (the CI, else the p).",
+                 "A finding holds when every check passes. Each check reads \"quantity: paper "
+                 "<what the paper says>, book <the book's value> ✓/✗\": the paper's statement is "
+                 "the expectation (an estimate above > or below < the null value, 1 for odds "
+                 "ratios and 0 for betas, or the LMM group's value against the non-LMM group's; "
+                 "significant or not at 0.05), the book's value is what this build computed, and "
+                 "✓/✗ says whether the book's value meets the paper's statement.",
                  *footnotes]
         return publication_table(frame, caption=caption, name=name, stub_header="Finding",
                                  footnotes=notes, formatter=str, align=["l", "c", "l"])
@@ -145,3 +174,15 @@ def findings(records: Iterable[Mapping[str, Any]] | pd.DataFrame | str,
     """Judge every finding of ``stated`` on the book's ``records``."""
     by_id = _records_by_id(records)
     return Findings(pd.DataFrame([judge_finding(f, by_id) for f in stated]))
+
+
+def headline(records: Iterable[Mapping[str, Any]] | pd.DataFrame | str) -> str:
+    """The book's verdict in one line, as the scorecard chapter and the introduction print it:
+    the scorecard's summary and the findings' summary, e.g. "31 of 33 published numbers
+    reproduced within rounding; 33 of 33 agree in sign and significance. 22 of 25 findings
+    stated in words hold on the book's numbers."."""
+    from nhmg_lib.report.scorecard import scorecard
+
+    if not isinstance(records, (pd.DataFrame, str)):
+        records = list(records)
+    return f"{scorecard(records).summary()}. {findings(records).summary()}."

@@ -37,16 +37,24 @@ def path_coefficients(result: mediation.MediationResult) -> dict[str, tuple[floa
     return out
 
 
+def _wrap(label: str, width: int = 11) -> str:
+    """A box label on lines of at most ``width`` characters ("Low muscle\nmass")."""
+    import textwrap
+
+    return "\n".join(textwrap.wrap(label, width)) or label
+
+
 def _draw(ax: Any, result: mediation.MediationResult, mediator_label: str, outcome_label: str,
-          fontsize: float = 9.0) -> None:
+          fontsize: float = 9.5) -> None:
     from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
 
-    ax.set_xlim(0, 10)
-    ax.set_ylim(-0.2, 6.2)
+    ax.set_xlim(-0.1, 10.1)
+    ax.set_ylim(-0.7, 6.1)
     ax.axis("off")
-    bw, bh = 2.4, 1.1
-    boxes = {"x": (1.3, 1.8), "m": (5.0, 5.3), "y": (8.7, 1.8)}
-    text = {"x": "Magnesium\n(ln mg/day)", "m": mediator_label, "y": outcome_label}
+    # boxes wide enough for their labels at ``fontsize`` in a panel of the 2 x 2 figure
+    bw, bh = 2.7, 1.3
+    boxes = {"x": (1.35, 1.8), "m": (5.0, 5.3), "y": (8.65, 1.8)}
+    text = {"x": "Magnesium\n(ln mg/day)", "m": _wrap(mediator_label), "y": _wrap(outcome_label)}
     for k, (x, y) in boxes.items():
         ax.add_patch(FancyBboxPatch((x - bw / 2, y - bh / 2), bw, bh,
                                     boxstyle="round,pad=0.05,rounding_size=0.15",
@@ -59,14 +67,15 @@ def _draw(ax: Any, result: mediation.MediationResult, mediator_label: str, outco
 
     arrow((1.8, 1.8 + bh / 2 + 0.08), (5.0 - bw / 2 - 0.05, 5.3 - 0.1))
     arrow((5.0 + bw / 2 + 0.05, 5.3 - 0.1), (8.2, 1.8 + bh / 2 + 0.08))
-    arrow((1.3 + bw / 2 + 0.08, 1.8), (8.7 - bw / 2 - 0.08, 1.8))
+    arrow((1.35 + bw / 2 + 0.08, 1.8), (8.65 - bw / 2 - 0.08, 1.8))
 
     pc = path_coefficients(result)
     ci = lambda t, d=3: f"{format_number(t[0], d)}\n({format_number(t[1], d)}, {format_number(t[2], d)})"  # noqa: E731
     small = fontsize - 1
-    ax.text(2.55, 3.75, f"a = {ci(pc['a'])}", ha="right", va="center", fontsize=small,
+    # path labels beside the upper part of each arrow, clear of it and of the panel edge
+    ax.text(3.0, 4.65, f"a = {ci(pc['a'])}", ha="right", va="center", fontsize=small,
             color="#1f4e79", linespacing=1.2)
-    ax.text(7.45, 3.75, f"b = {ci(pc['b'])}\nMg × M = {format_number(pc['ab'][0], 3)}", ha="left",
+    ax.text(7.0, 4.65, f"b = {ci(pc['b'])}\nMg × M = {format_number(pc['ab'][0], 3)}", ha="left",
             va="center", fontsize=small, color="#1f4e79", linespacing=1.2)
     logistic = result.family == "binomial"
     meas = "OR" if logistic else "β"
@@ -76,9 +85,9 @@ def _draw(ax: Any, result: mediation.MediationResult, mediator_label: str, outco
         e, lo, hi = (scale * v[k] for v in (result.estimate, result.ci_low, result.ci_high))
         return f"{format_number(e, d)} ({format_number(lo, d)}, {format_number(hi, d)})"
 
-    ax.text(5.0, 1.93, f"NDE: {meas} {eff('nde')}", ha="center", va="bottom", fontsize=small)
-    ax.text(5.0, 1.05, f"NIE: {meas} {eff('nie')}\nTE: {meas} {eff('te')}\n"
-            f"Proportion mediated: {eff('pm', 100.0, 1)}%\n"
+    # the effects under the direct path, where the panel's full width is free
+    ax.text(5.0, 1.0, f"NDE: {meas} {eff('nde')}\nNIE: {meas} {eff('nie')}\nTE: {meas} {eff('te')}\n"
+            f"Proportion mediated: {eff('pm', 100.0, 1)} %\n"
             f"(ln-Mg {format_number(result.a_star, 2)} → {format_number(result.a, 2)})",
             ha="center", va="top", fontsize=small, linespacing=1.3)
 
@@ -101,7 +110,7 @@ def path_diagram(result: mediation.MediationResult, mediator_label: str, outcome
 
 
 def figure(results: Mapping[tuple[str, str], mediation.MediationResult], outcome: str,
-           figsize: tuple[float, float] = (10, 7)) -> BookFigure:
+           figsize: tuple[float, float] = (7.6, 7.4)) -> BookFigure:
     """Figure 4 (``"lmm"``) or Figure 5 (``"ln_smi"``): the four indices' path diagrams, 2 x 2."""
     import matplotlib.pyplot as plt
 
@@ -115,10 +124,11 @@ def figure(results: Mapping[tuple[str, str], mediation.MediationResult], outcome
         if res is None:
             ax.axis("off")
             continue
-        _draw(ax, res, f"ln {LABELS[i]}", out_label, fontsize=8.5)
-        ax.set_title(f"({'abcd'[INDICES.index(i)]}) {LABELS[i]}", loc="left", fontsize=10,
+        _draw(ax, res, f"ln {LABELS[i]}", out_label)
+        ax.set_title(f"({'abcd'[INDICES.index(i)]}) {LABELS[i]}", loc="left", fontsize=10.5,
                      weight="bold")
-    fig.subplots_adjust(left=0.01, right=0.99, top=0.95, bottom=0.02, wspace=0.04, hspace=0.12)
+    # sized for the book's text column (about 7.5 in): shown at its own size, 9-10 pt text
+    fig.subplots_adjust(left=0.005, right=0.995, top=0.96, bottom=0.01, wspace=0.03, hspace=0.1)
     exhibit = label_of("fig-mediation-lmm" if outcome == "lmm" else "fig-mediation-smi")
     return BookFigure(fig, alt=f"{exhibit}: path diagrams of the mediation of magnesium -> "
                                f"{label} by CALLY, NP, PAR and RAR")

@@ -34,6 +34,7 @@ NIE, TE with 95% bootstrap CI and P, proportion mediated in %. Figures 4 and 5 a
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 
 import numpy as np
@@ -41,6 +42,7 @@ import pandas as pd
 
 from nhmg_lib.analyses import mediation
 from nhmg_lib.cohort.definitions import DEFAULT, MODEL3_COVARIATES, Definitions
+from nhmg_lib.report import paper_lines
 from nhmg_lib.report.tables import PublicationTable, publication_table
 
 __all__ = ["INDICES", "MEDIATORS", "OUTCOMES", "LABELS", "cohort_rows", "mediation_block",
@@ -247,6 +249,32 @@ def _p(p: float) -> str:
     return format_p(p) if np.isfinite(p) else ""
 
 
+def p_floor(res: mediation.MediationResult, k: str) -> float:
+    """The smallest P the bootstrap can give for effect ``k``: ``2 / (B + 1)`` with B the
+    resamples whose effect is finite (failed refits left out), as
+    :mod:`nhmg_lib.analyses.mediation` computes the two-sided bootstrap proportion and records
+    it in :attr:`~nhmg_lib.analyses.mediation.MediationResult.p_floor`."""
+    recorded = float(getattr(res, "p_floor", {}).get(k, float("nan")))
+    if np.isfinite(recorded):
+        return recorded
+    j = mediation.EFFECTS.index(k)
+    draws = np.asarray(res.draws, dtype=float)
+    n = int(np.isfinite(draws[:, j]).sum()) if draws.ndim == 2 and draws.size else int(res.boot)
+    return 2.0 / (n + 1)
+
+
+def p_text(res: mediation.MediationResult, k: str) -> str:
+    """A bootstrap P as tables print it; at its floor (no resample on the far side of the null)
+    it is a bound, ``≤0.002`` for 1000 resamples, never a point value."""
+    p = float(res.p[k])
+    if not np.isfinite(p):
+        return ""
+    floor = p_floor(res, k)
+    if p <= floor * (1 + 1e-9):
+        return f"≤{math.ceil(floor * 1000 - 1e-9) / 1000:.3f}"
+    return _p(p)
+
+
 def format_number(x: float, d: int) -> str:
     """``x`` to ``d`` decimals with a true minus sign and no negative zero."""
     t = f"{x:.{d}f}"
@@ -279,7 +307,7 @@ def table_frame(results: Mapping[tuple[str, str], mediation.MediationResult], ou
         cells: dict[tuple[str, str], str] = {}
         for k in ("nde", "nie", "te"):
             cells[(k.upper(), measure)] = _ci(res, k, digits)
-            cells[(k.upper(), "P")] = _p(res.p[k])
+            cells[(k.upper(), "P")] = p_text(res, k)
         cells[("Proportion mediated", "% (95% CI)")] = _ci(res, "pm", 1, 100.0)
         rows.append(cells)
         index.append(LABELS[i])
@@ -327,19 +355,23 @@ def table(results: Mapping[tuple[str, str], mediation.MediationResult], outcome:
         floors = [r.p_floor["nie"] for r in mine if np.isfinite(r.p_floor.get("nie", np.nan))]
         floor = min(floors) if floors else float("nan")
         notes.append(f"95% CI: percentiles of {mine[0].boot} nonparametric bootstrap resamples of "
-                     "the cohort rows (both models refitted); P: two-sided bootstrap proportion, "
-                     f"which cannot fall below 2/(B + 1) = {floor:.3g} (B usable resamples): a P "
-                     "at that floor means P < 2/(B + 1). "
+                     "the cohort rows (both models refitted); P: two-sided bootstrap proportion "
+                     f"(≤{math.ceil(floor * 1000 - 1e-9) / 1000:.3f} is 2/(B + 1), B usable "
+                     "resamples: no resample on the far side of the null, the smallest P the "
+                     "resamples can show). "
                      f"n = {n_max:,}" + (f" ({'; '.join(short)}: the index needs CRP, measured "
-                                         "from 2015–2016)." if short else "."))
+                                         "from 2015 to 2018)." if short else "."))
     notes.append("Proportion mediated: " + ("NDE (NIE − 1) / (NDE × NIE − 1)" if family == "binomial"
                                             else "NIE / TE") + ", in %.")
     for (m, o), reason in getattr(results, "not_estimable", {}).items():
         if o == outcome:
             notes.append(f"{LABELS.get(m[3:], m)}: not estimable ({reason}).")
-    return publication_table(frame, caption=CAPTIONS[outcome],
-                             name=name or ("table-7" if outcome == "lmm" else "table-8"),
-                             stub_header="Mediator", footnotes=notes)
+    out = publication_table(frame, caption=CAPTIONS[outcome],
+                            name=name or ("table-7" if outcome == "lmm" else "table-8"),
+                            stub_header="Mediator", footnotes=notes)
+    # a mediator the book could not estimate has no row: its paper value goes to a footnote
+    return paper_lines.beside(out, ids=paper_lines.exhibit_ids(
+        "table-7" if outcome == "lmm" else "table-8"), missing="note")
 
 
 class FitDetails:

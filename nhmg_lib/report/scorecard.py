@@ -8,9 +8,10 @@ Columns of :attr:`Scorecard.frame`: ``id``, ``exhibit`` (from the id prefix: ``t
 "Table 2", ``flow`` -> "Figure 1", ...), ``kind``, ``where`` (place in the paper),
 ``published``, ``published_ci_low``, ``published_ci_high``, ``book``, ``book_ci_low``,
 ``book_ci_high``, ``book_p``, ``abs_diff`` (book - published), ``rel_diff``
-((book - published) / |published|), the verdicts ``within_rounding``, ``ci_overlap``,
+((book - published) / |published|; None for p-values), the verdicts ``within_rounding``, ``ci_overlap``,
 ``same_sign``, ``same_significance``, ``agrees`` (sign and significance), and ``status``
-(``"computed"`` or ``"not computed"``). A verdict that does not apply is ``None``.
+(``"computed"`` or ``"not computed"``), ``decimals`` and ``label`` (the id in words,
+:func:`describe`, last so the CSV's first columns stay as they were). A verdict that does not apply is ``None``.
 
 Kinds and rules (the *null value* is what "no association" means on that scale):
 
@@ -83,7 +84,7 @@ COLUMNS = [
     "id", "exhibit", "kind", "where", "published", "published_ci_low", "published_ci_high",
     "published_significance", "book", "book_ci_low", "book_ci_high", "book_p", "abs_diff",
     "rel_diff", "within_rounding", "ci_overlap", "same_sign", "same_significance", "agrees",
-    "status", "decimals",
+    "status", "decimals", "label",
 ]
 
 
@@ -98,6 +99,69 @@ def exhibit_of(id: str) -> str:
     if m:
         return ("Table " if m.group(1) == "table" else "Figure ") + m.group(2)
     return head
+
+
+_INDEX_NAMES = {"cally": "CALLY", "np": "NP", "par": "PAR", "rar": "RAR"}
+_COHORT_NAMES = {"lmm_n": "participants with LMM (n)", "lmm_pct": "LMM prevalence (%)",
+                 "male_pct": "men (%)", "median_age": "median age (years)",
+                 "final_n": "final cohort (n)", "excluded_n": "excluded for extreme energy intake (n)"}
+_EFFECTS = {"nde": "natural direct effect", "nie": "natural indirect effect",
+            "te": "total effect", "cde": "controlled direct effect", "pm": "proportion mediated"}
+_MEASURE = {"odds ratio": " (OR)", "beta": " (β)"}
+
+
+def _term(part: str, kind: str) -> str:
+    """One id part in words: ``q4`` -> "Q4 vs Q1 (OR)", ``ln_mg`` -> "per ln unit of Mg (OR)"."""
+    unit = _MEASURE.get(kind, "")
+    if re.fullmatch(r"q[2-4]", part):
+        return f"{part.upper()} vs Q1{unit}"
+    if part == "ln_mg":
+        return f"per ln unit of magnesium{unit}"
+    if part == "p_trend":
+        return "P for trend"
+    if part == "p_nonlinear":
+        return "P nonlinear"
+    if part == "p_interaction":
+        return "P for interaction"
+    if re.fullmatch(r"model\d", part):
+        return f"Model {part[5:]}"
+    if part in _INDEX_NAMES:
+        return _INDEX_NAMES[part]
+    if part in _EFFECTS:
+        return _EFFECTS[part] + ("" if part == "pm" else unit)
+    if part in _COHORT_NAMES:
+        return _COHORT_NAMES[part]
+    if part in ("lmm", "smi"):
+        return {"lmm": "LMM", "smi": "ln SMI"}[part]
+    if part in ("yes", "no"):
+        return part
+    if part == "p":
+        return "P"
+    return part.replace("_", " ")
+
+
+def describe(id: str) -> str:
+    """A results.json id in words, for readers: ``table2/model3/q4`` -> "Table 2, Model 3, Q4
+    vs Q1 (OR)"; ``table5/np/model3/ln_index`` -> "Table 5, Model 3, per ln unit of NP (OR)"."""
+    parts = id.split("/")
+    kind = kind_of(id)
+    head = exhibit_of(id)
+    rest = parts[1:]
+    if rest and rest[-1] == "ln_index" and len(rest) >= 2:  # index tables: "per ln unit of NP"
+        words = [_term(p, kind) for p in rest[1:-1]]
+        words.append(f"per ln unit of {_INDEX_NAMES.get(rest[0], rest[0])}{_MEASURE.get(kind, '')}")
+    elif parts[0] == "tableS3":
+        words = [{"inflection": "inflection point (ln mg/day)",
+                  "above": "OR per ln unit above the inflection point",
+                  "below": "OR per ln unit below the inflection point",
+                  "linear": "OR per ln unit, one-line model"}.get(rest[-1], _term(rest[-1], kind))]
+    elif parts[0] in ("fig3", "figS1") and len(rest) == 3:  # subgroup level: "hypertension yes"
+        words = [f"{rest[0]} {rest[1]}", _term(rest[2], kind)]
+    else:
+        words = [_term(p, kind) for p in rest]
+    if head.startswith("Cohort"):
+        head = "Cohort"
+    return ", ".join([head, *words])
 
 
 def kind_of(id: str) -> str:
@@ -174,7 +238,8 @@ def judge(pub: _published.Published, rec: Mapping[str, Any] | None,
     else:
         p_sig, p_src = True, "text"
     row: dict[str, Any] = {
-        "id": pub.id, "exhibit": exhibit_of(pub.id), "kind": kind, "where": pub.where,
+        "id": pub.id, "label": describe(pub.id), "exhibit": exhibit_of(pub.id), "kind": kind,
+        "where": pub.where,
         "published": p_est, "published_ci_low": p_lo, "published_ci_high": p_hi,
         "published_significance": p_src, "decimals": int(pub.decimals),
         "book": None, "book_ci_low": None, "book_ci_high": None, "book_p": None,
@@ -187,7 +252,8 @@ def judge(pub: _published.Published, rec: Mapping[str, Any] | None,
     lo, hi, p = _num(rec.get("ci_low")), _num(rec.get("ci_high")), _num(rec.get("p"))
     row.update(book=est, book_ci_low=lo, book_ci_high=hi, book_p=p, status="computed")
     row["abs_diff"] = est - p_est
-    row["rel_diff"] = (est - p_est) / abs(p_est) if p_est != 0 else None
+    # a relative difference of p-values means nothing (0.004 vs 0.005 is "25%")
+    row["rel_diff"] = (est - p_est) / abs(p_est) if p_est != 0 and kind != "p-value" else None
     row["within_rounding"] = math.isclose(round_half_up(est, pub.decimals), p_est,
                                           rel_tol=0, abs_tol=10 ** (-pub.decimals) / 1000)
     if None not in (lo, hi, p_lo, p_hi):
@@ -282,7 +348,10 @@ class Scorecard:
                 verdict(r["same_sign"]) if done else NOT_APPLICABLE,
                 verdict(r["same_significance"]) if done else NOT_APPLICABLE,
             ])
-            index.append((r["exhibit"], r["id"]))
+            # under its exhibit's heading a row needs only the rest of the label
+            label = r.get("label") or describe(r["id"])
+            head, _, rest = label.partition(", ")
+            index.append((r["exhibit"], rest if rest and r["exhibit"].startswith(head) else label))
         # Short headers under two groups keep the table inside the book's text column.
         cols = pd.MultiIndex.from_tuples([
             ("", "Published"), ("", "Book"), ("Difference", "abs."), ("Difference", "rel."),
@@ -296,7 +365,8 @@ class Scorecard:
         notes = [
             self.summary() + ".",
             "Estimates with 95% CI in parentheses, to the published number's decimals. "
-            "Difference: book − published (abs.) and the same over |published| (rel.). "
+            "Difference: book − published (abs.) and the same over |published| (rel.; not for "
+            "p-values). "
             f"{AGREES} agrees, {DIFFERS} differs, {NOT_APPLICABLE} not applicable.",
             "Rounding: the book's estimate, rounded as the paper rounds it, equals the "
             "published value. CI: the two 95% confidence intervals overlap. Sign: odds ratios on the same side of 1, betas and proportions "

@@ -113,9 +113,10 @@ class PublicationTable:
     align: list[str] = field(default_factory=list)  # "l" | "r" | "c" per data column
     frame: pd.DataFrame | None = None        # the (unformatted) source frame, for to_csv
     name: str = ""                           # cross-reference target in the book, e.g. "table-2"
+    row_is_paper: list[bool] = field(default_factory=list)  # True for a line of the paper's numbers
 
     _PAYLOAD = ("cells", "row_labels", "row_is_group", "row_indent", "columns", "column_groups",
-                "stub_header", "caption", "label", "footnotes", "align", "name")
+                "stub_header", "caption", "label", "footnotes", "align", "name", "row_is_paper")
 
     def payload(self) -> dict[str, Any]:
         """Everything needed to render the table again (JSON-able; no source frame)."""
@@ -161,9 +162,11 @@ class PublicationTable:
         for c, a in zip(self.columns, self.align):
             out.append(f'<th class="nhmg-{a}">{e(c)}</th>')
         out.append("</tr></thead><tbody>")
-        for label, cells, grp, ind in zip(self.row_labels, self.cells, self.row_is_group, self.row_indent):
+        for row_no, (label, cells, grp, ind) in enumerate(
+                zip(self.row_labels, self.cells, self.row_is_group, self.row_indent)):
             cls = "nhmg-rowgroup" if grp else ("nhmg-indent" if ind else "")
-            out.append(f'<tr class="{cls}">' if cls else "<tr>")
+            cls += " nhmg-paper" if self._is_paper(row_no) else ""
+            out.append(f'<tr class="{cls.strip()}">' if cls else "<tr>")
             out.append(f'<th scope="row" class="nhmg-stub">{e(label)}</th>')
             for c, a in zip(cells, self.align):
                 out.append(f'<td class="nhmg-{a}">{_html_cell(c)}</td>')
@@ -182,6 +185,10 @@ class PublicationTable:
 
     def _repr_html_(self) -> str:
         return self.to_html()
+
+    def _is_paper(self, row: int) -> bool:
+        """Whether body row ``row`` carries the paper's numbers (see report.paper_lines)."""
+        return row < len(self.row_is_paper) and bool(self.row_is_paper[row])
 
     #: Width, in em of the table's font, of the book's text column (sphinx-book-theme).
     HTML_COLUMN_EM = 48.0
@@ -316,13 +323,21 @@ class PublicationTable:
         for f in self.footnotes:
             last_foot.append(r"\multicolumn{%d}{@{}p{\linewidth}@{}}{\footnotesize\sloppy %s}\\" % (n + 1, esc(f)))
         lines += last_foot + [r"\endlastfoot"]
+        row_no = 0
         for label, cells, grp, ind in zip(self.row_labels, self.cells, self.row_is_group, self.row_indent):
             stub = esc(label)
             if grp:
                 stub = r"\textbf{%s}" % stub
             elif ind:
                 stub = r"\hspace{1em}" + stub
-            lines.append(" & ".join([stub] + [esc(c) for c in cells]) + r" \\")
+            if self._is_paper(row_no):
+                # the paper's numbers: grey italics under the book's line
+                stub = (r"\hspace{1em}" if ind else "") + r"\textcolor{darkgray}{\textit{%s}}" % esc(label)
+                lines.append(" & ".join([stub] + [r"\textcolor{darkgray}{\textit{%s}}" % esc(c) if c else ""
+                                                  for c in cells]) + r" \\")
+            else:
+                lines.append(" & ".join([stub] + [esc(c) for c in cells]) + r" \\")
+            row_no += 1
         lines += [r"\end{xltabular}", r"\endgroup", ""]
         return "\n".join(lines)
 
