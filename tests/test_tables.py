@@ -233,3 +233,12 @@ def test_wide_tables_take_the_margin_in_html():
                                           index=["CALLY"]))
     assert wide.html_is_wide()
     assert '<div class="nhmg-table-wrap full-width">' in wide.to_html()
+
+
+def test_latex_group_heading_stays_with_its_first_row():
+    index = pd.MultiIndex.from_tuples([(f"G{g}", f"r{i}") for g in range(6) for i in range(3)])
+    t = publication_table(pd.DataFrame({"OR": ["1.0"] * 18}, index=index), caption="Grouped")
+    assert t.row_is_group == [True, False, False, False] * 6  # 24 body rows, 6 headings
+    kept = _no_break_after(t.to_latex())
+    # rows 1-2 (start), every heading (0, 4, 8, ...), the last three rows (20 is a heading too)
+    assert [i for i, k in enumerate(kept) if k] == [0, 1, 4, 8, 12, 16, 20, 21, 22, 23]
