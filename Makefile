@@ -47,3 +47,19 @@ bench: venv
 
 clean:
 	rm -rf _build .pytest_cache
+
+# The chapters as notebooks: `make notebooks` writes each one executed (figures, tables, glued
+# numbers filled in) to notebooks/<chapter>.ipynb; `make lab` adds JupyterLab (requirements-lab.txt)
+# to .venv and opens the repository in it (a chapter's .md opens as a notebook through jupytext).
+.PHONY: notebooks lab
+LAB_STAMP := $(VENV)/.lab-$(shell cat requirements-lab.txt | sha256sum | cut -c1-12)
+
+notebooks: venv
+	$(BIN)/python -m nhmg_lib.book.notebooks notebooks
+
+$(LAB_STAMP): requirements-lab.txt $(STAMP)
+	$(BIN)/python -m pip install --quiet -r requirements-lab.txt
+	rm -f $(VENV)/.lab-*; touch $@
+
+lab: venv $(LAB_STAMP)
+	$(BIN)/jupyter lab --ServerApp.root_dir="$(CURDIR)" $(if $(filter 0,$(shell id -u)),--allow-root)

@@ -63,3 +63,11 @@ def write_xpt_dir(root: Path, cycles: tuple[str, ...] = ("J",), n: int = 6) -> P
 @pytest.fixture
 def xpt_dir(tmp_path: Path) -> Path:
     return write_xpt_dir(tmp_path / "data")
+
+
+@pytest.fixture(scope="session")
+def book_data_env(tmp_path_factory) -> dict[str, str]:
+    """Environment for the book's chapters on small synthetic data (15% of full size), with a
+    cache directory shared by every test that runs chapters (the synthetic files and the
+    mediation bootstrap are made once per test session)."""
+    return {"NHMG_CACHE_DIR": str(tmp_path_factory.mktemp("nhmg-cache")), "NHMG_SYNTH_SCALE": "0.15"}

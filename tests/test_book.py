@@ -35,14 +35,14 @@ def _copy_sources(dst: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def built(tmp_path_factory):
+def built(tmp_path_factory, book_data_env):
     if shutil.which("jupyter-book") is None and not (Path(__import__("sys").executable).parent / "jupyter-book").exists():
         pytest.skip("jupyter-book is not installed")
     root = tmp_path_factory.mktemp("book")
     _copy_sources(root)
     mp = pytest.MonkeyPatch()
-    mp.setenv("NHMG_CACHE_DIR", str(root / "cache"))
-    mp.setenv("NHMG_SYNTH_SCALE", "0.15")
+    for name, value in book_data_env.items():
+        mp.setenv(name, value)
     mp.delenv("NHMG_DATA_MODE", raising=False)
     try:
         context = resolve_data("synthetic", log=None)
@@ -232,15 +232,107 @@ def test_rebuild_reuses_the_execution_cache(built, capfd):
     assert warm < built["cold"] + 5  # generous: the real bar (< 10 s) is a benchmark, not a test
 
 
-def test_pdf_builds_with_every_chapter_and_the_watermark(built):
-    """The reviewers' PDF from the same sources (execution cache reused): every chapter,
-    the synthetic watermark, no unresolved references."""
+def test_code_hidden_on_demand_and_chapters_download_as_notebooks(built):
+    """Code cells sit behind a "show code" toggle; each chapter's download menu offers the
+    executed notebook, with its markup rendered; no PDF link before a PDF exists."""
+    import nbformat
+
+    html = built["html"]
+    page = (html / "book" / "magnesium_lmm_smi.html").read_text(encoding="utf-8")
+    assert len(re.findall(r'<details class="[^"]*\bhide above-input"', page)) >= 5
+    # the library call behind Table 2, on demand (syntax-highlighted: tags between the words)
+    assert "models.exposure_table(adults" in re.sub(r"<[^>]+>", "", page)
+    assert 'href="../_sources/book/magnesium_lmm_smi.ipynb"' in page
+    nb = nbformat.read(str(html / "_sources" / "book" / "magnesium_lmm_smi.ipynb"), as_version=4)
+    prose = "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
+    assert "{numref}" not in prose and "{glue:text}" not in prose and "Table 2" in prose
+    assert any(o.get("output_type") == "display_data" for c in nb.cells for o in c.get("outputs", []))
+    spline = nbformat.read(str(html / "_sources" / "book" / "dose_response.ipynb"), as_version=4)
+    pictures = [o for c in spline.cells for o in c.get("outputs", []) if "image/png" in o.get("data", {})]
+    assert pictures  # Figure 2 as a picture any Jupyter shows
+    if not (built["root"] / "_build" / "latex" / "book.pdf").is_file():
+        assert "book.pdf" not in page
+
+
+def _pdf_pages(pdf: Path) -> list[list[str]]:
+    import subprocess
+
+    text = subprocess.run(["pdftotext", "-layout", str(pdf), "-"], capture_output=True,
+                          text=True, check=True).stdout
+    return [[line for line in page.splitlines() if line.strip()] for page in text.split("\f")]
+
+
+def _table_pages(pages: list[list[str]], tables: list[dict]) -> list[tuple[str, list[int]]]:
+    """For each table (in book order), the page of each body row: after the table's caption, row
+    labels are found in order, each at the start of a line after the previous one."""
+    flat = [(p, line.strip()) for p, lines in enumerate(pages) for line in lines]
+    at, found = 0, []
+    for table in tables:
+        lead = " ".join(table["caption"].split()[:3])
+        caption = next((i for i in range(at, len(flat)) if lead in flat[i][1]), None)
+        assert caption is not None, f"caption {table['caption']!r} not found in the PDF"
+        at, rows = caption + 1, []
+        for label in (r for r in table["row_labels"] if r.strip()):
+            word = label.split()[0]
+            hit = next((i for i in range(at, min(at + 120, len(flat)))
+                        if flat[i][1].startswith(word)), None)
+            assert hit is not None, f"row {label!r} of {table['caption']!r} not found in the PDF"
+            rows.append(flat[hit][0])
+            at = hit + 1
+        found.append((table["caption"], rows))
+    return found
+
+
+def _book_tables(build_dir: Path) -> list[dict]:
+    import nbformat
+    import yaml
+
+    from nhmg_lib.report.tables import TABLE_MIME
+
+    toc = yaml.safe_load((build_dir.parent / "_toc.yml").read_text())
+    stems = [toc["root"]] + [c["file"] for c in toc["chapters"]]
+    tables = []
+    for stem in stems:
+        # the chapter as the site serves it: the build's outputs (from the execution cache)
+        nb = nbformat.read(str(build_dir / "html" / "_sources" / f"{stem}.ipynb"), as_version=4)
+        tables += [o["data"][TABLE_MIME] for c in nb.cells for o in c.get("outputs", [])
+                   if TABLE_MIME in o.get("data", {})]
+    return tables
+
+
+@pytest.fixture(scope="module")
+def built_pdf(built):
     missing = [t for t in ("latexmk", "pdflatex", "pdftotext") if shutil.which(t) is None]
     if missing:
         if __import__("os").environ.get("CI") == "true":
             pytest.fail(f"CI builds the PDF but {missing} are not installed (make test installs them)")
         pytest.skip(f"TeX or poppler not installed: {missing} (make pdf installs them)")
-    pdf = build(pdf=True, data="synthetic", root=built["root"], context=built["context"])
+    return build(pdf=True, data="synthetic", root=built["root"], context=built["context"])
+
+
+def test_pdf_breaks_tables_only_between_three_rows(built, built_pdf):
+    """No table split leaves fewer than three body rows on either side of a page break, and no
+    "(continued)" header stands on a page without the rows it continues (nor above a caption)."""
+    pages = _pdf_pages(built_pdf)
+    tables = _book_tables(built["root"] / "_build")
+    assert len(tables) >= 20
+    continued_pages = [p for p, lines in enumerate(pages) for line in lines
+                       if line.strip() == "(continued)"]
+    continuing = []
+    for caption, rows in _table_pages(pages, tables):
+        counts = {p: rows.count(p) for p in sorted(set(rows))}
+        if len(counts) > 1:
+            first, last = min(counts), max(counts)
+            assert counts[first] >= 3 and counts[last] >= 3, (caption, counts)
+            continuing += sorted(counts)[1:]
+    # every "(continued)" heads rows of a table that started on an earlier page
+    assert sorted(continued_pages) == sorted(continuing), (continued_pages, continuing)
+
+
+def test_pdf_builds_with_every_chapter_and_the_watermark(built, built_pdf):
+    """The reviewers' PDF from the same sources (execution cache reused): every chapter,
+    the synthetic watermark, no unresolved references."""
+    pdf = built_pdf
     assert pdf.suffix == ".pdf" and pdf.stat().st_size > 50_000
     import subprocess
 
@@ -256,9 +348,10 @@ def test_pdf_builds_with_every_chapter_and_the_watermark(built):
     assert "??" not in text  # LaTeX's mark of an unresolved reference
     log = (pdf.parent / f"{pdf.stem}.log").read_text(encoding="utf-8", errors="replace")
     assert "Overfull \\hbox" not in log  # nothing runs into the margin
+    assert "exposure_table(" not in text  # code is for the web book's toggles, not for paper
 
 
-def test_pdf_tables_carry_the_papers_numbers(built):
+def test_pdf_tables_carry_the_papers_numbers(built, built_pdf):
     """The LaTeX of every exhibit table holds the paper's numbers on grey "Paper" lines (runs
     after the PDF test, which leaves the LaTeX sources)."""
     from nhmg_lib.report.tables import latex_escape
@@ -270,3 +363,13 @@ def test_pdf_tables_carry_the_papers_numbers(built):
     for name, (_chapter, texts) in _paper_exhibits().items():
         for t in texts:
             assert r"\textcolor{darkgray}{\textit{%s}}" % latex_escape(t) in tex, (name, t)
+
+
+def test_site_links_the_pdf_once_built(built, built_pdf):
+    html = built["html"]
+    served = html / "_downloads" / "book.pdf"
+    assert served.is_file() and served.read_bytes() == built_pdf.read_bytes()
+    for name in ("book/intro.html", "book/mediation.html"):
+        page = (html / name).read_text(encoding="utf-8")
+        assert '../_downloads/book.pdf' in page and "Book (PDF)" in page, name
+        assert "Print page" in page  # the theme's ".pdf" entry only prints the page

@@ -173,7 +173,37 @@ def test_latex_widths_give_every_column_its_longest_word():
     weights = [float(w) for w in re.findall(r"\\hsize=([0-9.]+)\\hsize", t.to_latex())]
     assert weights == pytest.approx([4 * s for s in shares], abs=1e-3)
     assert (r"\begingroup" + size + "\n") in t.to_latex()
-    assert t.to_latex().startswith(r"\needspace")  # never a caption alone at a page foot
+    # never a caption alone at a page foot: room is asked for first, in the table's font
+    assert t.to_latex().startswith(r"\begingroup" + size + "\n" + r"\needspace{")
+
+
+def _no_break_after(latex: str) -> list[bool]:
+    """For each body row of a LaTeX table: whether it ends with ``\\*`` (no page break after)."""
+    body = latex.split(r"\endlastfoot", 1)[1].split(r"\end{xltabular}", 1)[0]
+    return [line.endswith("\\\\*") for line in body.strip().splitlines()]
+
+
+def test_latex_short_table_never_breaks_and_asks_for_its_whole_height():
+    t = publication_table(pd.DataFrame({"OR": ["1.0"] * 7}, index=[f"r{i}" for i in range(7)]),
+                          caption="Seven rows", footnotes=["A note."])
+    latex = t.to_latex()
+    assert _no_break_after(latex) == [True] * 7  # no page break after any row
+    need = int(re.search(r"\\needspace\{(\d+)\\baselineskip\}", latex).group(1))
+    # caption 1 + header 1 + 7 rows + note 1 = 10 lines, a tenth more for the rules, 2 of slack
+    assert need == 13
+
+
+def test_latex_long_table_keeps_three_rows_on_either_side_of_a_break():
+    n = 30
+    t = publication_table(pd.DataFrame({"OR": ["1.0"] * n}, index=[f"r{i}" for i in range(n)]),
+                          caption="Thirty rows")
+    ends = _no_break_after(t.to_latex())
+    assert len(ends) == n
+    breakable = [i for i, kept in enumerate(ends) if not kept]
+    # a break may follow row 3, 4, ..., n-3 (1-based): three rows at least on each side
+    assert breakable == list(range(2, n - 3))
+    need = int(re.search(r"\\needspace\{(\d+)\\baselineskip\}", t.to_latex()).group(1))
+    assert need == 8  # caption, header, three rows: 5 lines, a tenth more, 2 of slack
 
 
 def test_latex_font_steps_down_for_wide_tables():
@@ -203,3 +233,12 @@ def test_wide_tables_take_the_margin_in_html():
                                           index=["CALLY"]))
     assert wide.html_is_wide()
     assert '<div class="nhmg-table-wrap full-width">' in wide.to_html()
+
+
+def test_latex_group_heading_stays_with_its_first_row():
+    index = pd.MultiIndex.from_tuples([(f"G{g}", f"r{i}") for g in range(6) for i in range(3)])
+    t = publication_table(pd.DataFrame({"OR": ["1.0"] * 18}, index=index), caption="Grouped")
+    assert t.row_is_group == [True, False, False, False] * 6  # 24 body rows, 6 headings
+    kept = _no_break_after(t.to_latex())
+    # rows 1-2 (start), every heading (0, 4, 8, ...), the last three rows (20 is a heading too)
+    assert [i for i, k in enumerate(kept) if k] == [0, 1, 4, 8, 12, 16, 20, 21, 22, 23]

@@ -87,12 +87,17 @@ def _sync_plotly_js(root: Path) -> None:
         os.replace(tmp, dst)
 
 
-def _write_config(root: Path, build_dir: Path, context: DataContext) -> Path:
+def _write_config(root: Path, build_dir: Path, context: DataContext, pdf: bool = False) -> Path:
     """``_config.yml`` plus the build's overrides, written under ``_build/.nhmg``."""
     import yaml
 
     config = yaml.safe_load((root / "_config.yml").read_text()) or {}
     sphinx_cfg = config.setdefault("sphinx", {}).setdefault("config", {})
+    if pdf:  # the web book hides the code behind a toggle; paper cannot toggle
+        sphinx_cfg["nb_remove_code_source"] = True
+    else:  # the web book links the typeset book once it has been built (no dead link before)
+        book_pdf = build_dir / "latex" / "book.pdf"
+        sphinx_cfg["nhmg_book_pdf"] = str(book_pdf) if book_pdf.is_file() else ""
     theme = sphinx_cfg.setdefault("html_theme_options", {})
     if context.synthetic:
         theme["announcement"] = ANNOUNCEMENT
@@ -205,7 +210,7 @@ def build(pdf: bool = False, data: str | None = None, force: bool = False, *,
         log(f"nhmg build: clearing the execution cache ({why}); every chapter runs again.")
         shutil.rmtree(build_dir / ".jupyter_cache", ignore_errors=True)
         key_path.unlink(missing_ok=True)
-    config_path = _write_config(root, build_dir, context)
+    config_path = _write_config(root, build_dir, context, pdf=pdf)
 
     cmd = _jupyter_book() + ["build", str(root), "--path-output", str(out), "--config",
                              str(config_path), "-W", "--keep-going"]
@@ -239,6 +244,10 @@ def build(pdf: bool = False, data: str | None = None, force: bool = False, *,
         if not pdfs:
             raise BookBuildError(f"the PDF build finished but no PDF is in {build_dir / 'latex'}.")
         result = pdfs[-1]
+        if (build_dir / "html" / "index.html").is_file():
+            log("nhmg build: linking the new PDF from the HTML book")
+            build(data=data, root=root, path_output=path_output, context=context, env=env,
+                  quiet=quiet)
     else:
         result = build_dir / "html" / "index.html"
     log(f"nhmg build: done in {time.perf_counter() - t0:.1f} s -> {result}")

@@ -280,6 +280,7 @@ class PublicationTable:
         n = len(self.columns)
         # X columns with \hsize weights summing to n + 1 (their number).
         size, shares = self._latex_widths()
+        start_lines, no_break = self._latex_layout(size, shares)
         weights = [(n + 1) * f for f in shares]
         w_stub, w_cols = weights[0], weights[1:]
         col_tex = {"l": r"\raggedright", "r": r"\raggedleft", "c": r"\centering"}
@@ -287,9 +288,9 @@ class PublicationTable:
         spec += [r">{%s\arraybackslash\hsize=%.3f\hsize}X" % (col_tex[a], w) for a, w in zip(self.align, w_cols)]
         esc = latex_escape
         lines = [
-            # caption, header and a few rows together: no table starts on a page's last line
-            r"\needspace{10\baselineskip}",
             r"\begingroup" + size,
+            # caption, header and the first rows together (in lines of the table's font)
+            r"\needspace{%d\baselineskip}" % start_lines,
             r"\setlength{\tabcolsep}{4pt}\setlength{\LTcapwidth}{\linewidth}\renewcommand{\arraystretch}{1.1}",
             r"\begin{xltabular}{\linewidth}{@{}" + "".join(spec) + "@{}}",
         ]
@@ -323,23 +324,63 @@ class PublicationTable:
         for f in self.footnotes:
             last_foot.append(r"\multicolumn{%d}{@{}p{\linewidth}@{}}{\footnotesize\sloppy %s}\\" % (n + 1, esc(f)))
         lines += last_foot + [r"\endlastfoot"]
-        row_no = 0
-        for label, cells, grp, ind in zip(self.row_labels, self.cells, self.row_is_group, self.row_indent):
+        for i, (label, cells, grp, ind) in enumerate(
+                zip(self.row_labels, self.cells, self.row_is_group, self.row_indent)):
             stub = esc(label)
             if grp:
                 stub = r"\textbf{%s}" % stub
             elif ind:
                 stub = r"\hspace{1em}" + stub
-            if self._is_paper(row_no):
+            end = r" \\*" if no_break[i] else r" \\"
+            if self._is_paper(i):
                 # the paper's numbers: grey italics under the book's line
                 stub = (r"\hspace{1em}" if ind else "") + r"\textcolor{darkgray}{\textit{%s}}" % esc(label)
                 lines.append(" & ".join([stub] + [r"\textcolor{darkgray}{\textit{%s}}" % esc(c) if c else ""
-                                                  for c in cells]) + r" \\")
+                                                  for c in cells]) + end)
             else:
-                lines.append(" & ".join([stub] + [esc(c) for c in cells]) + r" \\")
-            row_no += 1
+                lines.append(" & ".join([stub] + [esc(c) for c in cells]) + end)
         lines += [r"\end{xltabular}", r"\endgroup", ""]
         return "\n".join(lines)
+
+    #: A table of at most this many body rows (and lines) never breaks across pages; a longer
+    #: one keeps ``LATEX_KEEP_ROWS`` body rows together at its start and at its end.
+    LATEX_UNBROKEN_ROWS = 12
+    LATEX_UNBROKEN_LINES = 40
+    LATEX_KEEP_ROWS = 3
+
+    def _latex_layout(self, size: str, shares: Sequence[float]) -> tuple[int, list[bool]]:
+        """Lines of the table's font its start needs on one page (caption, header and the first
+        rows, or the whole table when it does not break; wrapped cells counted), and for each
+        body row whether the page may not break after it (``\\*``): anywhere in a short table;
+        in a long one, within its first and last ``LATEX_KEEP_ROWS`` rows and after a group's
+        heading row."""
+        pt = dict(self._SIZES)[size]
+        room = (self._TEXT_WIDTH_PT - 8.0 * len(self.columns)) / pt
+
+        def lines(texts: Sequence[str]) -> int:
+            return max((math.ceil((self._em(t) + 0.4) / max(room * f, 1.0)) if t else 1
+                        for t, f in zip(texts, shares)), default=1)
+
+        caption = math.ceil(self._em(f"Table {self.label or 'B99'}: {self.caption}") * 1.1 / room) \
+            if (self.caption or self.label) else 0
+        head = lines([self.stub_header] + list(self.columns)) + (
+            1 if any(g for g, _ in self.column_groups) else 0)
+        body = [lines([lab] + list(cells)) for lab, cells in zip(self.row_labels, self.cells)]
+        notes = sum(math.ceil(self._em(f) * 0.9 / room) for f in self.footnotes)
+        rows, keep = len(body), self.LATEX_KEEP_ROWS
+        whole = caption + head + sum(body) + notes
+        if rows <= self.LATEX_UNBROKEN_ROWS and whole <= self.LATEX_UNBROKEN_LINES:
+            start, no_break = whole, [True] * rows
+        else:
+            start = caption + head + sum(body[:keep])
+            # nor after a group's heading row (it stays with the group's first row), nor
+            # between a row and the paper's line under it
+            no_break = [i < keep - 1 or i >= rows - keep
+                        or (bool(self.row_is_group[i]) and not any(self.cells[i]))
+                        or (i + 1 < rows and self._is_paper(i + 1))
+                        for i in range(rows)]
+        # \arraystretch 1.1 and the rules: a tenth more, and two lines of slack
+        return math.ceil(1.1 * start) + 2, no_break
 
     @staticmethod
     def _head_cell(text: str, align: str) -> str:
