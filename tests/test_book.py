@@ -259,6 +259,7 @@ def _pdf_pages(pdf: Path) -> list[list[str]]:
 
     text = subprocess.run(["pdftotext", "-layout", str(pdf), "-"], capture_output=True,
                           text=True, check=True).stdout
+    text = text.replace("\u2019", "'")  # LaTeX typesets ' as a right quote
     return [[line for line in page.splitlines() if line.strip()] for page in text.split("\f")]
 
 
@@ -268,8 +269,10 @@ def _table_pages(pages: list[list[str]], tables: list[dict]) -> list[tuple[str, 
     flat = [(p, line.strip()) for p, lines in enumerate(pages) for line in lines]
     at, found = 0, []
     for table in tables:
-        lead = " ".join(table["caption"].split()[:3])
-        caption = next((i for i in range(at, len(flat)) if lead in flat[i][1]), None)
+        # the caption line itself ("Table B4: P for interaction ..."), not the same words in
+        # the text or inside a figure drawn before the table
+        lead = re.compile(r"Table [A-Z]?\d+: " + re.escape(" ".join(table["caption"].split()[:3])))
+        caption = next((i for i in range(at, len(flat)) if lead.search(flat[i][1])), None)
         assert caption is not None, f"caption {table['caption']!r} not found in the PDF"
         at, rows = caption + 1, []
         for label in (r for r in table["row_labels"] if r.strip()):
