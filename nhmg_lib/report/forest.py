@@ -5,11 +5,19 @@ details, for HTML) and ``*_figure(..., static=None)``, which returns a
 :class:`nhmg_lib.report.figures.BookFigure` carrying both (the web build shows plotly, the PDF the
 matplotlib drawing); ``static=True`` / ``False`` return just one of them.
 
-Static forest plots are at most ``FOREST_MAX_HEIGHT_IN`` (8.5 in) tall so that figure and
-caption fit a PDF page; with many rows the row spacing and font shrink. Forest plots draw
-odds ratios on a log axis (reference line 1) and betas on a linear axis
-(reference line 0). Rows that are not estimable keep their place with the text "not
-estimable" and, in the interactive figure, the reason on hover.
+Both read as a published tabular forest plot: columns Subgroup | Quartile | n | Cases (LMM) |
+plot | estimate (95% CI) | P under column headers, one bold line per subgroup variable with its
+P for interaction, the x axis at the top and the bottom, and the paper's values
+(``nhmg_lib.report.published``: the hypertension odds ratios of section 3.5) as red open
+diamonds under the book's. n and cases are the level's participants and LMM cases in that
+quartile.
+
+Static forest plots are at most ``FOREST_MAX_HEIGHT_IN`` tall so that figure and caption fit
+a PDF page; with many rows the row spacing and font shrink. The interactive one keeps 12 px
+text and ``FOREST_ROW_PX`` per row and is never drawn narrower than ``FOREST_MIN_WIDTH_PX``
+(a phone scrolls it sideways). Forest plots draw odds ratios on a log axis (reference line 1)
+and betas on a linear axis (reference line 0). Rows that are not estimable keep their place
+with the text "not estimable" and, in the interactive figure, the reason on hover.
 """
 
 from __future__ import annotations
@@ -20,7 +28,7 @@ from typing import TYPE_CHECKING, Any, Sequence
 import numpy as np
 import pandas as pd
 
-from nhmg_lib.report.figures import COLOR, BookFigure, fmt_p, log_ticks, num, plotly_log_ticks
+from nhmg_lib.report.figures import COLOR, BookFigure, fmt_p, log_ticks, num
 
 if TYPE_CHECKING:
     from nhmg_lib.analyses.subgroups import SubgroupAnalysis
@@ -148,6 +156,20 @@ def _columns(logistic: bool, measure: str) -> tuple[list[_Column], tuple[float, 
     return cols, plot
 
 
+#: Tick values of a log axis, from the densest set that gives at most six ticks in range.
+_LOG_TICK_SETS = ((0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 20, 50, 100),
+                  (0.01, 0.03, 0.1, 0.3, 1, 3, 10, 30, 100),
+                  (0.01, 0.1, 1, 10, 100))
+
+
+def _log_ticks(lim: tuple[float, float]) -> list[float]:
+    for ticks in _LOG_TICK_SETS:
+        inside = [t for t in ticks if lim[0] <= t <= lim[1]]
+        if len(inside) <= 6:
+            return inside
+    return inside
+
+
 def _text(r: Any, key: str) -> str:
     v = getattr(r, key)
     if key == "p":
@@ -164,7 +186,7 @@ def _text(r: Any, key: str) -> str:
 #: ``FOREST_MAX_HEIGHT_IN``; past that the row spacing and the font shrink instead, so that the
 #: figure and its caption fit one PDF page.
 FOREST_WIDTH_IN = 7.2
-FOREST_MAX_HEIGHT_IN = 8.6
+FOREST_MAX_HEIGHT_IN = 8.4
 FOREST_ROW_IN = 0.19
 FOREST_FONT_PT = 8.0
 FOREST_MIN_FONT_PT = 5.5
@@ -245,7 +267,9 @@ def forest_matplotlib(analysis: "SubgroupAnalysis", terms: Sequence[str] = ("q2"
     ax.set_yticks([])
     ax.set_facecolor("none")   # the subgroup bands run under the plot
     if lay.log:
+        from matplotlib.ticker import FixedLocator
         log_ticks(ax.xaxis, lay.xlim)
+        ax.xaxis.set_major_locator(FixedLocator(_log_ticks(lay.xlim)))
     else:
         from matplotlib.ticker import MaxNLocator
         ax.xaxis.set_major_locator(MaxNLocator(5))
@@ -351,20 +375,21 @@ def forest_plotly(analysis: "SubgroupAnalysis", terms: Sequence[str] = ("q2", "q
     fig.add_shape(type="line", xref="paper", yref="paper", x0=0, x1=1, ysizemode="pixel", yanchor=1,
                   y0=33, y1=33, line={"color": "#222", "width": 1})   # rule under the headers
     xr = list(np.log10(lay.xlim)) if lay.log else list(lay.xlim)
-    ticks = plotly_log_ticks(lay.xlim) if lay.log else {}
+    ticks = {"tickvals": _log_ticks(lay.xlim), "ticktext": [f"{t:g}" for t in _log_ticks(lay.xlim)]} \
+        if lay.log else {"nticks": 6}
     axis = {"type": "log" if lay.log else "linear", "range": xr, "domain": [x0, x1],
-            "tickfont": font, "ticks": "outside", **ticks}
+            "tickfont": font, "ticks": "outside", "tickangle": 0, **ticks}
     fig.update_layout(
         xaxis={**axis, "title": {"text": f"{lay.measure} (95% CI)" + (", log scale" if lay.log else ""),
                                  "font": font}},
         xaxis2={**axis, "overlaying": "x", "side": "top", "matches": "x", "showline": True},
         yaxis={"range": [-0.5, n - 0.5], "visible": False, "fixedrange": True},
-        height=top + 70 + FOREST_ROW_PX * n,
-        margin={"l": 8, "r": 8, "t": top, "b": 70},
+        height=top + 92 + FOREST_ROW_PX * n,
+        margin={"l": 8, "r": 8, "t": top, "b": 92},
         title={"text": title, "x": 0, "font": {"size": 14}} if title else None,
         template="simple_white", hovermode="closest", font={"size": FOREST_FONT_PX})
     if len(pap):
-        fig.add_annotation(x=0, xref="paper", y=0, yref="paper", yshift=-52, text=_paper_note(analysis),
+        fig.add_annotation(x=0, xref="paper", y=0, yref="paper", yshift=-66, text=_paper_note(analysis),
                            showarrow=False, xanchor="left", yanchor="top",
                            font={"size": FOREST_FONT_PX - 1, "color": PAPER_COLOR})
     return fig

@@ -79,16 +79,17 @@ def spline_plotly(fits: dict[str, "SplineFit"], threshold: "ThresholdResult | No
         fig.add_hline(y=1.0 if logistic else 0.0, line_dash="dash", line_color="#666", line_width=1, row=1, col=i)
         fig.add_vline(x=f.reference, line_dash="dot", line_color="#999", line_width=1, row=1, col=i)
         if threshold is not None and threshold.outcome == f.outcome:
-            fig.add_vline(x=threshold.breakpoint, line_color="#b03a2e", line_width=1, row=1, col=i,
+            fig.add_vline(x=threshold.breakpoint, line_color="#b03a2e", line_width=1, opacity=1, row=1, col=i,
                           annotation_text=f"K = {threshold.breakpoint:.2f}", annotation_position="top right")
         ticks = plotly_log_ticks((float(c["lo"].min()), float(c["hi"].max()))) if logistic else {}
         fig.update_yaxes(type="log" if logistic else "linear", row=1, col=i,
                          title=f"{f.measure} (95% CI) vs ln-Mg {f.reference:.2f}", **ticks)
         fig.update_xaxes(title="ln magnesium intake (ln mg/day)", row=1, col=i)
         for k in f.knots:   # the spline's knots, as short ticks on the x axis
-            fig.add_vline(x=float(k), y0=0, y1=0.06, line_color="#222", line_width=2, row=1, col=i)
+            fig.add_vline(x=float(k), y0=0, y1=0.06, line_color="#222", line_width=2, opacity=1,
+                          row=1, col=i)
         fig.add_annotation(text=_panel_note(f), xref=f"x{i if i > 1 else ''} domain",
-                           yref=f"y{i if i > 1 else ''} domain", x=0.02, y=0.02, showarrow=False,
+                           yref=f"y{i if i > 1 else ''} domain", x=0.02, y=0.08, showarrow=False,
                            xanchor="left", yanchor="bottom", font={"size": 11})
     fig.update_layout(height=SPLINE_HEIGHT_PX, template="simple_white", font={"size": 12},
                       margin={"t": SPLINE_TOP_PX, "b": 50, "l": 60, "r": 20})
