@@ -121,7 +121,7 @@ def test_cell_counts_are_the_levels_quartile_counts(frame: pd.DataFrame, analyse
     counted by hand from the frame."""
     dom = frame["in_cohort"] == 1
     yes = dom & (frame["hypertension"] == "Yes")
-    rows = analyses["lmm"].rows.set_index(["subgroup", "level", "term"]).loc[("hypertension", "yes")]
+    rows = analyses["lmm"].rows.set_index(["subgroup", "level", "term"]).sort_index().loc[("hypertension", "yes")]
     for k in (1, 2, 3, 4):
         cell = yes & (frame["mg_q"] == k)
         assert rows.loc[f"q{k}", "n_cell"] == cell.sum()

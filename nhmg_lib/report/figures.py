@@ -36,8 +36,12 @@ _NARROW_JS = """(function () {{
     var isNarrow = gd.getBoundingClientRect().width < {width};
     if (isNarrow === state) return;
     state = isNarrow;
-    var update = isNarrow ? narrow : wide;
-    if (update.height) gd.style.height = update.height + 'px';
+    var update = Object.assign({{}}, isNarrow ? narrow : wide);
+    if (update.height) {{  // set directly: a relayout of height would pin the width too
+      gd.layout.height = update.height;
+      gd.style.height = update.height + 'px';
+      delete update.height;
+    }}
     Plotly.relayout(gd, update);
   }}
   fit();
