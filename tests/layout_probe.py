@@ -139,6 +139,13 @@ class Browser:
         self._events.clear()
         self.call("Page.navigate", session=True, url=url)
         self.wait_event("Page.loadEventFired")
+        # a late load event of the previous page (about:blank) must not count as this one
+        deadline = time.monotonic() + self.timeout
+        check = f"document.readyState === 'complete' && location.href === {json.dumps(url)}"
+        while not self.evaluate(check):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{url} did not load")
+            time.sleep(0.1)
 
     def evaluate(self, expression: str) -> Any:
         out = self.call("Runtime.evaluate", session=True, expression=expression,
