@@ -188,16 +188,14 @@ def test_every_table_downloads_as_csv(built):
 
 
 def test_wide_tables_only_fold_a_sidebar_that_exists(built):
-    """sphinx-book-theme's script fails (console TypeError) on a "full-width" block in a page
-    without the right-hand sidebar; such pages get the CSS-only nhmg-wide instead."""
+    """No table is a theme "full-width" block: such a block folds the page's contents list
+    while it is in view (and sphinx-book-theme's script fails on it, a console TypeError, on a
+    page without that list). Wide tables are nhmg-wide instead: in the text column."""
     wide = 0
     for name, text in _pages(built["html"]).items():
         blocks = re.findall(r'class="nhmg-table-wrap ([a-z-]+)"', text)
-        wide += len(blocks)
-        if "bd-sidebar-secondary" in text:
-            assert "nhmg-wide" not in blocks, name
-        else:
-            assert "full-width" not in blocks, name
+        wide += blocks.count("nhmg-wide")
+        assert "full-width" not in blocks, name
     assert wide >= 3  # Tables 7, 8 and the scorecard at least
 
 
@@ -376,3 +374,36 @@ def test_site_links_the_pdf_once_built(built, built_pdf):
         page = (html / name).read_text(encoding="utf-8")
         assert '../_downloads/book.pdf' in page and "Book (PDF)" in page, name
         assert "Print page" in page  # the theme's ".pdf" entry only prints the page
+
+
+def test_pages_read_on_a_phone_and_a_desktop(built):
+    """Every page in headless Chromium at 420 px and 1400 px: no page wider than the screen,
+    no table caption, table note, figure caption or (non-scrolling) figure cut off or wider
+    than the screen - a wide table scrolls inside its own box, its caption and notes wrap -,
+    tables inside the text column at 1400 px (the contents list stays), Figure 2's panels
+    stacked on the phone."""
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from layout_probe import chromium, measure
+
+    if chromium() is None:
+        pytest.skip("chromium is not installed")
+    pages = sorted((built["html"] / "book").glob("*.html"))
+    results = measure(pages, widths=(420, 1400))
+    problems = []
+    for (name, width), res in results.items():
+        if res["scrollWidth"] > width:
+            problems.append(f"{name} @{width}: page {res['scrollWidth']} px wide")
+        problems += [f"{name} @{width}: {b['element']} '{b['text']}': {b['problems']}" for b in res["bad"]]
+        if width == 1400:
+            problems += [f"{name} @1400: table {t['id']} ends at {t['right']:.0f}, past the column"
+                         for t in res["tables"] if t["right"] > res["column"]["right"] + 1]
+            if res["tocLinks"] == 0:
+                problems.append(f"{name} @1400: the contents list shows no entry")
+    assert not problems, "\n".join(problems)
+    spline = [p for p in results[("dose_response.html", 420)]["plots"] if p["id"] == "fig-spline"]
+    assert spline and spline[0]["domains"] == [[0, 1], [0, 1]], spline  # stacked on a phone
+    wide = [p for p in results[("dose_response.html", 1400)]["plots"] if p["id"] == "fig-spline"]
+    assert wide[0]["domains"][0][1] < wide[0]["domains"][1][0]            # side by side
+    assert results[("mediation.html", 420)]["tables"], "no table measured"

@@ -80,3 +80,28 @@ def test_save(flow, tmp_path):
     fig.save(tmp_path / "f.pdf")
     assert (tmp_path / "f.png").read_bytes()[:4] == b"\x89PNG"
     assert (tmp_path / "f.pdf").read_bytes()[:4] == b"%PDF"
+
+
+def test_book_figure_narrow_layout_and_toolbar(flow):
+    """A ``narrow`` update is applied below ``narrow_width`` px and the figure's own values
+    restored above it; the toolbar keeps to a few buttons; ``min_width`` scrolls sideways."""
+    go = pytest.importorskip("plotly.graph_objects")
+    import json
+    import re
+
+    pfig = go.Figure(go.Bar(x=[1, 2], y=[3, 4]), layout={"height": 300, "xaxis": {"domain": [0, 0.4]}})
+    bf = figures.BookFigure(flow_chart.flow_chart(flow).mpl, pfig, "bars",
+                            narrow={"height": 500, "xaxis.domain": [0, 1]}, narrow_width=550)
+    html = bf._repr_mimebundle_()["text/html"]
+    narrow = json.loads(re.search(r"var narrow = (\{.*?\}), wide", html).group(1))
+    wide = json.loads(re.search(r"wide = (\{.*?\}), state", html).group(1))
+    assert narrow == {"height": 500, "xaxis.domain": [0, 1]}
+    assert wide == {"height": 300, "xaxis.domain": [0, 0.4]}
+    assert "< 550" in html and "Plotly.relayout" in html
+    assert '"displaylogo": false' in html and '"lasso2d"' in html
+    assert "nhmg-plotly-scroll" not in html
+    wide_only = figures.BookFigure(flow_chart.flow_chart(flow).mpl, pfig, "bars", min_width=700)
+    assert 'min-width: 700px' in wide_only._repr_mimebundle_()["text/html"]
+    unset = figures.BookFigure(flow_chart.flow_chart(flow).mpl, pfig, "bars", narrow={"xaxis2.domain": [0, 1]})
+    with pytest.raises(ValueError, match="xaxis2.domain"):
+        unset._repr_mimebundle_()

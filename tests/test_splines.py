@@ -111,6 +111,24 @@ def test_curve_is_one_at_reference_and_records(frame: pd.DataFrame) -> None:
     assert "image/png" in both._repr_mimebundle_()
 
 
+def test_interactive_spline_has_knots_room_for_the_toolbar_and_stacks_on_a_phone(frame: pd.DataFrame) -> None:
+    fits = dose_response(frame)
+    fig = spline_figure(fits)
+    lay = fig.plotly.layout
+    # the knots as ticks on each panel's x axis, as in the static figure (caption: "knots")
+    for axis, key in (("x", "lmm"), ("x2", "smi")):
+        ticks = sorted(s.x0 for s in lay.shapes if s.xref == axis and s.y1 is not None and s.y1 <= 0.1)
+        np.testing.assert_allclose(ticks, sorted(fits[key].knots))
+    # the panel titles sit below the toolbar (about 30 px at the top of the figure)
+    assert lay.margin.t >= 60
+    # on a phone the panels are stacked, full width, without overlap
+    narrow = fig.narrow
+    assert narrow["xaxis.domain"] == [0.0, 1.0] and narrow["xaxis2.domain"] == [0.0, 1.0]
+    top, bottom = narrow["yaxis.domain"], narrow["yaxis2.domain"]
+    assert bottom[1] < top[0] and top[1] == 1.0 and bottom[0] == pytest.approx(0.0, abs=1e-9)
+    assert narrow["annotations[1].y"] == bottom[1] and narrow["height"] > lay.height
+
+
 def test_weighted_quantile_is_inverse_weighted_cdf() -> None:
     rng = np.random.default_rng(3)
     x = rng.normal(size=50)

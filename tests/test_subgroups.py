@@ -195,3 +195,20 @@ def test_codings_frame_and_disagreements(analyses: dict) -> None:
     for _n, _s, ps in hits:
         assert len({v < alpha for v in ps.values()}) == 2
     assert coding_disagreements(both, alpha=1.0 + 1e-9) == []
+
+
+def test_cell_counts_are_the_levels_quartile_counts(frame: pd.DataFrame, analyses: dict) -> None:
+    """n_cell / cases_cell: participants and LMM cases of the level in the row's quartile,
+    counted by hand from the frame."""
+    dom = frame["in_cohort"] == 1
+    yes = dom & (frame["hypertension"] == "Yes")
+    rows = analyses["lmm"].rows.set_index(["subgroup", "level", "term"]).sort_index().loc[("hypertension", "yes")]
+    for k in (1, 2, 3, 4):
+        cell = yes & (frame["mg_q"] == k)
+        assert rows.loc[f"q{k}", "n_cell"] == cell.sum()
+        assert rows.loc[f"q{k}", "cases_cell"] == frame.loc[cell, "lmm"].sum()
+    assert rows.loc["ln_mg", "n_cell"] == yes.sum()
+    assert rows.loc["ln_mg", "cases_cell"] == frame.loc[yes, "lmm"].sum() == rows.loc["ln_mg", "events"]
+    assert rows["n_cell"].loc[["q1", "q2", "q3", "q4"]].sum() == yes.sum()
+    smi = analyses["ln_smi"].rows
+    assert smi["cases_cell"].isna().all() and (smi["n_cell"] > 0).all()

@@ -133,7 +133,9 @@ class SubgroupAnalysis:
     ``rows``: one row per subgroup x level x term (``q1`` reference, ``q2``-``q4``,
     ``ln_mg``) with ``estimate, ci_low, ci_high, p`` on the reported scale (OR / beta),
     ``n`` (participants in the fit), ``events`` (LMM cases in the level; NaN for ln SMI),
-    ``estimable`` and ``reason``. ``interactions``: one row per subgroup with the quartile
+    ``estimable`` and ``reason``; ``n_cell`` and ``cases_cell``: participants and LMM cases
+    (NaN for ln SMI) of the level in the row's quartile (``ln_mg``: the whole level).
+    ``interactions``: one row per subgroup with the quartile
     Wald ``F``, ``df``, ``ddf``, ``p`` and ``reason`` when it could not be computed, the
     ln-Mg Wald ``F_lnmg``, ``df_lnmg``, ``ddf_lnmg``, ``p_lnmg``, ``reason_lnmg`` and the
     working LRT ``chisq_lrt``, ``df_lrt``, ``ddf_lrt``, ``p_lrt``, ``reason_lrt``
@@ -293,6 +295,20 @@ def _level_rows(data: pd.DataFrame, design: Design, outcome: str, family: str, s
     return out
 
 
+def _cell_counts(rows: list[dict], data: pd.DataFrame, mask: np.ndarray, outcome: str,
+                 logistic: bool) -> list[dict]:
+    """Each row with ``n_cell`` / ``cases_cell``: the level's participants and LMM cases in
+    the row's quartile (``ln_mg``: in the level), unweighted."""
+    q = pd.to_numeric(data.loc[mask, "mg_q"], errors="coerce").to_numpy()
+    y = pd.to_numeric(data.loc[mask, outcome], errors="coerce").to_numpy()
+    out = []
+    for r in rows:
+        cell = np.ones(len(q), bool) if r["term"] == "ln_mg" else q == int(r["term"][1:])
+        out.append({**r, "n_cell": int(cell.sum()),
+                    "cases_cell": float(np.nansum(y[cell])) if logistic else np.nan})
+    return out
+
+
 def _interaction(data: pd.DataFrame, design: Design, outcome: str, family: str, sg: Subgroup,
                  dom: np.ndarray, covs: list[str], fits: dict,
                  approximation: lrt.Approximation = "saddlepoint") -> dict:
@@ -388,8 +404,9 @@ def subgroup_analysis(
         covs = [c for c in covariates if c not in sg.drop and c not in (outcome, "ln_mg")]
         for key, label, value in sg.levels:
             mask = dom & (data["_subgroup"] == value).to_numpy()
-            rows.extend(_level_rows(data, design, outcome, family, sg, key, label, mask, covs,
-                                    min_events, alpha, fits))
+            level = _level_rows(data, design, outcome, family, sg, key, label, mask, covs,
+                                min_events, alpha, fits)
+            rows.extend(_cell_counts(level, data, mask, outcome, family == "quasibinomial"))
         inter.append(_interaction(data, design, outcome, family, sg, dom, covs, fits,
                                   lrt_approximation))
     return SubgroupAnalysis(outcome, pd.DataFrame(rows), pd.DataFrame(inter), fits,

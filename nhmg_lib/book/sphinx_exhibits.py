@@ -11,7 +11,8 @@
   text read these numbers; for LaTeX, which counts by itself, each numbered table and figure
   sets ``\\thetable``/``\\thefigure`` to the same number just before its caption.
 * In HTML each table is followed by a link to its cells as CSV (``_downloads/tables/``); a
-  table wider than the text column takes the page's margin (:func:`widen_without_sidebar`).
+  table wider than the text column stays in it, wrapping and scrolling in its own box
+  (:func:`widen_without_sidebar`).
 * An executed figure's ``<img>`` gets its figure's description as alt text
   (:func:`image_alt_from_svg`).
 """
@@ -160,13 +161,13 @@ def _skip(self: Any, node: nodes.Element) -> None:
 
 def widen_without_sidebar(app: Any, pagename: str, templatename: str, context: dict,
                           doctree: Any) -> None:
-    """A wide table is a theme "full-width" block, which folds the page's table of contents
-    while it is in view. On a page without that sidebar the theme's script fails on it
-    (a console error), so there the table is widened by CSS alone (``nhmg-wide``)."""
-    meta = context.get("meta") or {}
-    has_sidebar = bool(context.get("secondary_sidebar_items")) and \
-        "html_theme.sidebar_secondary.remove" not in meta
-    if not has_sidebar and "body" in context:
+    """Keep wide tables in the text column. A table the theme would widen as a "full-width"
+    block folds the page's contents list while it is in view (on a long page with several
+    wide tables the list is an empty dropdown most of the time), and on a page without that
+    list the theme's script fails on it (a console error). So every such block becomes
+    ``nhmg-wide``: in the column, with a smaller font, its cells wrapping and, if still too
+    wide, scrolling inside its own box (``_static/nhmg.css``)."""
+    if "body" in context:
         context["body"] = context["body"].replace("nhmg-table-wrap full-width", "nhmg-table-wrap nhmg-wide")
 
 

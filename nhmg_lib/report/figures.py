@@ -16,28 +16,81 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["BookFigure", "COLOR", "BAND", "num", "fmt_p", "log_ticks", "plotly_log_ticks"]
+__all__ = ["BookFigure", "PLOTLY_CONFIG", "COLOR", "BAND", "num", "fmt_p", "log_ticks", "plotly_log_ticks"]
+
+
+#: plotly's toolbar: shown on hover only, without the buttons a static chart has no use for
+#: (fewer buttons, so it covers less of the figure's top right corner).
+PLOTLY_CONFIG: dict[str, Any] = {
+    "displaylogo": False, "responsive": True, "displayModeBar": "hover",
+    "modeBarButtonsToRemove": ["select2d", "lasso2d", "autoScale2d", "zoomIn2d", "zoomOut2d"],
+    "toImageButtonOptions": {"format": "svg"},
+}
+
+#: Run after plotly draws a figure with a ``narrow`` layout: below ``width`` px of container
+#: it applies that layout, above it restores the figure's own (on load and on every resize).
+_NARROW_JS = """(function () {{
+  var gd = document.getElementById('{{plot_id}}');
+  var narrow = {narrow}, wide = {wide}, state = null;
+  function fit() {{
+    var isNarrow = gd.getBoundingClientRect().width < {width};
+    if (isNarrow === state) return;
+    state = isNarrow;
+    var update = Object.assign({{}}, isNarrow ? narrow : wide);
+    if (update.height) {{  // set directly: a relayout of height would pin the width too
+      gd.layout.height = update.height;
+      gd.style.height = update.height + 'px';
+      delete update.height;
+    }}
+    Plotly.relayout(gd, update);
+  }}
+  fit();
+  window.addEventListener('resize', fit);
+}})();"""
 
 
 @dataclass
 class BookFigure:
     """A figure for both builds. ``mpl``: matplotlib Figure (static; required). ``plotly``:
-    optional plotly Figure used for HTML. ``alt``: short text description."""
+    optional plotly Figure used for HTML. ``alt``: short text description.
+
+    HTML only: ``narrow`` is a plotly layout update (``{"xaxis.domain": [0, 1], ...}``)
+    applied while the figure is narrower than ``narrow_width`` px (a phone), the figure's own
+    layout restored above it; ``min_width`` (px) keeps a figure that cannot reflow (a tabular
+    forest plot) at least that wide, scrolling sideways in its own box on a narrower screen."""
 
     mpl: Any
     plotly: Any = None
     alt: str = "figure"
+    narrow: dict[str, Any] | None = None
+    narrow_width: int = 600
+    min_width: int | None = None
+
+    def plotly_html(self) -> str:
+        """The plotly figure as an HTML fragment (plotly.js is the page's, not embedded)."""
+        import json
+
+        import plotly.io as pio
+
+        post = None
+        if self.narrow:
+            wide = {k: _layout_value(self.plotly, k) for k in self.narrow}
+            post = _NARROW_JS.format(narrow=json.dumps(_jsonable(self.narrow)),
+                                     wide=json.dumps(_jsonable(wide)), width=int(self.narrow_width))
+        html = pio.to_html(
+            self.plotly, include_plotlyjs=False, include_mathjax=False, full_html=False,
+            default_width="100%", validate=False, config=PLOTLY_CONFIG, post_script=post)
+        if self.min_width:
+            html = (f'<div class="nhmg-plotly-scroll" style="overflow-x: auto; max-width: 100%;">'
+                    f'<div style="min-width: {int(self.min_width)}px;">{html}</div></div>')
+        return html
 
     def _repr_mimebundle_(self, include=None, exclude=None) -> dict[str, Any]:
         bundle: dict[str, Any] = {"text/plain": self.alt}
         bundle["image/png"] = base64.b64encode(self.to_bytes("png", dpi=200)).decode("ascii")
         bundle["application/pdf"] = base64.b64encode(self.to_bytes("pdf")).decode("ascii")
         if self.plotly is not None:
-            import plotly.io as pio
-
-            bundle["text/html"] = pio.to_html(
-                self.plotly, include_plotlyjs=False, include_mathjax=False, full_html=False,
-                default_width="100%", validate=False, config={"displaylogo": False, "responsive": True})
+            bundle["text/html"] = self.plotly_html()
             bundle["application/vnd.plotly.v1+json"] = self.plotly.to_plotly_json()
         else:
             bundle["image/svg+xml"] = self.to_bytes("svg").decode("utf-8")
@@ -63,6 +116,30 @@ class BookFigure:
 
     def __repr__(self) -> str:
         return f"<BookFigure: {self.alt}>"
+
+
+def _layout_value(fig: Any, path: str) -> Any:
+    """The value of a dotted layout path (``"xaxis2.domain"``) in ``fig``'s layout: what a
+    ``narrow`` update restores on a wide screen, so the figure must set it itself."""
+    try:
+        node = fig.layout[path]
+    except (KeyError, ValueError):
+        node = None
+    if node is None:
+        raise ValueError(f"BookFigure.narrow changes {path!r}, which the figure's layout does not set")
+    return node
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if hasattr(value, "to_plotly_json"):
+        return _jsonable(value.to_plotly_json())
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
 
 
 # --------------------------------------------------------------------------- shared style

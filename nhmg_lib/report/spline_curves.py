@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from nhmg_lib.analyses.splines import SplineFit
     from nhmg_lib.analyses.threshold import ThresholdResult
 
-__all__ = ["spline_matplotlib", "spline_plotly", "spline_figure"]
+__all__ = ["spline_matplotlib", "spline_plotly", "spline_narrow", "spline_figure"]
 
 
 PANEL_TITLES: dict[str, str] = {"lmm": "Low muscle mass (OR)", "smi": "ln SMI (β)"}
@@ -65,7 +65,7 @@ def spline_plotly(fits: dict[str, "SplineFit"], threshold: "ThresholdResult | No
 
     keys = list(fits)
     fig = make_subplots(rows=1, cols=len(keys), subplot_titles=[PANEL_TITLES.get(k, k) for k in keys],
-                        horizontal_spacing=0.12)
+                        horizontal_spacing=0.14)
     for i, key in enumerate(keys, start=1):
         f, c = fits[key], fits[key].curve
         fig.add_trace(go.Scatter(x=np.r_[c["x"], c["x"][::-1]], y=np.r_[c["hi"], c["lo"][::-1]],
@@ -79,17 +79,45 @@ def spline_plotly(fits: dict[str, "SplineFit"], threshold: "ThresholdResult | No
         fig.add_hline(y=1.0 if logistic else 0.0, line_dash="dash", line_color="#666", line_width=1, row=1, col=i)
         fig.add_vline(x=f.reference, line_dash="dot", line_color="#999", line_width=1, row=1, col=i)
         if threshold is not None and threshold.outcome == f.outcome:
-            fig.add_vline(x=threshold.breakpoint, line_color="#b03a2e", line_width=1, row=1, col=i,
+            fig.add_vline(x=threshold.breakpoint, line_color="#b03a2e", line_width=1, opacity=1, row=1, col=i,
                           annotation_text=f"K = {threshold.breakpoint:.2f}", annotation_position="top right")
         ticks = plotly_log_ticks((float(c["lo"].min()), float(c["hi"].max()))) if logistic else {}
         fig.update_yaxes(type="log" if logistic else "linear", row=1, col=i,
                          title=f"{f.measure} (95% CI) vs ln-Mg {f.reference:.2f}", **ticks)
         fig.update_xaxes(title="ln magnesium intake (ln mg/day)", row=1, col=i)
+        for k in f.knots:   # the spline's knots, as short ticks on the x axis
+            fig.add_vline(x=float(k), y0=0, y1=0.06, line_color="#222", line_width=2, opacity=1,
+                          row=1, col=i)
         fig.add_annotation(text=_panel_note(f), xref=f"x{i if i > 1 else ''} domain",
-                           yref=f"y{i if i > 1 else ''} domain", x=0.02, y=0.02, showarrow=False,
+                           yref=f"y{i if i > 1 else ''} domain", x=0.02, y=0.08, showarrow=False,
                            xanchor="left", yanchor="bottom", font={"size": 11})
-    fig.update_layout(height=420, template="simple_white", margin={"t": 40, "b": 40, "l": 60, "r": 20})
+    fig.update_layout(height=SPLINE_HEIGHT_PX, template="simple_white", font={"size": 12},
+                      margin={"t": SPLINE_TOP_PX, "b": 50, "l": 60, "r": 20})
+    for a in fig.layout.annotations[:len(keys)]:   # the panel titles
+        a.font = {"size": 14}
     return fig
+
+
+#: Figure 2 (plotly): height, and the top margin that keeps the toolbar (top right, on hover)
+#: above the panel titles.
+SPLINE_HEIGHT_PX = 440
+SPLINE_TOP_PX = 72
+
+
+def spline_narrow(fits: dict[str, "SplineFit"]) -> dict[str, Any]:
+    """Figure 2 on a phone: the panels one above the other (a ``BookFigure.narrow`` update)."""
+    k = len(fits)
+    gap = 0.2 if k == 2 else 0.3 / k   # room for an axis title and the next panel's title
+    height = (1 - gap * (k - 1)) / k
+    out: dict[str, Any] = {"height": 360 * k + SPLINE_TOP_PX}
+    for i in range(k):
+        top = 1 - i * (height + gap)
+        suffix = str(i + 1) if i else ""
+        out[f"xaxis{suffix}.domain"] = [0.0, 1.0]
+        out[f"yaxis{suffix}.domain"] = [round(top - height, 4), round(top, 4)]
+        out[f"annotations[{i}].x"] = 0.5
+        out[f"annotations[{i}].y"] = round(top, 4)
+    return out
 
 
 def spline_figure(fits: dict[str, "SplineFit"], threshold: "ThresholdResult | None" = None, *,
@@ -100,4 +128,4 @@ def spline_figure(fits: dict[str, "SplineFit"], threshold: "ThresholdResult | No
     if static is False:
         return spline_plotly(fits, threshold)
     return BookFigure(mpl=spline_matplotlib(fits, threshold), plotly=spline_plotly(fits, threshold),
-                      alt="Restricted cubic spline curves of ln magnesium intake (Model 3)")
+                      narrow=spline_narrow(fits), alt="Restricted cubic spline curves of ln magnesium intake (Model 3)")
