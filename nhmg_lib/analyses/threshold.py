@@ -311,15 +311,17 @@ def davies_test(z: np.ndarray, points: np.ndarray) -> DaviesTest:
 
 # ----------------------------------------------------------------------------- bootstrap
 #: Bump when the cached bootstrap arrays change meaning.
-_BOOT_ALGORITHM = "threshold-path-1"
+_BOOT_ALGORITHM = "threshold-path-2"
 
 
 @dataclass(frozen=True, eq=False)
 class ThresholdBootstrap:
     """The whole grid search repeated in ``boot`` Rao-Wu design resamples (module docstring).
 
-    ``breakpoints``, ``below``, ``above`` (link scale) per resample, NaN where a fit failed;
-    ``hinge[k, b]`` the hinge coefficient at candidate ``k`` in resample ``b``.
+    ``breakpoints``, ``below``, ``above`` (link scale) per resample, NaN where the resample
+    failed; ``hinge[k, b]`` the hinge coefficient at candidate ``k`` in resample ``b`` (NaN
+    where that fit does not exist: it then drops out of the resample's search and of the
+    sup-t maximum).
     """
 
     result: ThresholdResult
@@ -344,6 +346,12 @@ class ThresholdBootstrap:
     def n_ok(self) -> int:
         return int((~self.failed).sum())
 
+    @property
+    def n_dropped_fits(self) -> int:
+        """(candidate, resample) fits that do not exist (separation) among the kept resamples;
+        each drops out of its resample's search."""
+        return int(np.isnan(self.hinge[:, ~self.failed]).sum())
+
     def _interval(self, v: np.ndarray) -> tuple[float, float]:
         lo, hi = np.quantile(v[~self.failed], [self.alpha / 2, 1 - self.alpha / 2])
         return float(lo), float(hi)
@@ -366,11 +374,11 @@ class ThresholdBootstrap:
     def sup_t(self) -> tuple[float, float]:
         """(statistic, P) of the bootstrap sup-t test of no change in slope over the grid."""
         ok = ~self.failed
-        h = self.hinge[:, ok]
+        h = self.hinge[:, ok]                 # NaN where a candidate's fit does not exist
         full = self.result.profile["hinge"].to_numpy()
-        se = h.std(axis=1, ddof=1)
-        t_obs = float(np.max(np.abs(full) / se))
-        t_star = np.max(np.abs(h - full[:, None]) / se[:, None], axis=0)
+        se = np.nanstd(h, axis=1, ddof=1)
+        t_obs = float(np.nanmax(np.abs(full) / se))
+        t_star = np.nanmax(np.abs(h - full[:, None]) / se[:, None], axis=0)
         return t_obs, float((1 + np.sum(t_star >= t_obs)) / (1 + ok.sum()))
 
     def share_within(self, width: float) -> float:
@@ -416,7 +424,8 @@ class ThresholdBootstrap:
 
     def summary(self) -> str:
         return (f"Threshold bootstrap of {self.result.outcome}: {self.boot} Rao-Wu design resamples "
-                f"(seed {self.seed}) x {self.grid.size} candidates, {self.n_failed} failed"
+                f"(seed {self.seed}) x {self.grid.size} candidates, {self.n_failed} failed, "
+                f"{self.n_dropped_fits} separated fits dropped from their resample's search"
                 + ("; from cache" if self.from_cache else "") + "\n" + self.formatted().to_string())
 
     __str__ = summary
@@ -495,8 +504,12 @@ def threshold_bootstrap(
             path = batched.logistic_path(X, columns, yu, w, mult, start=np.r_[b[:2], b[3:], b[2]])
         else:
             path = batched.wls_path(X, columns, yu, w, mult)
-        failed = ~path.converged.all(axis=0)
-        dev = np.where(failed[None, :], 0.0, path.deviance)
+        # A candidate whose fit does not exist in a resample (separation: e.g. no event with
+        # a positive weight above K) drops out of that resample's search; a resample without
+        # any usable candidate fails. Both are counted, never silently kept.
+        conv = path.converged
+        failed = ~conv.any(axis=0)
+        dev = np.where(conv, path.deviance, np.inf)
         kb = np.argmin(dev, axis=0)                       # first minimum, as the point estimate
         cols = np.arange(boot)
         stored = {"breakpoints": np.where(failed, np.nan, grid[kb]),
