@@ -321,7 +321,7 @@ def wls_path(X: np.ndarray, columns: np.ndarray, y: np.ndarray, prior: np.ndarra
 
 def logistic_path(X: np.ndarray, columns: np.ndarray, y: np.ndarray, prior: np.ndarray,
                   mult: np.ndarray | None = None, start: np.ndarray | None = None,
-                  tol: float = 1e-12, max_iter: int = 60, chunk: int = 32,
+                  tol: float = 1e-12, max_iter: int = 60, chunk: int | None = None,
                   progress: Progress | None = None) -> PathFit:
     """:func:`logistic` of ``[X, columns[k]]`` for every ``k`` and every row of ``mult``.
 
@@ -348,6 +348,10 @@ def logistic_path(X: np.ndarray, columns: np.ndarray, y: np.ndarray, prior: np.n
     columns = _path_columns(X, columns)
     basis = _Basis(X)
     n, p0 = basis.Xs.shape
+    if chunk is None:
+        # about 2e5 elements per chunk x n working array: in cache for large n, and few
+        # Python-level iterations for small n
+        chunk = int(np.clip(2e5 // n, 16, 1024))
     p = p0 + 1
     K, B = columns.shape[0], mult.shape[0]
     # The path column is scaled by one number for all k (not centred), so coefficients of
@@ -406,6 +410,23 @@ def logistic_path(X: np.ndarray, columns: np.ndarray, y: np.ndarray, prior: np.n
     return PathFit("binomial", coef, dev, conv, iters)
 
 
+def _inverse_quiet(G: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Batched inverse with a singular matrix flagged, not raised: near-separated fits make
+    singular Hessians common along a path, and :func:`_inverse`'s one-at-a-time fallback
+    would then dominate. A matrix counts as singular when its smallest eigenvalue is not
+    above ``1e-13`` times its largest (float64 noise for these standardised Hessians)."""
+    ok = np.all(np.isfinite(G), axis=(1, 2))
+    out = np.full_like(G, np.nan)
+    if ok.any():
+        ev = np.linalg.eigvalsh(G[ok])
+        good = ev[:, 0] > 1e-13 * np.abs(ev[:, -1])
+        idx = np.flatnonzero(ok)
+        ok[idx[~good]] = False
+        if good.any():
+            out[idx[good]] = np.linalg.inv(G[idx[good]])
+    return out, ok
+
+
 def _path_chunk(Xs: np.ndarray, Z: np.ndarray, iu: tuple[np.ndarray, np.ndarray], y: np.ndarray,
                 V: np.ndarray, start: np.ndarray, Hinv: np.ndarray, tol: float, max_iter: int,
                 refresh_tol: float = 1e-2, stale_after: int = 4
@@ -447,7 +468,7 @@ def _path_chunk(Xs: np.ndarray, Z: np.ndarray, iu: tuple[np.ndarray, np.ndarray]
         if refresh.any():
             rr = np.flatnonzero(refresh)
             w = (mu[rr] * (1.0 - mu[rr]) * Va[rr]).astype(np.float32)
-            H_r, ok = _inverse(_unpack((w @ Z).astype(np.float64), p, iu))
+            H_r, ok = _inverse_quiet(_unpack((w @ Z).astype(np.float64), p, iu))
             Hinv[active[rr]] = H_r
             failed[active[rr[~ok]]] = True
             need[active[rr]] = False
