@@ -44,6 +44,7 @@ test: venv r-deps tex-deps
 
 bench: venv
 	$(BIN)/python benchmarks/bench_mediation.py
+	$(BIN)/python benchmarks/bench_threshold.py
 
 clean:
 	rm -rf _build .pytest_cache
