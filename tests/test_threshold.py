@@ -207,3 +207,15 @@ def test_module_records_include_the_bootstrap(frame: pd.DataFrame, tmp_path, mon
     assert ids[:3] == ["tableS3/lmm/inflection", "tableS3/lmm/below", "tableS3/lmm/above"]
     assert {"tableS3/lmm/breakpoint_ci", "tableS3/lmm/p_sup_boot", "tableS3/lmm/p_davies"} <= set(ids)
     assert len(ids) == len(set(ids))
+
+
+def test_search_aware_tests_do_not_find_a_bend_in_a_straight_line(tmp_path) -> None:
+    """LMM log-odds linear in ln-Mg (no breakpoint): the grid search still picks some K, but
+    the search-aware tests do not call it a change in slope (fixed seeds: deterministic)."""
+    f = make_adults_frame(n=4000, n_strata=40, seed=9, domain_share=0.6)
+    res = find_threshold(f, candidates=BOOT_GRID)
+    bt = threshold_bootstrap(f, candidates=BOOT_GRID, boot=100, seed=3, result=res,
+                             cache_dir=str(tmp_path))
+    assert bt.sup_t[1] > 0.05 and res.davies.p > 0.05
+    lo, hi = bt.breakpoint_ci
+    assert hi - lo > 0.3          # with no bend, the data do not pin K down
