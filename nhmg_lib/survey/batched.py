@@ -370,14 +370,12 @@ def logistic_path(X: np.ndarray, columns: np.ndarray, y: np.ndarray, prior: np.n
     dev = np.full((K, B), np.nan)
     conv = np.zeros((K, B), dtype=bool)
     iters = np.zeros((K, B), dtype=np.int64)
-    anchor = None
-    if B > 1:
-        # The unit-weight path (the full sample when ``mult`` holds resampling multipliers)
-        # is cheap (one row) and guides every resample from one candidate to the next.
-        full = logistic_path(X, columns, y, prior, None, start, tol, max_iter)
-        if full.converged.all():
-            anchor = np.column_stack([basis.to_standard(full.coef[:, 0, :p0].copy()),
-                                      full.coef[:, 0, p0] * cscale])
+    # The unit-weight path (the full sample when ``mult`` holds resampling multipliers) is
+    # one row, solved first at every candidate, and guides every resample to the next one.
+    use_anchor = B > 1
+    a_cur, a_prev = bs0[None, :].copy(), np.full((1, p), np.nan)
+    a_H = np.full((1, p, p), np.nan)
+    anchor_prev = None
     cur = np.tile(bs0, (B, 1))          # standardised solution at the previous candidate
     prev = np.full((B, p), np.nan)      # ... and at the one before
     fitted = np.zeros(B, dtype=bool)    # ``cur`` holds a converged fit (not the seed)
@@ -386,12 +384,22 @@ def logistic_path(X: np.ndarray, columns: np.ndarray, y: np.ndarray, prior: np.n
         Xs[:, p0] = columns[k] / cscale
         Z, iu = _row_products(Xs)
         Z = Z.astype(np.float32)
+        anchor = None
+        if use_anchor:
+            a_guess = 2 * a_cur - a_prev if np.isfinite(a_prev).all() else a_cur
+            bs_a, ok_a, _, _, a_H_new = _path_chunk(Xs, Z, iu, y, prior[None, :], a_guess, a_H,
+                                                    tol, max_iter)
+            if ok_a[0]:
+                a_prev, a_cur, a_H, anchor = (a_cur if anchor_prev is not None else a_prev), bs_a, a_H_new, bs_a[0]
+            else:
+                use_anchor = False     # fall back to extrapolation for the rest of the path
         if anchor is not None:
             # the full-sample path carries the change in k; each resample keeps its offset
-            guess = cur + (anchor[k] - anchor[k - 1]) if k > 0 else cur + anchor[0] - bs0
-            guess = np.where(fitted[:, None], guess, anchor[k])
+            step_a = anchor - anchor_prev if anchor_prev is not None else 0.0
+            guess = np.where(fitted[:, None], cur + step_a, anchor)
         else:
             guess = np.where(np.isfinite(prev).all(axis=1, keepdims=True), 2 * cur - prev, cur)
+        anchor_prev = anchor
         guess = np.where(np.isfinite(guess).all(axis=1, keepdims=True), guess, bs0)
         for lo in range(0, B, chunk):
             idx = np.arange(lo, min(lo + chunk, B))
