@@ -219,3 +219,14 @@ def test_search_aware_tests_do_not_find_a_bend_in_a_straight_line(tmp_path) -> N
     assert bt.sup_t[1] > 0.05 and res.davies.p > 0.05
     lo, hi = bt.breakpoint_ci
     assert hi - lo > 0.3          # with no bend, the data do not pin K down
+
+
+def test_gaussian_bootstrap_equals_refitting(frame: pd.DataFrame, tmp_path) -> None:
+    """ln SMI (linear model): resample 0 of the batched path equals the svyglm grid search."""
+    bt = threshold_bootstrap(frame, "ln_smi", candidates=BOOT_GRID, boot=5, seed=2,
+                             cache_dir=str(tmp_path))
+    design = models.design_for(frame)
+    mult = rao_wu_multipliers(design.psu_stratum, np.arange(design.n_psu), 5, 2)[:, design.psu]
+    refit = find_threshold(frame.assign(weight=frame["weight"] * mult[0]), "ln_smi", candidates=BOOT_GRID)
+    assert bt.n_failed == 0 and bt.breakpoints[0] == refit.breakpoint
+    assert bt.above[0] == pytest.approx(refit.above.estimate, rel=1e-8, abs=1e-10)
