@@ -8,7 +8,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat requirements.txt pyproject.toml | sha256sum | cut -c1-12)
 
-R_PACKAGES := r-base-core r-cran-survey r-cran-rms r-cran-haven r-cran-jsonlite
+R_PACKAGES := r-base-core r-cran-survey r-cran-rms r-cran-haven r-cran-jsonlite r-cran-segmented
 TEX_PACKAGES := latexmk texlive-latex-recommended texlive-fonts-recommended texlive-latex-extra tex-gyre poppler-utils
 
 .PHONY: book pdf test venv r-deps tex-deps bench clean
@@ -44,6 +44,7 @@ test: venv r-deps tex-deps
 
 bench: venv
 	$(BIN)/python benchmarks/bench_mediation.py
+	$(BIN)/python benchmarks/bench_threshold.py
 
 clean:
 	rm -rf _build .pytest_cache

@@ -342,3 +342,74 @@ def test_clear_errors(des) -> None:
         svymean("age", des, domain=np.zeros(des.n, dtype=bool))
     with pytest.raises(DescriptiveError, match="two or more levels"):
         svychisq("gender", "gender", des, domain=(des.data["gender"] == "Male").to_numpy())
+
+
+# ------------------------------------------------------------------------ rank ties at 15 digits
+ULP1 = 2.0 ** -52
+
+
+def test_rank_ties_are_values_equal_to_15_significant_digits() -> None:
+    """R's ``factor(y)`` groups 1 and 1 + 2^-52 (equal to 15 digits): one tie, one mid-rank.
+
+    Weights 1, 1, 1 on 1, 1(1 + 2^-52), 2: mid-ranks 0.5, 1.5, 2.5; the first two are tied, so
+    both get 1.0. Exact-equality ties would leave 0.5 and 1.5.
+    """
+    from nhmg_lib.survey.descriptive import _rank_scores, rank_tie_keys
+
+    y = np.array([1.0 * (1 + ULP1), 2.0, 1.0])
+    assert y[0] != y[2]
+    assert rank_tie_keys(y).tolist() == [1.0, 2.0, 1.0]
+    assert _rank_scores(y, np.ones(3)).tolist() == [1.0, 2.5, 1.0]
+    # weighted: w = 1, 3, 2 -> sorted 1 (w 2), 1+ulp (w 1), 2 (w 3): mids 1, 2.5, 4.5 -> tie 1.75
+    assert _rank_scores(y, np.array([1.0, 3.0, 2.0])).tolist() == [1.75, 4.5, 1.75]
+    # values distinct at the 15th digit stay distinct
+    assert rank_tie_keys(np.array([1.00000000000001, 1.0])).tolist() == [1.00000000000001, 1.0]
+
+
+def near_tie_frame(seed: int = 11) -> pd.DataFrame:
+    """Adults frame with ``xnear = base * (1 + k 2^-52)``: half-unit ``base`` values (exact
+    ties) split into near-ties that differ only beyond the 15th significant digit. R rebuilds
+    ``xnear`` from ``base`` and ``k`` (the same IEEE product), so no value depends on parsing."""
+    from rhelpers import make_adults_frame
+
+    f = make_adults_frame(n=2500, n_strata=12, seed=seed, domain_share=0.5)
+    rng = np.random.default_rng(seed)
+    f["base"] = rng.integers(2, 40, len(f)) / 2.0
+    f["k"] = rng.integers(0, 3, len(f))
+    # near-ties carry signal only through the order of the k's within a tie
+    f.loc[f["lmm"] == 1, "k"] = np.minimum(f.loc[f["lmm"] == 1, "k"] + 1, 2)
+    f["xnear"] = f["base"] * (1 + f["k"] * ULP1)
+    return f
+
+
+@pytest.mark.r
+def test_ranktest_near_ties_match_r(monkeypatch) -> None:
+    from rhelpers import require_r, run_r
+
+    from nhmg_lib.survey import descriptive
+
+    require_r(("survey", "jsonlite"))
+    f = near_tie_frame()
+    script = """
+suppressPackageStartupMessages({library(survey); library(jsonlite)})
+d <- read.csv("adults.csv")
+d$xnear <- d$base * (1 + d$k * 2^-52)
+des <- svydesign(ids = ~SDMVPSU, strata = ~SDMVSTRA, weights = ~weight, nest = TRUE, data = d)
+r <- svyranktest(xnear ~ lmm, subset(des, in_cohort == 1))
+out <- list(t = unname(r$statistic), est = unname(r$estimate), p = unname(r$p.value),
+            df = unname(r$parameter), n_distinct = length(unique(d$xnear)),
+            n_levels = nlevels(factor(d$xnear)))
+writeLines(toJSON(lapply(out, function(v) sprintf("%.17g", v)), auto_unbox = TRUE), "out.json")
+"""
+    ref = {k: float(v) for k, v in run_r(script, {"adults.csv": f[[
+        "SDMVSTRA", "SDMVPSU", "weight", "in_cohort", "lmm", "base", "k"]]}).items()}
+    assert ref["n_distinct"] == f["xnear"].nunique() > ref["n_levels"] == f["base"].nunique()
+    des = Design.from_frame(f)
+    res = svyranktest("xnear", "lmm", des, domain="in_cohort")
+    assert res.statistic == pytest.approx(ref["t"], rel=1e-9)
+    assert res.estimate == pytest.approx(ref["est"], rel=1e-9)
+    assert res.p_value == pytest.approx(ref["p"], rel=1e-9) and res.df == ref["df"]
+    # exact-equality ties (the former rule) miss R here, so the data exercise the rule
+    monkeypatch.setattr(descriptive, "rank_tie_keys", lambda y: y)
+    old = svyranktest("xnear", "lmm", des, domain="in_cohort")
+    assert abs(old.statistic / ref["t"] - 1) > 1e-4

@@ -15,7 +15,12 @@ import pandas as pd
 import pytest
 
 from nhmg_lib.cohort.definitions import MODEL3_COVARIATES
-from nhmg_lib.analyses.threshold import ThresholdError, candidate_grid, find_threshold
+from nhmg_lib.analyses import models
+from nhmg_lib.analyses.threshold import (
+    ThresholdBootstrap, ThresholdError, candidate_grid, davies_test, find_threshold, records,
+    threshold_bootstrap,
+)
+from nhmg_lib.survey.bootstrap import rao_wu_multipliers
 from rhelpers import make_adults_frame, require_r, run_r
 
 SCRIPT = Path(__file__).parent / "r" / "splines_threshold_ref.R"
@@ -92,3 +97,136 @@ def test_candidate_grid_errors() -> None:
     assert candidate_grid(np.linspace(5.0, 6.0, 101)).tolist()[:2] == [5.05, 5.06]
     with pytest.raises(ThresholdError, match="no exposure"):
         candidate_grid(np.array([np.nan]))
+
+
+# ----------------------------------------------------------------------------- honest uncertainty
+SEG_SCRIPT = Path(__file__).parent / "r" / "threshold_segmented.R"
+DAVIES_VALUES = [5.4, 5.5, 5.6, 5.7, 5.8, 5.9, 6.0]
+BOOT_GRID = np.round(np.arange(5.40, 6.11, 0.05), 2)
+
+
+@pytest.fixture(scope="module")
+def seg_ref(frame: pd.DataFrame) -> dict:
+    require_r(("segmented", "jsonlite"))
+    params = {"covariates": list(MODEL3_COVARIATES), "values": DAVIES_VALUES}
+    return run_r(SEG_SCRIPT.read_text(), {"adults.csv": frame, "params.json": params})
+
+
+@pytest.mark.r
+def test_breakpoint_matches_segmented_within_the_grid(frame: pd.DataFrame, seg_ref: dict) -> None:
+    """Muggeo's segmented estimates the breakpoint of the same design-weighted logistic Model 3
+    continuously; the grid search must land on a grid point next to it."""
+    res = find_threshold(frame)
+    assert res.n == seg_ref["n"]
+    assert abs(res.breakpoint - seg_ref["psi"]) <= 0.01 + 1e-9
+    # and the two slopes agree to the precision the breakpoint difference allows
+    np.testing.assert_allclose([res.below.estimate, res.above.estimate], seg_ref["slopes"], atol=0.15)
+
+
+@pytest.mark.r
+def test_davies_bound_matches_segmented(seg_ref: dict) -> None:
+    z, pts = np.array(seg_ref["davies_z"]), np.array(seg_ref["davies_points"])
+    d = davies_test(z, pts)
+    assert d.p == pytest.approx(seg_ref["davies_p"], rel=1e-12)
+    assert d.best == seg_ref["davies_best"] and d.n_points == len(DAVIES_VALUES)
+
+
+def test_davies_bound_by_hand() -> None:
+    """z = 0, 3, 0: M = 3, V = 6, P = 2 (Phi(-3) + 6 exp(-4.5) / sqrt(8 pi)); capped at 1."""
+    from scipy import stats
+
+    d = davies_test(np.array([0.0, 3.0, np.nan, 0.0]), np.array([1.0, 2.0, 3.0, 4.0]))
+    assert d.statistic == 3.0 and d.variation == 6.0 and d.best == 2.0 and d.n_points == 3
+    assert d.p == pytest.approx(2 * (stats.norm.sf(3) + 6 * np.exp(-4.5) / np.sqrt(8 * np.pi)))
+    assert davies_test(np.array([0.1, -0.1, 0.1]), np.arange(3.0)).p == 1.0
+    with pytest.raises(ThresholdError, match="two or more"):
+        davies_test(np.array([1.0]), np.array([1.0]))
+
+
+@pytest.fixture(scope="module")
+def th_cache(tmp_path_factory) -> str:
+    return str(tmp_path_factory.mktemp("thcache"))
+
+
+@pytest.fixture(scope="module")
+def boot(frame: pd.DataFrame, th_cache: str) -> ThresholdBootstrap:
+    return threshold_bootstrap(frame, candidates=BOOT_GRID, boot=60, seed=4, cache_dir=th_cache)
+
+
+def test_bootstrap_equals_refitting_each_resample(frame: pd.DataFrame, boot: ThresholdBootstrap) -> None:
+    """Resample b is the design-based grid search with weights w x f[b] (f: Rao-Wu multipliers
+    per PSU of the whole design): refit it with svyglm and compare breakpoint and slopes."""
+    design = models.design_for(frame)
+    mult = rao_wu_multipliers(design.psu_stratum, np.arange(design.n_psu), 60, 4)[:, design.psu]
+    checked = 0
+    for b in np.flatnonzero(~np.isnan(boot.hinge).any(axis=0))[:3]:
+        refit = find_threshold(frame.assign(weight=frame["weight"] * mult[b]), candidates=BOOT_GRID)
+        assert boot.breakpoints[b] == refit.breakpoint
+        assert boot.below[b] == pytest.approx(refit.below.estimate, rel=1e-6, abs=1e-8)
+        assert boot.above[b] == pytest.approx(refit.above.estimate, rel=1e-6, abs=1e-8)
+        k = int(np.flatnonzero(BOOT_GRID == 5.6)[0])
+        assert boot.hinge[k, b] == pytest.approx(
+            find_threshold(frame.assign(weight=frame["weight"] * mult[b]), candidates=[5.6]).profile["hinge"][0],
+            rel=1e-6)
+        checked += 1
+    assert checked == 3
+
+
+def test_bootstrap_summaries_records_and_cache(frame: pd.DataFrame, boot: ThresholdBootstrap,
+                                               th_cache: str) -> None:
+    ok = ~boot.failed
+    assert boot.n_failed <= 6 and boot.n_ok + boot.n_failed == 60
+    assert set(boot.breakpoints[ok]) <= set(BOOT_GRID)
+    lo, hi = boot.breakpoint_ci
+    assert lo == pytest.approx(np.quantile(boot.breakpoints[ok], 0.025))
+    assert lo <= boot.result.breakpoint <= hi and hi - lo < 1.0
+    # the slope above falls: its bootstrap interval is below 0 (log-odds) and carries K's noise
+    assert boot.above_ci[1] < 0
+    t, p = boot.sup_t
+    se = np.nanstd(boot.hinge[:, ok], axis=1, ddof=1)
+    assert t == pytest.approx(np.max(np.abs(boot.result.profile["hinge"]) / se))
+    assert boot.n_dropped_fits == int(np.isnan(boot.hinge[:, ok]).sum())
+    assert 1 / 61 <= p <= 1 and p < 0.2       # a real change in slope on these data
+    ids = [r["id"] for r in boot.records()]
+    assert ids == ["tableS3/lmm/breakpoint_ci", "tableS3/lmm/below_boot", "tableS3/lmm/above_boot",
+                   "tableS3/lmm/p_sup_boot", "tableS3/lmm/p_davies"]
+    assert all(set(r) == {"id", "estimate", "ci_low", "ci_high", "p", "n"} for r in boot.records())
+    rec = boot.records()[2]
+    assert rec["ci_high"] == pytest.approx(np.exp(boot.above_ci[1])) and rec["estimate"] < 1
+    assert "sup-t" in boot.summary() and len(boot.formatted()) == 6
+    again = threshold_bootstrap(frame, candidates=BOOT_GRID, boot=60, seed=4, result=boot.result,
+                                cache_dir=th_cache)
+    assert again.from_cache and not boot.from_cache
+    np.testing.assert_array_equal(again.breakpoints, boot.breakpoints)
+    np.testing.assert_array_equal(again.hinge, boot.hinge)
+
+
+def test_module_records_include_the_bootstrap(frame: pd.DataFrame, tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("NHMG_CACHE_DIR", str(tmp_path))
+    ids = [r["id"] for r in records(frame, boot=20, seed=2)]
+    assert ids[:3] == ["tableS3/lmm/inflection", "tableS3/lmm/below", "tableS3/lmm/above"]
+    assert {"tableS3/lmm/breakpoint_ci", "tableS3/lmm/p_sup_boot", "tableS3/lmm/p_davies"} <= set(ids)
+    assert len(ids) == len(set(ids))
+
+
+def test_search_aware_tests_do_not_find_a_bend_in_a_straight_line(tmp_path) -> None:
+    """LMM log-odds linear in ln-Mg (no breakpoint): the grid search still picks some K, but
+    the search-aware tests do not call it a change in slope (fixed seeds: deterministic)."""
+    f = make_adults_frame(n=4000, n_strata=40, seed=9, domain_share=0.6)
+    res = find_threshold(f, candidates=BOOT_GRID)
+    bt = threshold_bootstrap(f, candidates=BOOT_GRID, boot=100, seed=3, result=res,
+                             cache_dir=str(tmp_path))
+    assert bt.sup_t[1] > 0.05 and res.davies.p > 0.05
+    lo, hi = bt.breakpoint_ci
+    assert hi - lo > 0.3          # with no bend, the data do not pin K down
+
+
+def test_gaussian_bootstrap_equals_refitting(frame: pd.DataFrame, tmp_path) -> None:
+    """ln SMI (linear model): resample 0 of the batched path equals the svyglm grid search."""
+    bt = threshold_bootstrap(frame, "ln_smi", candidates=BOOT_GRID, boot=5, seed=2,
+                             cache_dir=str(tmp_path))
+    design = models.design_for(frame)
+    mult = rao_wu_multipliers(design.psu_stratum, np.arange(design.n_psu), 5, 2)[:, design.psu]
+    refit = find_threshold(frame.assign(weight=frame["weight"] * mult[0]), "ln_smi", candidates=BOOT_GRID)
+    assert bt.n_failed == 0 and bt.breakpoints[0] == refit.breakpoint
+    assert bt.above[0] == pytest.approx(refit.above.estimate, rel=1e-8, abs=1e-10)

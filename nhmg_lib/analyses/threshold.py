@@ -14,6 +14,33 @@ Method (the "threshold effect" tables of this literature, written out):
    test of the hinge term (``regTermTest``), and, for information, the weighted
    likelihood-ratio statistic ``D_linear - D_two_piece`` (weights scaled to mean 1) on 1 df.
    The LR test ignores strata and PSUs and the search over ``K``, so its p is optimistic.
+
+Honest uncertainty (the breakpoint is chosen on the data; the tests above treat it as fixed):
+
+4. Bootstrap (:func:`threshold_bootstrap`): the design-aware Rao-Wu bootstrap
+   (:func:`nhmg_lib.survey.bootstrap.rao_wu_multipliers`: ``n_h - 1`` PSUs drawn with
+   replacement in every stratum of the whole design, weights rescaled by ``n_h / (n_h - 1)``,
+   R ``survey``'s ``"subbootstrap"``) repeats the *whole* grid search in every resample: the
+   same candidates, the best one per resample, and the two slopes at that resample's own
+   breakpoint. 95% percentile intervals of these give the CI of the breakpoint and slope CIs
+   that carry the breakpoint's uncertainty. Percentile (not bootstrap-t) intervals, because
+   the breakpoint's distribution is discrete (a grid) and skewed. The fits are batched
+   (:func:`nhmg_lib.survey.batched.logistic_path`: one pass along the candidates for all
+   resamples at once) and cached on disk.
+5. Search-aware tests of "no change in slope" (``b2 = 0`` at every ``K``), both on the
+   process of hinge estimates over the grid:
+
+   * bootstrap sup-t (the book's recommended P): ``T = max_K |b2(K)| / se*(K)`` with
+     ``se*(K)`` the bootstrap SD of ``b2(K)``; its null distribution is that of the centred
+     bootstrap process ``max_K |b2*(K) - b2(K)| / se*(K)`` (the centring makes the resamples
+     mimic the null whatever the truth). P = ``(1 + #{T* >= T}) / (1 + B)``. Chosen because it
+     uses the design (strata, PSUs, weights) and the very search the estimate uses;
+   * Davies' test (R ``segmented::davies.test``, GLM branch, two-sided): the upper bound
+     ``P <= 2 [Phi(-M) + V exp(-M^2/2) / sqrt(8 pi)]`` with ``M = max_K |z(K)|`` and ``V`` the
+     total variation of ``z`` along the grid, capped at 1. Here ``z(K)`` is the design-based
+     Wald t of the hinge (R's uses the model-based z of a glm); all grid candidates are used
+     (R's default is 10 evenly spaced points). An analytic bound, so no resampling, but it
+     leans on the normality of the Wald process.
 """
 
 from __future__ import annotations
@@ -26,6 +53,9 @@ import pandas as pd
 from scipy import stats
 
 from nhmg_lib.analyses import models
+from nhmg_lib.analyses.cache import cache_key, cache_load, cache_save
+from nhmg_lib.survey import batched
+from nhmg_lib.survey.bootstrap import rao_wu_multipliers
 from nhmg_lib.cohort.definitions import MODEL3_COVARIATES
 from nhmg_lib.survey.design import Design
 from nhmg_lib.errors import NhmgError
@@ -33,7 +63,8 @@ from nhmg_lib.analyses.models import present_levels
 from nhmg_lib.analyses.splines import family_for, model_design
 from nhmg_lib.survey.glm import LinearCombination, SvyGLMResult, WaldTestResult, build_model_matrix, svyglm
 
-__all__ = ["ThresholdError", "ThresholdResult", "find_threshold", "candidate_grid", "records"]
+__all__ = ["ThresholdError", "ThresholdResult", "find_threshold", "candidate_grid", "records",
+           "DaviesTest", "davies_test", "ThresholdBootstrap", "threshold_bootstrap"]
 
 
 class ThresholdError(NhmgError, ValueError):
@@ -44,9 +75,10 @@ class ThresholdError(NhmgError, ValueError):
 class ThresholdResult:
     """Inflection point, profile and two-piece fit of one outcome.
 
-    ``profile``: DataFrame ``breakpoint, deviance, loglik`` over the candidates (loglik =
-    -deviance / 2 with weights scaled to mean 1: the weighted log-likelihood up to a
-    constant). ``below`` / ``above``: slope per ln unit as :class:`LinearCombination` on the
+    ``profile``: DataFrame ``breakpoint, deviance, loglik, hinge, t_hinge`` over the
+    candidates (loglik = -deviance / 2 with weights scaled to mean 1: the weighted
+    log-likelihood up to a constant; ``hinge`` the hinge coefficient and ``t_hinge`` its
+    design-based Wald t, the process Davies' test reads). ``below`` / ``above``: slope per ln unit as :class:`LinearCombination` on the
     link scale. ``hinge``: design-based Wald F test of the hinge; ``lr``/``p_lr``: weighted LR
     statistic and its chi-square(1) p (design ignored).
     """
@@ -75,6 +107,12 @@ class ThresholdResult:
     @property
     def n(self) -> int:
         return int(self.two_piece.n)
+
+    @property
+    def davies(self) -> "DaviesTest":
+        """Davies' test for a change in slope over the searched candidates (:func:`davies_test`
+        on the design-based Wald t of the hinge at every candidate)."""
+        return davies_test(self.profile["t_hinge"].to_numpy(), self.profile["breakpoint"].to_numpy())
 
     @property
     def breakpoint_mg(self) -> float:
@@ -168,6 +206,24 @@ def candidate_grid(x: np.ndarray, lower: float = 0.05, upper: float = 0.95,
     return grid
 
 
+def _model_inputs(frame: pd.DataFrame, outcome: str, exposure: str, covariates: Sequence[str],
+                  domain: str | np.ndarray, design: Design | None):
+    """Design, complete-case domain mask, covariate model matrix, exposure and outcome."""
+    absent = [c for c in (outcome, exposure, *covariates) if c not in frame.columns]
+    if absent:
+        raise ThresholdError(f"the frame lacks columns {absent}")
+    design = model_design(frame, design)
+    dom = models.resolve_domain(frame, domain)
+    covs = [c for c in covariates if c not in (outcome, exposure)]
+    # Complete cases of the domain, fixed once so every candidate fits the same units.
+    use = dom & frame[[outcome, exposure, *covs]].notna().all(axis=1).to_numpy()
+    if not use.any():
+        raise ThresholdError("no domain rows with complete model data")
+    mm = build_model_matrix(frame.loc[use, covs].reset_index(drop=True), covs,
+                            levels=present_levels(frame, use, covs))
+    return design, use, mm, frame[exposure].to_numpy(float), frame[outcome].to_numpy(float)
+
+
 def find_threshold(
     frame: pd.DataFrame,
     outcome: str = "lmm",
@@ -183,20 +239,7 @@ def find_threshold(
     alpha: float = 0.05,
 ) -> ThresholdResult:
     """Run the threshold effect analysis (module docstring) on the adults ``frame``."""
-    absent = [c for c in (outcome, exposure, *covariates) if c not in frame.columns]
-    if absent:
-        raise ThresholdError(f"the frame lacks columns {absent}")
-    design = model_design(frame, design)
-    dom = models.resolve_domain(frame, domain)
-    covs = [c for c in covariates if c not in (outcome, exposure)]
-    # Complete cases of the domain, fixed once so every candidate fits the same units.
-    use = dom & frame[[outcome, exposure, *covs]].notna().all(axis=1).to_numpy()
-    if not use.any():
-        raise ThresholdError("no domain rows with complete model data")
-    mm = build_model_matrix(frame.loc[use, covs].reset_index(drop=True), covs,
-                            levels=present_levels(frame, use, covs))
-    x = frame[exposure].to_numpy(float)
-    y = frame[outcome].to_numpy(float)
+    design, use, mm, x, y = _model_inputs(frame, outcome, exposure, covariates, domain, design)
     grid = (candidate_grid(x[use], lower, upper, step) if candidates is None
             else np.asarray(candidates, float))
     family = family_for(outcome)
@@ -215,7 +258,10 @@ def find_threshold(
                 terms[t] = [mm.columns[i] for i in idx]
         return svyglm((y, X), design, family=family, domain=use, terms=terms)
 
-    dev = np.array([fit(k).deviance for k in grid])
+    fits = [fit(k) for k in grid]
+    dev = np.array([f.deviance for f in fits])
+    hinge_coef = np.array([float(f.params["hinge"]) for f in fits])
+    hinge_t = np.array([float(f.tvalues["hinge"]) for f in fits])
     best = int(np.argmin(dev))                 # first minimum: ties go to the smallest K
     k = float(grid[best])
     two, one = fit(k), fit(None)
@@ -225,7 +271,8 @@ def find_threshold(
         lr = float(two.n * np.log(one.deviance / two.deviance))
     return ThresholdResult(
         outcome=outcome, exposure=exposure, breakpoint=k,
-        profile=pd.DataFrame({"breakpoint": grid, "deviance": dev, "loglik": -dev / 2}),
+        profile=pd.DataFrame({"breakpoint": grid, "deviance": dev, "loglik": -dev / 2,
+                              "hinge": hinge_coef, "t_hinge": hinge_t}),
         linear=one, two_piece=two,
         below=two.lincom({exposure: 1.0}, alpha), above=two.lincom({exposure: 1.0, "hinge": 1.0}, alpha),
         slope=one.lincom({exposure: 1.0}, alpha),
@@ -233,6 +280,259 @@ def find_threshold(
     )
 
 
-def records(frame: pd.DataFrame, design: Design | None = None) -> list[dict]:
-    """Table S3 records (``tableS3/lmm/...``) computed from the adults ``frame``."""
-    return find_threshold(frame, "lmm", design=design).records("tableS3/lmm")
+# ----------------------------------------------------------------------------- Davies' test
+@dataclass(frozen=True)
+class DaviesTest:
+    """Davies' upper bound for the P of a change in slope (``segmented::davies.test``)."""
+
+    statistic: float   #: ``M = max |z(K)|``
+    best: float        #: the candidate where ``|z|`` is largest
+    variation: float   #: ``V = sum |z(K_j+1) - z(K_j)|``
+    p: float
+    n_points: int
+
+
+def davies_test(z: np.ndarray, points: np.ndarray) -> DaviesTest:
+    """Two-sided Davies bound from the statistics ``z`` of the hinge at the candidates ``points``
+    (in grid order): ``min(1, 2 [Phi(-M) + V exp(-M^2 / 2) / sqrt(8 pi)])``, R
+    ``segmented:::daviesGLM`` with ``alternative = "two.sided"``. Non-finite ``z`` are
+    dropped, as R drops failed fits."""
+    z, points = np.asarray(z, float), np.asarray(points, float)
+    ok = np.isfinite(z)
+    z, points = z[ok], points[ok]
+    if z.size < 2:
+        raise ThresholdError("Davies' test needs the statistic at two or more candidates")
+    V = float(np.abs(np.diff(z)).sum())
+    i = int(np.argmax(np.abs(z)))
+    M = float(abs(z[i]))
+    p = 2 * (stats.norm.sf(M) + V * np.exp(-M * M / 2) / np.sqrt(8 * np.pi))
+    return DaviesTest(M, float(points[i]), V, float(min(p, 1.0)), int(z.size))
+
+
+# ----------------------------------------------------------------------------- bootstrap
+#: Bump when the cached bootstrap arrays change meaning.
+_BOOT_ALGORITHM = "threshold-path-2"
+
+
+@dataclass(frozen=True, eq=False)
+class ThresholdBootstrap:
+    """The whole grid search repeated in ``boot`` Rao-Wu design resamples (module docstring).
+
+    ``breakpoints``, ``below``, ``above`` (link scale) per resample, NaN where the resample
+    failed; ``hinge[k, b]`` the hinge coefficient at candidate ``k`` in resample ``b`` (NaN
+    where that fit does not exist: it then drops out of the resample's search and of the
+    sup-t maximum).
+    """
+
+    result: ThresholdResult
+    grid: np.ndarray = field(repr=False)
+    breakpoints: np.ndarray = field(repr=False)
+    below: np.ndarray = field(repr=False)
+    above: np.ndarray = field(repr=False)
+    hinge: np.ndarray = field(repr=False)
+    failed: np.ndarray = field(repr=False)
+    boot: int
+    seed: int
+    alpha: float = 0.05
+    from_cache: bool = False
+
+    @property
+    def n_failed(self) -> int:
+        """Resamples left out because a fit at some candidate failed (separation, no
+        convergence); they are reported, never silently kept."""
+        return int(self.failed.sum())
+
+    @property
+    def n_ok(self) -> int:
+        return int((~self.failed).sum())
+
+    @property
+    def n_dropped_fits(self) -> int:
+        """(candidate, resample) fits that do not exist (separation) among the kept resamples;
+        each drops out of its resample's search."""
+        return int(np.isnan(self.hinge[:, ~self.failed]).sum())
+
+    def _interval(self, v: np.ndarray) -> tuple[float, float]:
+        lo, hi = np.quantile(v[~self.failed], [self.alpha / 2, 1 - self.alpha / 2])
+        return float(lo), float(hi)
+
+    @property
+    def breakpoint_ci(self) -> tuple[float, float]:
+        """Percentile CI of the breakpoint (ln scale)."""
+        return self._interval(self.breakpoints)
+
+    @property
+    def below_ci(self) -> tuple[float, float]:
+        """Percentile CI of the slope below K (link scale), K re-estimated per resample."""
+        return self._interval(self.below)
+
+    @property
+    def above_ci(self) -> tuple[float, float]:
+        return self._interval(self.above)
+
+    @property
+    def sup_t(self) -> tuple[float, float]:
+        """(statistic, P) of the bootstrap sup-t test of no change in slope over the grid."""
+        ok = ~self.failed
+        h = self.hinge[:, ok]                 # NaN where a candidate's fit does not exist
+        full = self.result.profile["hinge"].to_numpy()
+        se = np.nanstd(h, axis=1, ddof=1)
+        t_obs = float(np.nanmax(np.abs(full) / se))
+        t_star = np.nanmax(np.abs(h - full[:, None]) / se[:, None], axis=0)
+        return t_obs, float((1 + np.sum(t_star >= t_obs)) / (1 + ok.sum()))
+
+    def share_within(self, width: float) -> float:
+        """Share of resamples whose breakpoint lies within ``width`` of the estimate."""
+        b = self.breakpoints[~self.failed]
+        return float(np.mean(np.abs(b - self.result.breakpoint) <= width + 1e-9))
+
+    def table(self) -> pd.DataFrame:
+        """Rows ``breakpoint, below, above, p_sup, p_davies, p_hinge`` (estimates on the
+        reported scale; the Wald P of the hinge at the chosen K for comparison)."""
+        r = self.result
+        sc = r._scale
+        rows = [
+            ("breakpoint", "Inflection point K (ln scale), bootstrap 95% CI", r.breakpoint,
+             *self.breakpoint_ci, np.nan),
+            ("below", "Two-piece model: ln-Mg < K, per ln unit, bootstrap 95% CI",
+             sc(r.below.estimate), *map(sc, self.below_ci), np.nan),
+            ("above", "Two-piece model: ln-Mg >= K, per ln unit, bootstrap 95% CI",
+             sc(r.above.estimate), *map(sc, self.above_ci), np.nan),
+            ("p_sup", "Change in slope, bootstrap sup-t test over all K (recommended)",
+             self.sup_t[0], np.nan, np.nan, self.sup_t[1]),
+            ("p_davies", "Change in slope, Davies' test over all K",
+             r.davies.statistic, np.nan, np.nan, r.davies.p),
+            ("p_hinge", "Change in slope, Wald F at the chosen K (treats K as fixed)",
+             r.hinge.F, np.nan, np.nan, r.hinge.p),
+        ]
+        return pd.DataFrame(rows, columns=["row", "label", "estimate", "ci_low", "ci_high", "p"])
+
+    def formatted(self, digits: int = 2) -> pd.DataFrame:
+        """:meth:`table` as text cells: estimate (95% CI) and P."""
+        cells = []
+        t = self.table()
+        for r in t.itertuples(index=False):
+            if r.row == "breakpoint":
+                est = (f"{r.estimate:.2f} ({r.ci_low:.2f}, {r.ci_high:.2f}); "
+                       f"{np.exp(r.estimate):.0f} ({np.exp(r.ci_low):.0f}, {np.exp(r.ci_high):.0f}) mg/day")
+            elif r.row in ("below", "above"):
+                est = f"{r.estimate:.{digits}f} ({r.ci_low:.{digits}f}, {r.ci_high:.{digits}f})"
+            else:
+                est = {"p_sup": "sup t", "p_davies": "max |t|", "p_hinge": "F"}[r.row] + f" = {r.estimate:.2f}"
+            cells.append({"Estimate (95% CI)": est, "P": models.format_p(r.p) if np.isfinite(r.p) else ""})
+        return pd.DataFrame(cells, index=t["label"].tolist())
+
+    def summary(self) -> str:
+        return (f"Threshold bootstrap of {self.result.outcome}: {self.boot} Rao-Wu design resamples "
+                f"(seed {self.seed}) x {self.grid.size} candidates, {self.n_failed} failed, "
+                f"{self.n_dropped_fits} separated fits dropped from their resample's search"
+                + ("; from cache" if self.from_cache else "") + "\n" + self.formatted().to_string())
+
+    __str__ = summary
+
+    def records(self, prefix: str = "tableS3/lmm") -> list[dict]:
+        """``<prefix>/{breakpoint_ci,below_boot,above_boot,p_sup_boot,p_davies}`` records."""
+        t = self.table().set_index("row")
+        n = self.result.n
+
+        def rec(key: str, row: str, with_ci: bool) -> dict:
+            r = t.loc[row]
+            if not with_ci:
+                return {"id": f"{prefix}/{key}", "estimate": float(r.p), "ci_low": None,
+                        "ci_high": None, "p": float(r.p), "n": n}
+            return {"id": f"{prefix}/{key}", "estimate": float(r.estimate), "ci_low": float(r.ci_low),
+                    "ci_high": float(r.ci_high), "p": None, "n": n}
+
+        return [rec("breakpoint_ci", "breakpoint", True), rec("below_boot", "below", True),
+                rec("above_boot", "above", True), rec("p_sup_boot", "p_sup", False),
+                rec("p_davies", "p_davies", False)]
+
+
+def threshold_bootstrap(
+    frame: pd.DataFrame,
+    outcome: str = "lmm",
+    exposure: str = "ln_mg",
+    *,
+    covariates: Sequence[str] = MODEL3_COVARIATES,
+    domain: str | np.ndarray = "in_cohort",
+    candidates: Sequence[float] | None = None,
+    lower: float = 0.05,
+    upper: float = 0.95,
+    step: float = 0.01,
+    design: Design | None = None,
+    boot: int = 1000,
+    seed: int = 1,
+    alpha: float = 0.05,
+    result: ThresholdResult | None = None,
+    cache: bool = True,
+    cache_dir: str | None = None,
+) -> ThresholdBootstrap:
+    """Repeat the grid search of :func:`find_threshold` in ``boot`` design resamples.
+
+    ``result`` (the full-sample analysis with the same arguments) is computed when absent.
+    Resamples come from :func:`rao_wu_multipliers` over the PSUs of the whole design (a
+    domain analysis: units outside the domain only keep the design's ``n_h``); a stratum with
+    one PSU cannot be resampled and raises :class:`ThresholdError`.
+    """
+    if boot < 2:
+        raise ThresholdError(f"need boot >= 2 resamples, got {boot}")
+    design = model_design(frame, design)
+    if result is None:
+        result = find_threshold(frame, outcome, exposure, covariates=covariates, domain=domain,
+                                candidates=candidates, lower=lower, upper=upper, step=step,
+                                design=design, alpha=alpha)
+    design, use, mm, x, y = _model_inputs(frame, outcome, exposure, covariates, domain, design)
+    grid = result.profile["breakpoint"].to_numpy(float)
+    xu, yu, w = x[use], y[use], design.weights[use]
+    X = np.column_stack([np.ones(use.sum()), xu, mm.X[:, 1:]])
+    columns = np.maximum(xu[None, :] - grid[:, None], 0.0)
+    psu_strata, psu_of_row = design.psu_stratum, design.psu[use]
+    logistic = family_for(outcome) == "quasibinomial"
+    key = cache_key(_BOOT_ALGORITHM, X, yu, w, grid, psu_strata, psu_of_row, int(boot), int(seed),
+                    logistic)
+    stored = cache_load(key, cache_dir) if cache else None
+    if stored is None:
+        try:
+            # Draws per PSU (the same stream as drawing per row: only the PSU labels matter).
+            mult_psu = rao_wu_multipliers(psu_strata, np.arange(psu_strata.size), boot, seed)
+        except ValueError as exc:
+            raise ThresholdError(f"cannot resample the design: {exc}") from exc
+        mult = mult_psu[:, psu_of_row]
+        if logistic:
+            # seeded with the full-sample two-piece fit, reordered to [X, hinge]
+            b = result.two_piece.params.to_numpy()
+            path = batched.logistic_path(X, columns, yu, w, mult, start=np.r_[b[:2], b[3:], b[2]])
+        else:
+            path = batched.wls_path(X, columns, yu, w, mult)
+        # A candidate whose fit does not exist in a resample (separation: e.g. no event with
+        # a positive weight above K) drops out of that resample's search; a resample without
+        # any usable candidate fails. Both are counted, never silently kept.
+        conv = path.converged
+        failed = ~conv.any(axis=0)
+        dev = np.where(conv, path.deviance, np.inf)
+        kb = np.argmin(dev, axis=0)                       # first minimum, as the point estimate
+        cols = np.arange(boot)
+        stored = {"breakpoints": np.where(failed, np.nan, grid[kb]),
+                  "below": np.where(failed, np.nan, path.coef[kb, cols, 1]),
+                  "above": np.where(failed, np.nan, path.coef[kb, cols, 1] + path.coef[kb, cols, -1]),
+                  "hinge": path.coef[:, :, -1], "failed": failed}
+        if cache:
+            cache_save(key, stored, cache_dir)
+        from_cache = False
+    else:
+        from_cache = True
+    return ThresholdBootstrap(result, grid, stored["breakpoints"], stored["below"], stored["above"],
+                              stored["hinge"], stored["failed"].astype(bool), int(boot), int(seed),
+                              alpha, from_cache)
+
+
+def records(frame: pd.DataFrame, design: Design | None = None, *, boot: int = 1000,
+            seed: int = 1) -> list[dict]:
+    """Table S3 records (``tableS3/lmm/...``) computed from the adults ``frame``: the
+    fixed-breakpoint analysis and its bootstrap (:meth:`ThresholdBootstrap.records`)."""
+    res = find_threshold(frame, "lmm", design=design)
+    out = res.records("tableS3/lmm")
+    if boot:
+        out += threshold_bootstrap(frame, "lmm", design=design, boot=boot, seed=seed,
+                                   result=res).records("tableS3/lmm")
+    return out

@@ -79,7 +79,7 @@ def _sections(defs: Definitions, boot: int, seed: int) -> list[tuple[str, Callab
         ("Tables 2, 3, S1, S2", models.all_records),
         ("Tables S1, S2 exclusions", energy_records),
         ("Figure 2", splines.all_records),
-        ("Table S3", threshold.records),
+        ("Table S3", lambda a: threshold.records(a, boot=boot, seed=seed)),
         ("Figures 3, S1", subgroups.records),
         ("Tables 4-6", lambda a: inflammation.records(a, defs)),
         ("Tables 7, 8", lambda a: mediation_report.records(a, defs, boot=boot, seed=seed)),

@@ -276,3 +276,237 @@ def _newton_chunk(Xs: np.ndarray, Z: np.ndarray, iu: tuple[np.ndarray, np.ndarra
         if active.size == 0:
             break
     return bs, done & ~failed, iters
+
+
+# ----------------------------------------------------------------------------- model paths
+@dataclass(frozen=True)
+class PathFit:
+    """Fits of the models ``[X, columns[k]]`` (k = 0..K-1) for ``B`` weight vectors each.
+
+    ``coef[k, b]`` has the ``X`` coefficients first and the path column's last (original
+    scale); ``deviance[k, b]`` is the weighted deviance with weights ``prior * mult[b]``
+    (binomial: ``-2`` x log-likelihood; gaussian: the weighted residual sum of squares), the
+    quantity a grid search over ``k`` minimises. Failed fits are NaN and flagged.
+    """
+
+    family: str
+    coef: np.ndarray        #: ``(K, B, p + 1)``
+    deviance: np.ndarray    #: ``(K, B)``
+    converged: np.ndarray   #: ``(K, B)`` bool
+    n_iter: np.ndarray      #: ``(K, B)`` iterations (1 for WLS)
+
+
+def _path_columns(X: np.ndarray, columns: np.ndarray) -> np.ndarray:
+    columns = np.atleast_2d(np.asarray(columns, dtype=np.float64))
+    if columns.shape[1] != X.shape[0] or not np.all(np.isfinite(columns)):
+        raise ValueError(f"columns must be finite, shape (K, {X.shape[0]}); got {columns.shape}")
+    return columns
+
+
+def wls_path(X: np.ndarray, columns: np.ndarray, y: np.ndarray, prior: np.ndarray,
+             mult: np.ndarray | None = None, chunk: int = 250) -> PathFit:
+    """:func:`wls` of ``[X, columns[k]]`` for every ``k`` and every row of ``mult``."""
+    X, y, prior, mult = _prepare(X, y, prior, mult)
+    columns = _path_columns(X, columns)
+    K, B = columns.shape[0], mult.shape[0]
+    coef = np.full((K, B, X.shape[1] + 1), np.nan)
+    dev = np.full((K, B), np.nan)
+    conv = np.zeros((K, B), dtype=bool)
+    for k in range(K):
+        fit = wls(np.column_stack([X, columns[k]]), y, prior, mult, chunk=chunk)
+        coef[k], conv[k] = fit.coef, fit.converged
+        dev[k] = np.where(fit.converged, fit.sigma2 * fit.df_resid, np.nan)
+    return PathFit("gaussian", coef, dev, conv, np.ones((K, B), dtype=np.int64))
+
+
+def logistic_path(X: np.ndarray, columns: np.ndarray, y: np.ndarray, prior: np.ndarray,
+                  mult: np.ndarray | None = None, start: np.ndarray | None = None,
+                  tol: float = 1e-12, max_iter: int = 60, chunk: int | None = None,
+                  progress: Progress | None = None) -> PathFit:
+    """:func:`logistic` of ``[X, columns[k]]`` for every ``k`` and every row of ``mult``.
+
+    A grid search refits a model that changes in one column from one candidate to the next
+    (a hinge ``(x - K)_+`` for the breakpoint ``K``), so every resample walks along the path:
+
+    * the fit at ``k`` starts from its fit at ``k - 1`` moved by the change of the
+      unit-weight (full-sample) fit from ``k - 1`` to ``k``, which carries the jumps the
+      hinge makes as it passes data points (without a full-sample path: the linear
+      extrapolation of the fits at ``k - 1`` and ``k - 2``), and
+    * keeps the inverse Hessian of the previous candidate (chord steps); the Hessian is
+      recomputed only when a step is large or the chord iterations slow down.
+
+    A grid search needs the deviance of every fit, so a fit stops when its Newton decrement
+    ``score' H^-1 score`` (the deviance above the minimum, to second order) is below
+    ``tol`` times the sum of its weights: the deviance is then exact to that tolerance and
+    the coefficients to ``sqrt(tol * sum(w))`` of a standard error (about 1e-4 SE at
+    ``n = 6000`` with weights scaled to mean 1), far below bootstrap Monte Carlo error. The
+    returned coefficients take the last Newton/chord step. Separation and failure are
+    judged per fit as in :func:`logistic`. ``start`` (``p + 1``, original scale) seeds the
+    first candidate.
+    """
+    X, y, prior, mult = _prepare(X, y, prior, mult)
+    columns = _path_columns(X, columns)
+    basis = _Basis(X)
+    n, p0 = basis.Xs.shape
+    if chunk is None:
+        # about 2e5 elements per chunk x n working array: in cache for large n, and few
+        # Python-level iterations for small n
+        chunk = int(np.clip(2e5 // n, 16, 1024))
+    p = p0 + 1
+    K, B = columns.shape[0], mult.shape[0]
+    # The path column is scaled by one number for all k (not centred), so coefficients of
+    # neighbouring candidates are on the same scale and extrapolate smoothly.
+    cscale = float(np.sqrt(np.mean(columns ** 2))) or 1.0
+    Xs = np.empty((n, p))
+    Xs[:, :p0] = basis.Xs
+    if start is None:
+        ybar = np.clip(np.average(y, weights=prior), 1e-6, 1 - 1e-6)
+        bs0 = np.zeros(p)
+        bs0[basis.icol if basis.icol >= 0 else 0] = np.log(ybar / (1 - ybar)) / basis.icept
+    else:
+        start = np.asarray(start, dtype=np.float64)
+        bs0 = np.r_[basis.to_standard(start[:p0].copy()), start[p0] * cscale]
+    coef = np.full((K, B, p), np.nan)
+    dev = np.full((K, B), np.nan)
+    conv = np.zeros((K, B), dtype=bool)
+    iters = np.zeros((K, B), dtype=np.int64)
+    # The unit-weight path (the full sample when ``mult`` holds resampling multipliers) is
+    # one row, solved first at every candidate, and guides every resample to the next one.
+    use_anchor = B > 1
+    a_cur, a_prev = bs0[None, :].copy(), np.full((1, p), np.nan)
+    a_H = np.full((1, p, p), np.nan)
+    anchor_prev = None
+    cur = np.tile(bs0, (B, 1))          # standardised solution at the previous candidate
+    prev = np.full((B, p), np.nan)      # ... and at the one before
+    fitted = np.zeros(B, dtype=bool)    # ``cur`` holds a converged fit (not the seed)
+    Hinv = np.full((B, p, p), np.nan)
+    for k in range(K):
+        Xs[:, p0] = columns[k] / cscale
+        Z, iu = _row_products(Xs)
+        Z = Z.astype(np.float32)
+        anchor = None
+        if use_anchor:
+            a_guess = 2 * a_cur - a_prev if np.isfinite(a_prev).all() else a_cur
+            bs_a, ok_a, _, _, a_H_new = _path_chunk(Xs, Z, iu, y, prior[None, :], a_guess, a_H,
+                                                    tol, max_iter)
+            if ok_a[0]:
+                a_prev, a_cur, a_H, anchor = (a_cur if anchor_prev is not None else a_prev), bs_a, a_H_new, bs_a[0]
+            else:
+                use_anchor = False     # fall back to extrapolation for the rest of the path
+        if anchor is not None:
+            # the full-sample path carries the change in k; each resample keeps its offset
+            step_a = anchor - anchor_prev if anchor_prev is not None else 0.0
+            guess = np.where(fitted[:, None], cur + step_a, anchor)
+        else:
+            guess = np.where(np.isfinite(prev).all(axis=1, keepdims=True), 2 * cur - prev, cur)
+        anchor_prev = anchor
+        guess = np.where(np.isfinite(guess).all(axis=1, keepdims=True), guess, bs0)
+        for lo in range(0, B, chunk):
+            idx = np.arange(lo, min(lo + chunk, B))
+            bs, ok, it, d, H = _path_chunk(Xs, Z, iu, y, mult[idx] * prior, guess[idx],
+                                           Hinv[idx], tol, max_iter)
+            Hinv[idx] = H
+            conv[k, idx], iters[k, idx] = ok, it
+            dev[k, idx] = np.where(ok, d, np.nan)
+            b_orig = np.column_stack([basis.to_original(bs[:, :p0].copy()), bs[:, p0] / cscale])
+            coef[k, idx] = np.where(ok[:, None], b_orig, np.nan)
+            prev[idx] = np.where((ok & fitted[idx])[:, None], cur[idx], np.nan)
+            cur[idx] = np.where(ok[:, None], bs, bs0)
+            fitted[idx] = ok
+        if progress:
+            progress(B)
+    return PathFit("binomial", coef, dev, conv, iters)
+
+
+def _inverse_quiet(G: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Batched inverse with a singular matrix flagged, not raised: near-separated fits make
+    singular Hessians common along a path, and :func:`_inverse`'s one-at-a-time fallback
+    would then dominate. A matrix counts as singular when its smallest eigenvalue is not
+    above ``1e-13`` times its largest (float64 noise for these standardised Hessians)."""
+    ok = np.all(np.isfinite(G), axis=(1, 2))
+    out = np.full_like(G, np.nan)
+    if ok.any():
+        ev = np.linalg.eigvalsh(G[ok])
+        good = ev[:, 0] > 1e-13 * np.abs(ev[:, -1])
+        idx = np.flatnonzero(ok)
+        ok[idx[~good]] = False
+        if good.any():
+            out[idx[good]] = np.linalg.inv(G[idx[good]])
+    return out, ok
+
+
+def _path_chunk(Xs: np.ndarray, Z: np.ndarray, iu: tuple[np.ndarray, np.ndarray], y: np.ndarray,
+                V: np.ndarray, start: np.ndarray, Hinv: np.ndarray, tol: float, max_iter: int,
+                refresh_tol: float = 1e-2, stale_after: int = 4
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Newton/chord iterations for one chunk of one candidate, from per-row ``start`` and
+    carried inverse Hessians (NaN rows are recomputed). Returns the solutions, converged
+    flags, iterations, deviances (at the last evaluated point) and the inverse Hessians."""
+    c, p = V.shape[0], Xs.shape[1]
+    bs = start.copy()
+    Hinv = Hinv.copy()
+    done = np.zeros(c, dtype=bool)
+    failed = np.zeros(c, dtype=bool)
+    iters = np.zeros(c, dtype=np.int64)
+    dev = np.full(c, np.nan)
+    active = np.arange(c)
+    sumV = V.sum(axis=1)
+    buf_mu, buf_r = np.empty_like(V), np.empty_like(V)
+    need = ~np.isfinite(Hinv).all(axis=(1, 2))    # rows without a usable inverse Hessian
+    refreshed_late = False
+    for it in range(1, max_iter + 1):
+        k = active.size
+        Va = V if k == c else V[active]
+        ba = bs[active]
+        # In-place on reused buffers: fresh k x n temporaries cost more than the arithmetic.
+        mu, r = buf_mu[:k], buf_r[:k]
+        np.matmul(ba, Xs.T, out=mu)
+        with np.errstate(over="ignore"):  # exp overflow gives mu = 0, the right limit
+            np.negative(mu, out=mu)
+            np.exp(mu, out=mu)
+            mu += 1.0
+            np.reciprocal(mu, out=mu)
+        np.subtract(y, mu, out=r)
+        r *= Va
+        score = r @ Xs
+        refresh = need[active]
+        if it == stale_after and not refreshed_late:
+            refresh[:] = True                     # the carried Hessian is too far off
+            refreshed_late = True
+        if refresh.any():
+            rr = np.flatnonzero(refresh)
+            w = (mu[rr] * (1.0 - mu[rr]) * Va[rr]).astype(np.float32)
+            H_r, ok = _inverse_quiet(_unpack((w @ Z).astype(np.float64), p, iu))
+            Hinv[active[rr]] = H_r
+            failed[active[rr[~ok]]] = True
+            need[active[rr]] = False
+        step = np.einsum("bpq,bq->bp", Hinv[active], score)
+        new = ba + step
+        bs[active] = new
+        iters[active] = it
+        size = np.abs(step) / (1.0 + np.abs(new))
+        # Newton decrement score' H^-1 score: the deviance at ``ba`` exceeds the minimum by
+        # about this much, and the coefficients are off by sqrt(it) standard errors.
+        decrement = np.einsum("bp,bp->b", score, step)
+        finite = np.isfinite(new).all(axis=1) & np.isfinite(size).all(axis=1) & np.isfinite(decrement)
+        failed[active[~finite]] = True
+        newly = np.flatnonzero(finite & (np.abs(decrement) < tol * sumV[active]))
+        if newly.size:
+            m = mu[newly]
+            edge = np.minimum(m, 1.0 - m) < _EDGE
+            separated = np.any(edge & (Va[newly] > 0), axis=1)
+            failed[active[newly[separated]]] = True
+            done[active[newly[~separated]]] = True
+            # deviance at the last evaluated point: y eta - log(1 + e^eta), summed with weights
+            e = ba[newly] @ Xs.T
+            ll = (Va[newly] * (y * e - np.logaddexp(0.0, e))).sum(axis=1)
+            dev[active[newly]] = -2.0 * ll
+        # large steps: recompute the Hessian next time (Newton), small ones: keep it (chord)
+        big = np.zeros(c, dtype=bool)
+        big[active[finite]] = np.any(size[finite] > refresh_tol, axis=1)
+        need |= big
+        active = np.flatnonzero(~done & ~failed)
+        if active.size == 0:
+            break
+    ok = done & ~failed
+    return bs, ok, iters, dev, Hinv

@@ -45,7 +45,7 @@ from nhmg_lib.errors import NhmgError
 
 __all__ = [
     "DescriptiveError", "TestResult", "svymean", "svyvar", "svyprop", "svyquantile",
-    "svychisq", "svyttest", "svyranktest",
+    "svychisq", "svyttest", "svyranktest", "rank_tie_keys", "RANK_TIE_DIGITS",
 ]
 
 
@@ -440,19 +440,38 @@ def svyttest(
                       n=int((eff & (design.weights > 0)).sum()))
 
 
+#: Significant digits at which R's ``factor(y)`` tells values apart (``as.character`` of a
+#: double prints 15 significant digits), so values equal to that precision are ties.
+RANK_TIE_DIGITS = 15
+
+
+def rank_tie_keys(y: np.ndarray, digits: int = RANK_TIE_DIGITS) -> np.ndarray:
+    """``y`` rounded to ``digits`` significant digits through its decimal text (``%.15g``).
+
+    This is how R's ``factor(y)`` groups doubles: ``factor(c(1, 1 + 2e-16))`` has one level.
+    Ratios and averages (protein, NP, CALLY, RAR) produce such near-equal values, and
+    treating them as distinct moves the rank test's t in the 4th digit.
+    """
+    y = np.asarray(y, dtype=np.float64)
+    return np.char.mod(f"%.{digits}g", y).astype(np.float64)
+
+
 def _rank_scores(y: np.ndarray, w: np.ndarray) -> np.ndarray:
     """R ``svyranktest`` ranks: ``cumsum(w) - w/2`` in stable sort order, averaged over ties.
 
     The tie average is R's ``ave()``: an unweighted mean of the tied units' values, which
-    depends on their order in the data; the stable sort keeps that order, as R's does. (R
-    groups ties by ``factor(y)``, i.e. by 15-significant-digit text; exact equality is used
-    here, which differs only for values distinct beyond that precision.)
+    depends on their order in the data; the stable sort keeps that order, as R's does. The
+    sort is on the exact values (R ``order(y)``); ties are groups of
+    :func:`rank_tie_keys`, as R groups them by ``factor(y)`` (15 significant digits), so
+    values that differ only beyond the 15th digit share their mid-rank. Rounding is
+    monotone, so each group is a run of the sorted values.
     """
     ii = np.argsort(y, kind="stable")
     ys, ws = y[ii], w[ii]
     mid = np.cumsum(ws) - ws / 2
     # tie groups in sorted order
-    starts = np.r_[True, ys[1:] != ys[:-1]]
+    keys = rank_tie_keys(ys)
+    starts = np.r_[True, keys[1:] != keys[:-1]]
     gid = np.cumsum(starts) - 1
     avg = np.bincount(gid, weights=mid) / np.bincount(gid)
     out = np.empty_like(mid)
