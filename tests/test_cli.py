@@ -62,3 +62,29 @@ def test_missing_data_dir_is_a_clear_error(tmp_path, capsys):
     assert code == 2
     err = capsys.readouterr().err
     assert "nhmg download" in err or "nhmg synth" in err
+
+
+def test_results_prints_why_cally_is_not_estimable_and_keeps_its_ids(synth_dir, tmp_path, capsys,
+                                                                    monkeypatch):
+    """CALLY on two or three participants only: its mediation pairs cannot be fitted (ids kept as
+    nulls, reason printed); Tables 1 and 4-6 fail whole (no quartile has CALLY), so exit 2."""
+    from nhmg_lib.cohort import clinical
+
+    real = clinical.cally
+    monkeypatch.setattr(clinical, "cally", lambda raw: real(raw).where(raw["SEQN"].to_numpy() % 97 == 0))
+    monkeypatch.setenv("NHMG_CACHE_DIR", str(tmp_path / "cache"))
+    out = tmp_path / "results.json"
+    assert main(["results", "--data-dir", str(synth_dir), "--out", str(out), "--boot", "20"]) == 2
+    err = capsys.readouterr().err
+    records = {r["id"]: r for r in json.loads(out.read_text())}
+    for prefix in ("table7/cally", "table8/cally", "table7/cally/q1q4", "table8/cally/weighting/none"):
+        for effect in ("cde", "nde", "nie", "te", "pm"):
+            assert records[f"{prefix}/{effect}"] == {"id": f"{prefix}/{effect}", "estimate": None,
+                                                     "ci_low": None, "ci_high": None, "p": None, "n": None}
+    assert records["table7/np/pm"]["estimate"] is not None
+    assert "not estimable: table7/cally (15 null record(s)): only" in err
+    assert "not estimable: table8/cally/weighting/raw (5 null record(s)): only" in err
+    assert "complete rows for ln_cally" in err
+    assert "not estimable: table4 (no records): Tables 4-6 failed" in err
+    assert "No estimate at all for table1, table4, table5, table6" in err
+    assert "Traceback" not in err
