@@ -46,9 +46,11 @@ def _cmd_download(args: argparse.Namespace) -> None:
     _positive("--workers", args.workers)
     _positive("--deadline", args.deadline)
     tty = sys.stderr.isatty()
+    _positive("--read-timeout", args.read_timeout)
+    timeout = {} if args.read_timeout is None else {"timeout": (5.0, args.read_timeout)}
     report = download(cycles=args.cycles, data_dir=args.data_dir, base_url=args.base_url,
                       workers=args.workers, progress=tty, deadline=args.deadline,
-                      log=None if tty else _say)
+                      log=None if tty else _say, **timeout)
     print(report)
 
 
@@ -294,6 +296,9 @@ def parser() -> argparse.ArgumentParser:
     d.add_argument("--deadline", type=float, default=3600.0,
                    help="stop every transfer after this many seconds (default 3600); "
                         "partial files are resumed by the next run")
+    d.add_argument("--read-timeout", type=float, default=None, metavar="SECONDS",
+                   help="seconds without data before a transfer counts as stalled and is "
+                        "retried (default 20; a file fails after 4 stalls, about 1.5 min)")
     d.set_defaults(func=_cmd_download)
 
     v = sub.add_parser("verify", help="check every file of a data directory against the "
