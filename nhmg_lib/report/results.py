@@ -135,8 +135,75 @@ def _explained_sections(defs: Definitions, boot: int, seed: int, reasons: list[R
     def weighting_records(a: pd.DataFrame) -> list[Record]:
         return mediation_weighting.records(a, defs, boot=boot, seed=seed, reasons=reasons)
 
-    replace = {"Figures 3, S1": subgroup_records, "Tables 7, 8": mediation_records,
-               "Tables 7, 8 by weighting": weighting_records}
+    def inflammation_records(a: pd.DataFrame) -> list[Record]:
+        """Tables 4-6; when the four indices cannot be fitted together, index by index, the
+        failed ones keeping their ids (those of a fitted index, renamed) as nulls."""
+        from nhmg_lib.analyses import inflammation
+        from nhmg_lib.errors import NhmgError
+
+        try:
+            return inflammation.records(a, defs)
+        except NhmgError:
+            pass
+        fitted: dict[str, list[Record]] = {}
+        failed: dict[str, str] = {}
+        for index in inflammation.INDICES:
+            try:
+                fitted[index] = inflammation.fit_tables(a, defs, indices=(index,)).records()
+            except NhmgError as exc:
+                failed[index] = str(exc)
+        if not fitted:  # every index fails: the section fails whole (its first reason)
+            return inflammation.records(a, defs)
+        template = next(iter(fitted.values()))
+        out: list[Record] = []
+        for index in inflammation.INDICES:
+            if index in fitted:
+                out.extend(fitted[index])
+                continue
+            for r in template:
+                table, _other, rest = r["id"].split("/", 2)
+                out.append(record(f"{table}/{index}/{rest}", None))
+            reasons.extend((f"{t}/{index}", failed[index]) for t in ("table4", "table5", "table6"))
+        return out
+
+    def table1_records(a: pd.DataFrame) -> list[Record]:
+        """Table 1; when a row cannot be computed, row by row, the failed rows keeping their
+        ids (the statistics of their kind for each column) as nulls."""
+        from nhmg_lib.analyses import table1
+        from nhmg_lib.errors import NhmgError
+
+        try:
+            return table1.records(table1.table1(a, defs=defs))
+        except NhmgError:
+            pass
+        rows = table1.rows_for(defs)
+        done: dict[str, list[Record]] = {}
+        failed: dict[str, str] = {}
+        for row in rows:
+            try:
+                done[row.variable] = table1.records(table1.table1(a, defs=defs, rows=[row]))
+            except NhmgError as exc:
+                failed[row.variable] = str(exc)
+        if not done:  # every row fails: the section fails whole
+            return table1.records(table1.table1(a, defs=defs))
+        first = next(iter(done.values()))
+        columns = [r["id"].split("/")[2] for r in first if r["id"].startswith("table1/n/")]
+        stats = {"mean": ("mean", "sd"), "median": ("median", "q1", "q3")}
+        out = [r for r in first if r["id"].startswith("table1/n/")]  # N once, then every row
+        for row in rows:
+            v = row.variable
+            if v in done:
+                out.extend(r for r in done[v] if not r["id"].startswith("table1/n/"))
+                continue
+            parts = ([f"{table1.slug(lv)}" for lv in row.levels or ()] if row.kind == "categorical"
+                     else list(stats.get(row.kind, ())))
+            out.append(record(f"table1/{v}/p", None))
+            out.extend(record(f"table1/{v}/{part}/{c}", None) for part in parts for c in columns)
+            reasons.append((f"table1/{v}", failed[v]))
+        return out
+
+    replace = {"Figures 3, S1": subgroup_records, "Table 1": table1_records, "Tables 7, 8": mediation_records,
+               "Tables 7, 8 by weighting": weighting_records, "Tables 4-6": inflammation_records}
     return [(name, replace.get(name, make)) for name, make in _sections(defs, boot, seed)]
 
 
