@@ -18,6 +18,11 @@ gathers them in exhibit order. Id families (SPEC section 7):
 ``multiverse/...``         specification curves (:mod:`nhmg_lib.report.specification_curve`); written by
                           ``nhmg multiverse --records``, not gathered here (the full grid takes a minute)
 ========================  ==========================================================
+
+:func:`collect_with_reasons` (what ``nhmg results`` calls) also says why a number is missing:
+a pair, subgroup row, Table 1 row or index that cannot be computed keeps its ids as null
+records and adds ``(id prefix, reason)`` beside the records (never inside them: a record has
+exactly the six keys above); a section failing whole is reported and the others still run.
 """
 
 from __future__ import annotations
