@@ -46,9 +46,11 @@ def _cmd_download(args: argparse.Namespace) -> None:
     _positive("--workers", args.workers)
     _positive("--deadline", args.deadline)
     tty = sys.stderr.isatty()
+    _positive("--read-timeout", args.read_timeout)
+    timeout = {} if args.read_timeout is None else {"timeout": (5.0, args.read_timeout)}
     report = download(cycles=args.cycles, data_dir=args.data_dir, base_url=args.base_url,
                       workers=args.workers, progress=tty, deadline=args.deadline,
-                      log=None if tty else _say)
+                      log=None if tty else _say, **timeout)
     print(report)
 
 
@@ -81,7 +83,7 @@ def _cmd_cohort(args: argparse.Namespace) -> None:
 
 
 def _cmd_results(args: argparse.Namespace) -> None:
-    from nhmg_lib.report.results import collect
+    from nhmg_lib.report.results import collect_with_reasons
 
     defs = _definitions(args.set)
     if args.boot < MIN_BOOT:
@@ -91,14 +93,14 @@ def _cmd_results(args: argparse.Namespace) -> None:
     _check_out(args.out, "--out")
     verified = _preflight(args.data_dir)
     start = time.perf_counter()
-    records = collect(args.data_dir, defs, boot=args.boot, seed=args.seed)
+    records, reasons = collect_with_reasons(args.data_dir, defs, boot=args.boot, seed=args.seed)
     records.append(_data_record(verified))
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(records, indent=1, allow_nan=False) + "\n")
     print(f"Wrote {len(records)} records to {out} in {time.perf_counter() - start:.1f} s "
           f"({verified.mode} data).")
-    _report_missing_estimates(records)
+    _report_missing_estimates(records, reasons)
 
 
 def _cmd_multiverse(args: argparse.Namespace) -> None:
@@ -237,19 +239,36 @@ def _print_plausibility(flow_path: Path) -> None:
             print(f"  - {item['message']}")
 
 
-def _report_missing_estimates(records: list[dict]) -> None:
-    """Print every record without an estimate; a whole exhibit without one is an error."""
+def _report_missing_estimates(records: list[dict], reasons: list[tuple[str, str]] = ()) -> None:
+    """Print every record without an estimate and every not-estimable reason (which ids, why);
+    a whole exhibit without any estimate is an error."""
+    from nhmg_lib.report.results import reason_covers
+
     missing = [r["id"] for r in records if r.get("estimate") is None]
-    if not missing:
+    absent = [p for p, _ in reasons if not any(reason_covers(p, r["id"]) for r in records)]
+    if not missing and not reasons:
         return
-    _say(f"{len(missing)} record(s) have no estimate (not estimable): " + ", ".join(missing))
+    if missing:
+        _say(f"{len(missing)} record(s) have no estimate (not estimable), kept as nulls.")
+    owner: dict[str, int] = {}  # each null record is explained by its longest matching prefix
+    for i in missing:
+        hits = [k for k, (p, _) in enumerate(reasons) if reason_covers(p, i)]
+        if hits:
+            owner[i] = max(hits, key=lambda k: len(reasons[k][0].split("/")))
+    for k, (prefix, why) in enumerate(reasons):
+        n = sum(1 for v in owner.values() if v == k)
+        count = f"{n} null record(s)" if n else "no records"
+        _say(f"  not estimable: {prefix} ({count}): {why}")
+    rest = [i for i in missing if i not in owner]
+    if rest:
+        _say(f"  no estimate, no reason recorded: {', '.join(rest)}")
     families: dict[str, list[bool]] = {}
     for r in records:
         families.setdefault(r["id"].split("/")[0], []).append(r.get("estimate") is None)
-    dead = sorted(f for f, nulls in families.items() if all(nulls))
+    dead = sorted({f for f, nulls in families.items() if all(nulls)} | set(absent))
     if dead:
         raise NhmgError(f"No estimate at all for {', '.join(dead)}: these exhibits failed "
-                        "entirely (records kept as nulls in the output).")
+                        "entirely (their records are nulls or absent in the output; reasons above).")
 
 
 def _cmd_verify(args: argparse.Namespace) -> None:
@@ -277,6 +296,9 @@ def parser() -> argparse.ArgumentParser:
     d.add_argument("--deadline", type=float, default=3600.0,
                    help="stop every transfer after this many seconds (default 3600); "
                         "partial files are resumed by the next run")
+    d.add_argument("--read-timeout", type=float, default=None, metavar="SECONDS",
+                   help="seconds without data before a transfer counts as stalled and is "
+                        "retried (default 20; a file fails after 4 stalls, about 1.5 min)")
     d.set_defaults(func=_cmd_download)
 
     v = sub.add_parser("verify", help="check every file of a data directory against the "

@@ -107,7 +107,9 @@ def test_empty_cohort_is_an_error(tmp_path, capsys):
 def test_records_without_estimates_are_listed_and_a_dead_exhibit_fails(capsys):
     rec = lambda i, e: {"id": i, "estimate": e, "ci_low": None, "ci_high": None, "p": None, "n": 1}
     _report_missing_estimates([rec("table7/np/pm", 0.2), rec("table7/par/pm", None)])
-    assert "1 record(s) have no estimate (not estimable): table7/par/pm" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "1 record(s) have no estimate (not estimable), kept as nulls" in err
+    assert "no estimate, no reason recorded: table7/par/pm" in err
     with pytest.raises(NhmgError, match="No estimate at all for table8"):
         _report_missing_estimates([rec("table7/np/pm", 0.2), rec("table8/np/nie", None),
                                    rec("table8/par/nie", None)])
@@ -120,3 +122,25 @@ def test_results_json_records_the_data_mode(synth, tmp_path):
     mode = [r for r in records if r["id"] == "data/synthetic"]
     assert mode == [{"id": "data/synthetic", "estimate": 1.0, "ci_low": None, "ci_high": None,
                      "p": None, "n": 82 - 1}]
+
+
+def test_not_estimable_reasons_are_printed_once_per_id_and_exit_zero(capsys):
+    rec = lambda i, e: {"id": i, "estimate": e, "ci_low": None, "ci_high": None, "p": None, "n": 1}
+    records = [rec("table7/np/pm", 0.2), rec("table7/cally/pm", None), rec("table7/cally/nie", None),
+               rec("table7/cally/weighting/none/pm", None), rec("fig3/ckd/yes/q2", None),
+               rec("fig3/ckd/no/q2", 1.1)]
+    _report_missing_estimates(records, [("table7/cally", "only 2 complete rows"),
+                                        ("table7/cally/weighting/none", "only 3 complete rows")])
+    err = capsys.readouterr().err
+    assert "4 record(s) have no estimate" in err
+    # each null record counted under its most specific reason
+    assert "not estimable: table7/cally (2 null record(s)): only 2 complete rows" in err
+    assert "not estimable: table7/cally/weighting/none (1 null record(s)): only 3 complete rows" in err
+    assert "no estimate, no reason recorded: fig3/ckd/yes/q2" in err
+
+
+def test_a_section_that_failed_whole_is_an_error_even_without_records(capsys):
+    rec = {"id": "table7/np/pm", "estimate": 0.2, "ci_low": None, "ci_high": None, "p": None, "n": 1}
+    with pytest.raises(NhmgError, match="No estimate at all for table4"):
+        _report_missing_estimates([rec], [("table4", "Tables 4-6 failed: no quartile Q1")])
+    assert "not estimable: table4 (no records): Tables 4-6 failed" in capsys.readouterr().err

@@ -298,3 +298,17 @@ def test_paper_lines_sit_in_the_papers_contrast_block(adults, block):
     assert groups[unit_start] and all(i > unit_start for i in paper_rows)
     np_at = labels.index("NP", unit_start)
     assert paper_rows[0] == np_at + 1 and t7.cells[np_at + 1][-1] == "18%"
+
+
+def test_not_estimable_reasons_name_the_ids_and_the_cause(adults, cache):
+    few = adults.copy()
+    keep = few.index[few["in_cohort"] == 1][:5]
+    few.loc[~few.index.isin(keep), "cally"] = np.nan
+    block = mr.mediation_block(few, boot=20, seed=1, cache_dir=cache)
+    reasons = dict(mr.not_estimable_reasons(block))
+    assert set(reasons) == {"table7/cally", "table8/cally"}
+    assert reasons["table7/cally"] == block.not_estimable[("ln_cally", "lmm")]
+    assert "complete rows" in reasons["table8/cally"]
+    assert dict(mr.not_estimable_reasons(block, "/weighting/none")).keys() == {
+        "table7/cally/weighting/none", "table8/cally/weighting/none"}
+    assert mr.not_estimable_reasons(mr.MediationBlock()) == []

@@ -65,3 +65,35 @@ def test_flow_json_holds_the_findings_and_the_cli_prints_them(tmp_path, capsys):
     _print_plausibility(flow_path)
     out = capsys.readouterr().out
     assert "Plausibility:" in out and "  - RIDAGEYR in cycle J: 1 value(s) outside 0-80 (999)" in out
+
+
+def test_the_data_chapter_table_says_what_where_and_how_many():
+    from nhmg_lib.report.flow_chart import plausibility_table
+    from nhmg_lib.report.provenance import TextLine
+
+    cohort = build_cohort(_raw([{"DR1TMAGN": 100 + 40 * i} for i in range(6)]
+                               + [{"RIDAGEYR": 999}, {"RIDAGEYR": -3}, {"WTDR2D": -5}]))
+    table = plausibility_table(cohort)
+    frame = table.frame
+    age = frame[frame["Item"] == "RIDAGEYR"].iloc[0]
+    assert age.name == "Outside the plausible range"
+    assert (age["Cycle"], age["Participants"], age["Set to missing"], age["Values seen"]) == \
+        ("J (2017–2018)", "2", "2", "-3, 999")
+    assert frame[frame["Item"] == "WTDR2D"].iloc[0]["Set to missing"] == "1"
+    assert len(frame) == len(cohort.plausibility)
+    # a whole cycle empty: listed first, and the cycle cannot contribute
+    rows = [{"DR1TMAGN": 100 + 40 * i} for i in range(4)]
+    raw = _raw(rows * 2, cycle=["I"] * 4 + ["J"] * 4)
+    raw.loc[raw["cycle"] == "I", DXA] = np.nan
+    _, findings = screen(raw)
+    frame = plausibility_table(findings).frame
+    assert frame.index[0] == "Missing for every participant of the cycle"
+    assert set(frame.loc[frame["Cycle"] == "I (2015–2016)", "Item"]) >= set(DXA)
+    assert (frame["Set to missing"] == "the cycle cannot contribute").sum() == len(findings)
+    # nothing found: one sentence
+    raw = _raw([{"DR1TMAGN": 100 + 40 * i} for i in range(6)])
+    raw["WTMEC2YR"] = 20_000.0
+    _, findings = screen(raw)
+    assert findings == []
+    clean = plausibility_table(findings)
+    assert isinstance(clean, TextLine) and str(clean).startswith("No implausible values")

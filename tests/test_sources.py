@@ -543,3 +543,42 @@ def test_cancel_ends_a_backoff_wait_at_once(server, tmp_path):
     with pytest.raises(FetchFailed) as caught:
         fetch_one(f"{server.base_url}/2011/DataFiles/DEMO_G.xpt", tmp_path / "DEMO_G.xpt.part", ctx)
     assert caught.value.kind == "cancelled" and time.monotonic() - start < 5
+
+
+def test_a_stalled_server_fails_within_the_documented_bound(tmp_path):
+    import inspect
+
+    from nhmg_lib.data.fetch import READ_TIMEOUT, stall_bound
+
+    # the defaults: a 20-30 s read timeout, so a stall fails in well under two minutes
+    defaults = inspect.signature(download).parameters
+    assert defaults["timeout"].default == (5.0, READ_TIMEOUT) and 20 <= READ_TIMEOUT <= 30
+    assert stall_bound() == 4 * READ_TIMEOUT + 1 + 2 + 4 < 120
+    # the same arithmetic, measured against the local server stalling at every attempt
+    timeout, retries, backoff = (2.0, 0.5), 2, 0.05
+    with XptServer({"DEMO_G": FILES["DEMO_G"]}) as srv:
+        srv.fault("DEMO_G", *["stall"] * 5)
+        start = time.monotonic()
+        with pytest.raises(DownloadError) as caught:
+            download(data_dir=tmp_path, base_url=srv.base_url, specs=SPECS[:1], timeout=timeout,
+                     retries=retries, backoff=backoff, progress=False)
+        elapsed = time.monotonic() - start
+        assert srv.hits["DEMO_G"] == retries + 1
+    bound = stall_bound(timeout, retries, backoff)
+    assert bound == pytest.approx(3 * 0.5 + 0.05 + 0.1)
+    assert (retries + 1) * timeout[1] <= elapsed <= bound + 2.0   # 2 s for a busy machine
+    assert "the server stalled: no data for 0.5 s (read timeout) (gave up after 3 attempts)" \
+        in str(caught.value)
+
+
+def test_the_cli_read_timeout_reaches_the_download(tmp_path, capsys):
+    from nhmg_lib.cli import main
+
+    with XptServer({"DEMO_G": FILES["DEMO_G"]}) as srv:
+        srv.fault("DEMO_G", *["stall"] * 5)
+        code = main(["download", "--cycles", "G", "--data-dir", str(tmp_path), "--base-url",
+                     srv.base_url, "--read-timeout", "0.3", "--deadline", "20"])
+    assert code == 2
+    assert "no data for 0.3 s (read timeout)" in capsys.readouterr().err
+    assert main(["download", "--data-dir", str(tmp_path), "--read-timeout", "0"]) == 2
+    assert "--read-timeout 0.0: must be a positive number" in capsys.readouterr().err

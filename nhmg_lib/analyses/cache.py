@@ -11,6 +11,7 @@ import hashlib
 import json
 import os
 import tempfile
+import warnings
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -61,18 +62,44 @@ def cache_load(key: str, directory: str | os.PathLike[str] | None = None
         return None
 
 
+#: Cache directories already warned about (one warning per directory and process).
+_WARNED: set[str] = set()
+
+
 def cache_save(key: str, arrays: dict[str, np.ndarray],
-               directory: str | os.PathLike[str] | None = None) -> Path:
-    """Store ``arrays`` under ``key`` atomically; returns the file path."""
+               directory: str | os.PathLike[str] | None = None) -> Path | None:
+    """Store ``arrays`` under ``key`` atomically; returns the file path.
+
+    A directory that cannot be written (read-only ``NHMG_CACHE_DIR``, a full disk, a file in
+    the way) only costs speed: one warning per directory, then ``None`` and no caching, as the
+    readers' cache of the merged NHANES frame does."""
     folder = cache_dir(directory)
-    folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{key}.npz"
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{key}.", suffix=".tmp")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{key}.", suffix=".tmp")
+    except OSError as exc:
+        _warn_unwritable(folder, exc)
+        return None
     try:
         with os.fdopen(fd, "wb") as fh:
             np.savez(fh, **arrays)
         os.replace(tmp, path)
+    except OSError as exc:
+        Path(tmp).unlink(missing_ok=True)
+        _warn_unwritable(folder, exc)
+        return None
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+def _warn_unwritable(folder: Path, exc: OSError) -> None:
+    if str(folder) in _WARNED:
+        return
+    _WARNED.add(str(folder))
+    warnings.warn(f"not caching bootstrap results: {folder} is not writable "
+                  f"({exc.strerror or exc}); results are computed anew each run. Set "
+                  "NHMG_CACHE_DIR to a writable directory to make repeated runs fast.",
+                  stacklevel=3)

@@ -27,6 +27,23 @@ _CHUNK = 1 << 16
 CONNECT_RETRIES = 1
 _RETRY_STATUS = {408, 425, 429, 500, 502, 503, 504}
 
+#: Default seconds to wait for a connection, and for the next bytes of an answer: a server
+#: silent for ``READ_TIMEOUT`` s has stalled, and the attempt is retried. 20 s is far above
+#: the pauses of a healthy transfer, yet a stalled file fails within :func:`stall_bound`
+#: (about 1.5 min with these defaults; 60 s took 4 min).
+CONNECT_TIMEOUT = 5.0
+READ_TIMEOUT = 20.0
+#: Default retries of a transient failure, and the first wait between attempts (doubling).
+RETRIES = 3
+BACKOFF = 1.0
+
+
+def stall_bound(timeout: tuple[float, float] = (CONNECT_TIMEOUT, READ_TIMEOUT),
+                retries: int = RETRIES, backoff: float = BACKOFF) -> float:
+    """Longest a file can take to fail when the server stalls at every attempt: ``retries + 1``
+    read timeouts plus the waits between them (``backoff``, ``2 * backoff``, ...)."""
+    return (retries + 1) * float(timeout[1]) + backoff * (2 ** retries - 1)
+
 
 class FetchFailed(Exception):
     """A file could not be fetched.

@@ -25,6 +25,7 @@ from tqdm import tqdm
 from nhmg_lib.data.catalog import CYCLES, FileSpec, files_for
 from nhmg_lib.errors import DataDirError, DownloadError
 from nhmg_lib.data.fetch import FetchContext, FetchFailed, fetch
+from nhmg_lib.data.fetch import BACKOFF, CONNECT_TIMEOUT, READ_TIMEOUT, RETRIES
 from nhmg_lib.data.manifest import (check_xpt, load_manifest, manifest_hash, new_entry,
                                save_manifest, verify_entry)
 from nhmg_lib.data.releases import verify_file
@@ -213,13 +214,17 @@ def _download_lock(data_dir: Path, wait: float | None,
 
 def download(cycles: Sequence[str] | None = None, data_dir: Path | str | None = None,
              base_url: str | None = None, *, specs: Sequence[FileSpec] | None = None,
-             workers: int = 4, timeout: tuple[float, float] = (5.0, 60.0), retries: int = 3,
-             backoff: float = 1.0, progress: bool = True, deadline: float | None = None,
+             workers: int = 4, timeout: tuple[float, float] = (CONNECT_TIMEOUT, READ_TIMEOUT),
+             retries: int = RETRIES, backoff: float = BACKOFF, progress: bool = True,
+             deadline: float | None = None,
              log: Callable[[str], None] | None = None) -> DownloadReport:
     """Make ``data_dir`` hold every catalogue file of ``cycles`` (default all; or ``specs``).
 
-    ``timeout`` is (connect, read) seconds; a transient failure is retried ``retries`` times
-    after waits of ``backoff``, 2x``backoff``, 4x...; a refused connection only once, then
+    ``timeout`` is (connect, read) seconds, by default 5 and 20
+    (:data:`nhmg_lib.data.fetch.READ_TIMEOUT`): a server silent for the read timeout has
+    stalled. A transient failure (a stall included) is retried ``retries`` times (default 3)
+    after waits of ``backoff``, 2x``backoff``, 4x..., so a file on a stalled server fails
+    within :func:`nhmg_lib.data.fetch.stall_bound` (87 s by default); a refused connection only once, then
     the whole call stops. ``deadline`` (seconds) bounds the whole call: transfers still
     running then stop and keep their partial files for the next run. ``log`` gets a plain
     line per finished file (for logs, where a progress bar is noise). Only one call per

@@ -13,7 +13,7 @@ from typing import Any, Sequence
 
 from nhmg_lib.report.figures import BookFigure
 
-__all__ = ["flow_chart", "flow_comparison", "paper_flow"]
+__all__ = ["flow_chart", "flow_comparison", "paper_flow", "plausibility_table", "PLAUSIBILITY_KINDS"]
 
 
 
@@ -179,3 +179,61 @@ def flow_comparison(flow: Sequence[Any], *, caption: str = "", name: str = "tabl
             if row[j] and not row[j].startswith("-") and row[j] != "0":
                 row[j] = "+" + row[j]
     return table
+
+
+#: Plausibility finding kinds (:func:`nhmg_lib.cohort.flow.screen`) in words, in table order.
+PLAUSIBILITY_KINDS: dict[str, str] = {
+    "all_missing": "Missing for every participant of the cycle",
+    "all_zero": "Zero or missing for every participant of the cycle",
+    "out_of_range": "Outside the plausible range",
+    "unexpected_code": "Outside the documented codes",
+}
+
+
+def plausibility_table(findings: Sequence[dict] | Any, *, caption: str = "",
+                       name: str = ""):
+    """The cohort's plausibility findings (``Cohort.plausibility``, as in ``flow.json``; a
+    :class:`~nhmg_lib.cohort.flow.Cohort` is accepted too) as a publication table: what was
+    found, in which item and cycle, how many participants, and how many values were set to
+    missing. No findings: one sentence (:class:`nhmg_lib.report.provenance.TextLine`). Unnamed
+    by default (no number in the book's series: the table appears only when there are findings,
+    so a number would shift the tables after it)."""
+    import re
+
+    import pandas as pd
+
+    from nhmg_lib.data.catalog import CYCLES
+    from nhmg_lib.report.provenance import TextLine
+    from nhmg_lib.report.tables import publication_table
+
+    items = list(getattr(findings, "plausibility", findings) or [])
+    if not items:
+        return TextLine("No implausible values: every screened item is within its plausible "
+                        "range and documented codes, and no item is empty in any cycle.")
+    order = list(PLAUSIBILITY_KINDS)
+    items.sort(key=lambda f: (order.index(f["kind"]) if f["kind"] in order else len(order),
+                              str(f.get("column")), str(f.get("cycle"))))
+    rows = []
+    for f in items:
+        kind, n = f["kind"], f.get("n")
+        cyc = f.get("cycle")
+        years = CYCLES.get(str(cyc))
+        shown = re.findall(r"\(([^()]*)\)", f.get("message", ""))  # the last (...): the values
+        whole_cycle = kind in ("all_missing", "all_zero")
+        rows.append({
+            "Finding": PLAUSIBILITY_KINDS.get(kind, kind),
+            "Item": str(f.get("column")),
+            "Cycle": (f"{cyc} ({years[0]}–{years[1]})" if years else "all" if cyc is None else str(cyc)),
+            "Participants": "–" if n is None else f"{int(n):,}",
+            "Set to missing": ("the cycle cannot contribute" if whole_cycle
+                               else "–" if n is None else f"{int(n):,}"),
+            "Values seen": "" if whole_cycle or not shown else shown[-1],
+        })
+    frame = pd.DataFrame(rows).set_index("Finding")
+    return publication_table(
+        frame, caption=caption or "Implausible values found in the NHANES files and what was done",
+        name=name, stub_header="Finding", formatter=str, align=["l", "l", "r", "r", "l"],
+        footnotes=["Values outside an item's plausible range or documented codes are set to "
+                   "missing before the exclusions; an item missing or zero for a whole cycle "
+                   "removes that cycle's participants at the step that needs the item. The same "
+                   "findings are in flow.json (`nhmg cohort`)."])

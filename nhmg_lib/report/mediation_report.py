@@ -48,7 +48,7 @@ from nhmg_lib.report.tables import PublicationTable, publication_table
 __all__ = ["INDICES", "MEDIATORS", "OUTCOMES", "LABELS", "cohort_rows", "mediation_block",
            "quartile_medians", "q1q4", "records", "table", "table_frame", "fit_details",
            "CONTRASTS", "contrast_points", "contrast", "contrast_block", "contrast_text",
-           "contrast_facts"]
+           "contrast_facts", "not_estimable_reasons"]
 
 #: Index names as used in record ids, in table order.
 INDICES: tuple[str, ...] = ("cally", "np", "par", "rar")
@@ -239,6 +239,16 @@ def records(adults: pd.DataFrame, defs: Definitions = DEFAULT, boot: int = 1000,
             for which in ("q1q4", "iqr"):
                 out.extend(contrast(res, adults, which).records(f"{prefix}/{index}/{which}"))
     return out
+
+
+def not_estimable_reasons(results: Mapping[tuple[str, str], mediation.MediationResult],
+                          suffix: str = "") -> list[tuple[str, str]]:
+    """``(id prefix, reason)`` for every pair of a block that could not be fitted, e.g.
+    ``("table7/cally", "...")`` (``suffix``, e.g. ``"/weighting/none"``, is appended to the
+    prefix); its records are kept as nulls by :func:`records`."""
+    failed = getattr(results, "not_estimable", {})
+    return [(f"{OUTCOMES[o][0]}/{m[3:]}{suffix}", reason)
+            for (m, o), reason in failed.items() if o in OUTCOMES]
 
 
 # --------------------------------------------------------------------------- table

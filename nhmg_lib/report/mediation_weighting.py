@@ -53,13 +53,17 @@ def record_id(table: str, index: str, weighting: str, effect: str = "pm") -> str
 
 
 def records(adults: pd.DataFrame, defs: Definitions = DEFAULT, boot: int = 1000, seed: int = 1,
-            *, cache_dir: str | None = None) -> list[dict[str, object]]:
+            *, cache_dir: str | None = None, reasons: list[tuple[str, str]] | None = None
+            ) -> list[dict[str, object]]:
     """``table7|table8/<index>/weighting/{raw,none}/{cde,nde,nie,te,pm}`` (a* = 0 -> a = 1);
-    a pair that cannot be fitted keeps its ids with no numbers."""
+    a pair that cannot be fitted keeps its ids with no numbers (and, given a ``reasons``
+    list, adds ``(id prefix, reason)`` to it)."""
     out: list[dict[str, object]] = []
     for weighting in WEIGHTINGS[1:]:
         block = mr.mediation_block(adults, defs, boot, seed, cache_dir=cache_dir,
                                    weighting=weighting)
+        if reasons is not None:
+            reasons.extend(mr.not_estimable_reasons(block, f"/weighting/{weighting}"))
         for outcome, (prefix, _fam, _label) in mr.OUTCOMES.items():
             for index in mr.INDICES:
                 res = block.get((f"ln_{index}", outcome))
