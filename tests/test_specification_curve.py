@@ -94,6 +94,12 @@ def test_records_ids_and_joint_p_values():
     assert by["multiverse/or_np/median"]["n"] == 15
     assert by["multiverse/beta_lnmg/mean_z"]["p"] == pytest.approx(jt.frame.loc["beta_lnmg", "p_mean_z"])
     assert by["multiverse/or_np/not_estimable"]["estimate"] == 1
+    # the proportions mediated: summary records, no joint test
+    assert by["multiverse/pm_np_lmm/median"]["p"] is None and "multiverse/pm_np_lmm/mean_z" not in by
+    assert by["multiverse/pm_np_smi/share_significant"]["estimate"] is not None
+    assert "pm_np_lmm" not in jt.frame.index
+    cells = sc.summary_table(res, jt)["Joint p: median / share / mean z"]
+    assert cells.iloc[-1] == "not tested" and cells.iloc[0].count("/") == 2
 
 
 def test_figure_has_curve_dashboard_and_hover():

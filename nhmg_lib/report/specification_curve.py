@@ -136,7 +136,7 @@ def summary_table(result: mv.MultiverseResult, joint: mv.JointTest | None = None
     out["Significant, paper's direction"] = [f"{100 * v:.0f}%" for v in s["share_significant"]]
     if "p_median" in s:
         out["Joint p: median / share / mean z"] = [
-            f"{p_cell(a)} / {p_cell(b)} / {p_cell(c)}"
+            f"{p_cell(a)} / {p_cell(b)} / {p_cell(c)}" if p_cell(a) else "not tested"
             for a, b, c in zip(s["p_median"], s["p_share"], s["p_mean_z"])]
     out["Choice that moves it most"] = [str(v).replace("_", " ") for v in s["moves_most"]]
     return out
@@ -155,7 +155,7 @@ def records(result: mv.MultiverseResult, joint: mv.JointTest | None = None) -> l
             record(f"multiverse/{e}/share_significant", r["share_significant"], n_ok, p=jp("p_share")),
             record(f"multiverse/{e}/not_estimable", r["not_estimable"], int(r["specifications"])),
         ]
-        if joint is not None:
+        if joint is not None and e in joint.frame.index:   # no joint test: no mean z record
             out.append(record(f"multiverse/{e}/mean_z", r.get("mean_z"), n_ok, p=jp("p_mean_z")))
     return out
 
