@@ -279,13 +279,15 @@ def test_cli_writes_the_table_and_records(tmp_path, capsys, monkeypatch):
     sets = [a for k, v in SMALL.items() for a in ("--set", f"{k}={','.join(v)}")]
     sets += ["--set", "np_index=product", "--set", "magnesium=diet"]
     assert cli.main(["multiverse", "--data-dir", str(tmp_path / "d"), "--out", str(out), *sets,
-                     "--null", "20", "--records", str(rec), "--workers", "1"]) == 0
+                     "--null", "20", "--records", str(rec), "--workers", "1",
+                     "--mediation-boot", "50"]) == 0
     table = pd.read_parquet(out)
     n_specs = 8 * len(mv.GRID["mediation_weighting"])
     assert len(table) == n_specs * len(mv.ESTIMATES) and table["is_default"].sum() == len(mv.ESTIMATES)
     ids = {r["id"] for r in json.loads(rec.read_text())}
     assert {"multiverse/n_specifications", "multiverse/or_q4/median", "multiverse/or_q4/mean_z"} <= ids
-    assert "specifications" in capsys.readouterr().out
+    assert f"specifications x {len(mv.ESTIMATES)} estimates" in capsys.readouterr().out
+    assert table.loc[table.estimate == "pm_np_lmm", "ci_low"].notna().all()
     assert cli.main(["multiverse", "--data-dir", str(tmp_path / "d"), "--out", str(out),
                      "--set", "colour=red"]) == 2
     assert "unknown dimension" in capsys.readouterr().err
