@@ -41,7 +41,13 @@ Estimates per specification (:data:`ESTIMATES`, all Model 3, domains of the full
 ``or_lnmg`` Table 2 OR of LMM per 1 ln mg/day; ``or_q4`` Table 2 OR Q4 vs Q1 (cohort
 quartiles of the specification's cohort); ``beta_lnmg`` Table 3 β of ln SMI per 1 ln mg/day;
 ``or_np`` Table 5 OR of LMM per unit of the NP model column (ln NP, or the 0/1/2 score). Each
-with its t-based 95% CI, p, the domain n, z = estimate/SE on the link scale.
+with its t-based 95% CI, p, the domain n, z = estimate/SE on the link scale. The numbers are
+those of :func:`nhmg_lib.analyses.models.fit_exposure_model` and
+:func:`nhmg_lib.analyses.inflammation.fit_tables` (tested); :func:`naive_estimates` is that
+reference path, specification by specification. A specification whose domain is empty, lacks
+a reference level, is singular or does not converge is a row with ``reason`` set and no
+numbers, never dropped and never an exception.
+
 ``pm_np_lmm`` / ``pm_np_smi``: the proportion of the effect on LMM (logistic) / ln SMI
 (linear) mediated by NP (the NP model column as mediator; Tables 7/8 models of
 :mod:`nhmg_lib.analyses.mediation`, Model 3 covariates at their means and modes) on the
@@ -60,14 +66,11 @@ multinomial counts ``f`` over every adults row (:func:`nhmg_lib.survey.bootstrap
 is shared by all specifications: restricted to a domain it has the covariance of a row
 bootstrap of that domain for any statistic whose influence functions sum to zero, as these
 do. A refit of both models in each resample would cost 6,912 x 2 x 200 fits; on the book's
-data the linearised limits are within a tenth of the CI width of refitted ones on the same
-resamples (tested). ``se`` of these rows is the SD of the resampled proportions and ``z``
-= value / se; they are not part of the joint test (no design-based influence function). The numbers are
-those of :func:`nhmg_lib.analyses.models.fit_exposure_model` and
-:func:`nhmg_lib.analyses.inflammation.fit_tables` (tested); :func:`naive_estimates` is that
-reference path, specification by specification. A specification whose domain is empty, lacks
-a reference level, is singular or does not converge is a row with ``reason`` set and no
-numbers, never dropped and never an exception.
+data the linearised limits are within about a tenth of the CI width of refitted ones on the
+same resamples (the test allows a fifth). A tie between two levels for a covariate's mode
+is broken by level code (``mediate``: by sorted label); at this sample size none occurs.
+``se`` of these rows is the SD of the resampled proportions and ``z`` = value / se; they are
+not part of the joint test (no design-based influence function).
 
 How work is shared between specifications
 -----------------------------------------
@@ -79,7 +82,10 @@ How work is shared between specifications
 * Fitting: specifications whose model matrix is the same (same column versions, same factor
   levels present) differ only in their domain and weights, so they are fitted together by the
   batched IRLS of :mod:`nhmg_lib.survey.batched` (weights = analysis weight x domain flag),
-  then the sandwich variance of each is computed as ``svyglm`` does.
+  then the sandwich variance of each is computed as ``svyglm`` does. The mediation models are
+  grouped the same way; within a group each distinct weight vector is fitted once (``raw``
+  and ``normalised`` share their fits, they differ only in sigma^2), and one product of the
+  shared resampling counts with the stacked influence functions gives every resample.
 * Groups run in worker processes (:mod:`concurrent.futures`, every core by default), or on an
   existing ``dask.distributed`` cluster (``scheduler=ADDRESS``).
 
@@ -866,7 +872,7 @@ def _solve_logistic(X: np.ndarray, y: np.ndarray, w: np.ndarray, tol: float = 1e
     Xs = basis.Xs
     ybar = np.clip(np.average(y, weights=w), 1e-6, 1 - 1e-6)
     bs = np.zeros(Xs.shape[1])
-    bs[basis.icol if basis.icol >= 0 else 0] = np.log(ybar / (1 - ybar)) / basis.icept
+    bs[max(basis.icol, 0)] = np.log(ybar / (1 - ybar)) / basis.icept
     for _ in range(max_iter):
         mu = 1.0 / (1.0 + np.exp(-(Xs @ bs)))
         cf = linalg.cho_factor((Xs * (w * mu * (1 - mu))[:, None]).T @ Xs)
