@@ -113,7 +113,8 @@ def _cmd_multiverse(args: argparse.Namespace) -> None:
     if Path(args.out).suffix not in (".parquet", ".csv"):
         raise NhmgError(f"--out {args.out}: use a .parquet or .csv file name")
     result = multiverse.run(load_raw(args.data_dir), settings, workers=args.workers,
-                            scheduler=args.scheduler, cache=not args.no_cache)
+                            scheduler=args.scheduler, cache=not args.no_cache,
+                            mediation_boot=args.mediation_boot)
     written = [result.to_file(args.out)]
     joint = None
     if args.null > 0:
@@ -126,7 +127,7 @@ def _cmd_multiverse(args: argparse.Namespace) -> None:
         Path(args.records).write_text(json.dumps(recs, indent=1, allow_nan=False) + "\n")
         written.append(Path(args.records))
     print(specification_curve.summary_table(result, joint).to_string())
-    print(f"{len(result.specs):,} specifications x {len(result.totals)} estimates"
+    print(f"{len(result.specs):,} specifications x {result.table['estimate'].nunique()} estimates"
           f"{' (from the cache)' if result.from_cache else ''}; wrote "
           + " and ".join(map(str, written)) + f" in {time.perf_counter() - start:.1f} s.")
 
@@ -341,6 +342,8 @@ def parser() -> argparse.ArgumentParser:
                    help="restrict a dimension of the grid (or 'all'); repeatable")
     m.add_argument("--null", type=int, default=500, help="null resamples of the joint test (0: none)")
     m.add_argument("--seed", type=int, default=1)
+    m.add_argument("--mediation-boot", type=int, default=200,
+                   help="resamples of the proportions mediated (linearised bootstrap; default 200)")
     m.add_argument("--workers", type=int, default=None, help="local processes (default: every core)")
     m.add_argument("--scheduler", default=None, metavar="ADDRESS",
                    help="run on this dask.distributed scheduler instead of local processes")

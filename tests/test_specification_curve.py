@@ -20,12 +20,12 @@ def fake_result() -> mv.MultiverseResult:
                  "weight": ["wtdr2d", "wtmec2yr"], "egfr_equation": ["ckd_epi_2009"],
                  "drinking": ["nhanes_lifetime_12"], "physical_activity": ["who_600_met"],
                  "random_glucose": ["ogtt_2h"], "race": ["ridreth1"],
-                 "covariates_required": ["model3_and_indices"]})
+                 "covariates_required": ["model3_and_indices"], "mediation_weighting": ["normalised"]})
     specs = mv.specifications(g)
     rows, totals = [], {}
     rng = np.random.default_rng(1)
     for e, est in mv.ESTIMATES.items():
-        sign = -1 if est.outcome == "lmm" and est.exposure != "np" else 1
+        sign = -1 if est.outcome == "lmm" and est.exposure not in ("np", "mediation") else 1
         coef = sign * (0.5 + 0.4 * (specs["magnesium"] == "total") + 0.05 * (specs["energy_exclusion"] == "yes")
                        + 0.01 * (specs["weight"] == "wtmec2yr")).to_numpy()
         se = np.full(len(specs), 0.2)
@@ -42,7 +42,8 @@ def fake_result() -> mv.MultiverseResult:
             else:
                 rows.append((sid, e, tf(coef[i]), tf(coef[i] - q * se[i]), tf(coef[i] + q * se[i]), p[i], 100,
                              coef[i], se[i], coef[i] / se[i], 40, None))
-        totals[e] = rng.normal(size=(6, len(specs)))
+        if not est.mediation:   # the mediation estimates have no joint test
+            totals[e] = rng.normal(size=(6, len(specs)))
     t = pd.DataFrame(rows, columns=["spec", "estimate", "value", "ci_low", "ci_high", "p", "n", "coef",
                                     "se", "z", "df", "reason"]).join(specs, on="spec")
     t["is_default"] = t["spec"] == mv.default_spec_id(specs)
@@ -53,8 +54,12 @@ def test_paper_directions_follow_the_published_values():
     by_id = {p.id: p.estimate for p in published.VALUES}
     d = sc.paper_directions()
     for e, est in mv.ESTIMATES.items():
-        v = by_id[est.results_id]
+        v = by_id.get(est.results_id)
+        if est.mediation:   # the paper reports no Q1 -> Q4 proportion: the sign of its own
+            assert v is None and sc.paper_values()[e] is None
+            v = by_id[est.sign_id]
         assert d[e] == (1 if (math.log(v) if est.ratio else v) > 0 else -1)
+    assert d["pm_np_lmm"] == 1 and d["pm_np_smi"] == 1
 
 
 def test_summary_and_the_choice_that_moves_most():
@@ -73,7 +78,9 @@ def test_summary_and_the_choice_that_moves_most():
     assert s.loc["or_np", "not_estimable"] == 1
     assert s.loc["or_q4", "default"] == pytest.approx(res.default_rows().loc["or_q4", "value"])
     table = sc.summary_table(res)
-    assert table.shape[0] == 4 and "Choice that moves it most" in table
+    assert table.shape[0] == len(mv.ESTIMATES) == 6 and "Choice that moves it most" in table
+    assert s.loc["pm_np_smi", "median"] == pytest.approx(np.median(res.curve("pm_np_smi")["coef"]))
+    assert pd.isna(s.loc["pm_np_lmm", "paper"])
 
 
 def test_records_ids_and_joint_p_values():
@@ -87,6 +94,12 @@ def test_records_ids_and_joint_p_values():
     assert by["multiverse/or_np/median"]["n"] == 15
     assert by["multiverse/beta_lnmg/mean_z"]["p"] == pytest.approx(jt.frame.loc["beta_lnmg", "p_mean_z"])
     assert by["multiverse/or_np/not_estimable"]["estimate"] == 1
+    # the proportions mediated: summary records, no joint test
+    assert by["multiverse/pm_np_lmm/median"]["p"] is None and "multiverse/pm_np_lmm/mean_z" not in by
+    assert by["multiverse/pm_np_smi/share_significant"]["estimate"] is not None
+    assert "pm_np_lmm" not in jt.frame.index
+    cells = sc.summary_table(res, jt)["Joint p: median / share / mean z"]
+    assert cells.iloc[-1] == "not tested" and cells.iloc[0].count("/") == 2
 
 
 def test_figure_has_curve_dashboard_and_hover():

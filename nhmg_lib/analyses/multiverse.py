@@ -11,13 +11,28 @@ x 2 = 1,152 cohorts) times the analysis choices of :data:`ANALYSIS_GRID`:
 
 * ``energy_exclusion``: ``no`` (the cohort, Tables 2/3) or ``yes`` (cohort members with
   implausible energy intake left out of the domain, the rule of Tables S1/S2,
-  :data:`nhmg_lib.analyses.models.ENERGY_BOUNDS`).
+  :data:`nhmg_lib.analyses.models.ENERGY_BOUNDS`);
+* ``mediation_weighting``: how the survey weight enters the mediation models
+  (:data:`nhmg_lib.analyses.mediation.WEIGHTINGS`: ``normalised``, ``raw``, ``none``). Only the
+  mediation estimates read it (:data:`MEDIATION_DIMENSIONS`): the other estimates are fitted
+  once per value of the remaining dimensions, the table repeats their row under each
+  weighting, and :meth:`MultiverseResult.curve` lists each of their specifications once.
 
-That is 2,304 specifications. :func:`grid` restricts a dimension (``{"np_index": ["product",
+That is 2,304 specifications for the regression estimates and 6,912 for the mediation
+estimates. :func:`grid` restricts a dimension (``{"np_index": ["product",
 "score"]}``; on the command line ``--set np_index=product,score``) or widens it back (``all``).
-Dimensions that need an estimate not computed yet are listed in :data:`PLANNED_DIMENSIONS`
-(mediation contrast, interaction coding, spline knots 3/4/5): naming one is a clear error that
-says so, and the place to add them is :data:`ANALYSIS_GRID` plus an entry of :data:`ESTIMATES`.
+Dimensions the issue names that are not in the grid are listed in :data:`PLANNED_DIMENSIONS`
+with the reason; naming one is a clear error that says so:
+
+* ``mediation_contrast``: the mediation estimates use the contrast the book recommends
+  (book/mediation.md, "Which change of magnesium?"), not a grid of contrasts;
+* ``interaction_coding``: left out. The three codings of :mod:`nhmg_lib.analyses.subgroups`
+  (``interaction_test=``) change only the P for interaction of the subgroup figures, none of
+  the headline estimates, so as a dimension it would copy every curve three times without
+  moving a point; a "P for interaction by gender" estimate would be the way to add it;
+* ``spline_knots``: only meaningful once a spline estimate is an estimate here.
+
+The place to add a dimension is :data:`ANALYSIS_GRID` plus an entry of :data:`ESTIMATES`.
 An unknown dimension or value (:class:`UnknownOptionError`) and a grid with no specification
 (:class:`EmptyGridError`) are errors.
 
@@ -33,6 +48,30 @@ reference path, specification by specification. A specification whose domain is 
 a reference level, is singular or does not converge is a row with ``reason`` set and no
 numbers, never dropped and never an exception.
 
+``pm_np_lmm`` / ``pm_np_smi``: the proportion of the effect on LMM (logistic) / ln SMI
+(linear) mediated by NP (the NP model column as mediator; Tables 7/8 models of
+:mod:`nhmg_lib.analyses.mediation`, Model 3 covariates at their means and modes) on the
+contrast the book recommends: from the median ln-Mg of the specification's first cohort
+quartile to that of its fourth (:func:`nhmg_lib.report.mediation_report.q1q4`), on the cohort
+rows (and plausible energy intake when ``energy_exclusion=yes``) with a complete mediator.
+Point estimates are the closed forms on the exact fits (equal to
+:func:`nhmg_lib.analyses.mediation.mediate` + :meth:`~nhmg_lib.analyses.mediation.MediationResult.at`,
+tested to 1e-8). The CI (percentile, with the full-sample estimate, as ``mediate``) and the
+bootstrap p come from ``mediation_boot`` resamples (default :data:`MEDIATION_BOOT` = 200) of
+a *linearised* row bootstrap: each fit's effect inputs (t1, t2, t3, b0 + b2'c, b1, sigma^2,
+mean weight) are moved by ``sum_i (f_i - 1) IF_i``, IF their influence functions, and the
+closed forms are applied to the moved inputs (so the non-linearity of the proportion, the
+main source of skew, is kept; only the regression fits are linearised). One matrix of
+multinomial counts ``f`` over every adults row (:func:`nhmg_lib.survey.bootstrap.row_counts`)
+is shared by all specifications: restricted to a domain it has the covariance of a row
+bootstrap of that domain for any statistic whose influence functions sum to zero, as these
+do. A refit of both models in each resample would cost 6,912 x 2 x 200 fits; on the book's
+data the linearised limits are within about a tenth of the CI width of refitted ones on the
+same resamples (the test allows a fifth). A tie between two levels for a covariate's mode
+is broken by level code (``mediate``: by sorted label); at this sample size none occurs.
+``se`` of these rows is the SD of the resampled proportions and ``z`` = value / se; they are
+not part of the joint test (no design-based influence function).
+
 How work is shared between specifications
 -----------------------------------------
 * Derivation (:func:`column_bank`): the raw frame is derived once with the defaults and once
@@ -43,7 +82,10 @@ How work is shared between specifications
 * Fitting: specifications whose model matrix is the same (same column versions, same factor
   levels present) differ only in their domain and weights, so they are fitted together by the
   batched IRLS of :mod:`nhmg_lib.survey.batched` (weights = analysis weight x domain flag),
-  then the sandwich variance of each is computed as ``svyglm`` does.
+  then the sandwich variance of each is computed as ``svyglm`` does. The mediation models are
+  grouped the same way; within a group each distinct weight vector is fitted once (``raw``
+  and ``normalised`` share their fits, they differ only in sigma^2), and one product of the
+  shared resampling counts with the stacked influence functions gives every resample.
 * Groups run in worker processes (:mod:`concurrent.futures`, every core by default), or on an
   existing ``dask.distributed`` cluster (``scheduler=ADDRESS``).
 
@@ -68,13 +110,14 @@ the share of null resamples at least as extreme in the paper's direction (Simons
 
 Public API::
 
-    GRID, ANALYSIS_GRID, PLANNED_DIMENSIONS, ESTIMATES, DEFAULT_SPEC
+    GRID, ANALYSIS_GRID, MEDIATION_DIMENSIONS, PLANNED_DIMENSIONS, ESTIMATES, DEFAULT_SPEC,
+    MEDIATION_BOOT
     parse_settings(["np_index=product,score", ...]) -> dict[str, list[str]]
     grid(settings=None) -> dict[str, tuple[str, ...]]
     specifications(grid) -> DataFrame                  # one row per specification
     column_bank(raw, grid) -> ColumnBank
     run(raw, settings=None, *, workers=None, scheduler=None, cache=True,
-        cache_dir=None) -> MultiverseResult
+        cache_dir=None, mediation_boot=200, mediation_seed=1) -> MultiverseResult
     MultiverseResult.table / .default_rows() / .to_file(path) / .records()
     joint_test(result, directions, n_null=500, seed=1, *, workers=None, scheduler=None,
                cache=True, cache_dir=None) -> JointTest
@@ -98,21 +141,21 @@ import pandas as pd
 from scipy import linalg, stats
 
 from nhmg_lib.analyses import cache as _cache
-from nhmg_lib.analyses import inflammation, models
+from nhmg_lib.analyses import inflammation, mediation, models
 from nhmg_lib.cohort import flow
 from nhmg_lib.cohort.definitions import DEFAULT, MODEL3_COVARIATES, OPTIONS, Definitions
 from nhmg_lib.cohort.variables import derive
 from nhmg_lib.errors import NhmgError
 from nhmg_lib.survey import batched
 from nhmg_lib.survey import glm as _glm
-from nhmg_lib.survey.bootstrap import rao_wu_multipliers
+from nhmg_lib.survey.bootstrap import rao_wu_multipliers, row_counts
 from nhmg_lib.survey.design import Design
 
 __all__ = [
-    "ANALYSIS_GRID", "GRID", "PLANNED_DIMENSIONS", "ESTIMATES", "DEFAULT_SPEC", "Estimate",
+    "ANALYSIS_GRID", "GRID", "MEDIATION_DIMENSIONS", "MEDIATION_BOOT", "PLANNED_DIMENSIONS", "ESTIMATES", "DEFAULT_SPEC", "Estimate",
     "MultiverseError", "UnknownOptionError", "EmptyGridError", "parse_settings", "grid",
     "specifications", "column_bank", "ColumnBank", "run", "MultiverseResult", "joint_test",
-    "JointTest", "naive_estimates", "default_spec_id",
+    "JointTest", "naive_estimates", "default_spec_id", "representatives",
 ]
 
 #: Analysis choices that are not definitions; first value = the book's default.
@@ -122,17 +165,24 @@ ANALYSIS_GRID: dict[str, dict[str, str]] = {
         "yes": "cohort members with plausible energy intake only (men 800-4200, women "
                "500-3500 kcal/day; the rule of Tables S1/S2)",
     },
+    # Read by the mediation estimates only (MEDIATION_DIMENSIONS).
+    "mediation_weighting": dict(mediation.WEIGHTINGS),
 }
+#: Analysis dimensions only the mediation estimates read; the other estimates are fitted once
+#: per value of the remaining dimensions and their curves list each specification once.
+MEDIATION_DIMENSIONS: tuple[str, ...] = ("mediation_weighting",)
 #: Every dimension of the multiverse; first value of each = the book's default.
 GRID: dict[str, dict[str, str]] = {**OPTIONS, **ANALYSIS_GRID}
 
-#: Dimensions the issue names that need an estimate not computed here yet. Adding one means:
-#: its values in ANALYSIS_GRID, and an Estimate whose fit reads it.
+#: Dimensions the issue names that are not in the grid, with the reason; naming one is a clear
+#: error. Adding one means: its values in ANALYSIS_GRID, and an Estimate whose fit reads it.
 PLANNED_DIMENSIONS: dict[str, str] = {
-    "mediation_contrast": "mediation point estimate (proportion mediated by NP) on the contrast "
-                          "the book recommends; needs the contrast API of analyses.mediation",
-    "interaction_coding": "coding of the interaction tests of the subgroup analysis; needs the "
-                          "codings of analyses.subgroups",
+    "mediation_contrast": "the mediation estimates use the contrast the book recommends (Q1 median "
+                          "-> Q4 median of ln-Mg, book/mediation.md); the contrast is not a grid "
+                          "dimension",
+    "interaction_coding": "the coding of the subgroup interaction tests changes no headline "
+                          "estimate (only the P for interaction of Figures 3/S1), so it is left "
+                          "out of the grid",
     "spline_knots": "3/4/5 knots, only meaningful once a spline estimate is in ESTIMATES",
 }
 
@@ -162,10 +212,18 @@ class Estimate:
     exposure: str           #: ``ln_mg``, ``q4`` (C(mg_q), Q4 vs Q1) or ``np``
     results_id: str         #: the record of the default specification in results.json
     ratio: bool             #: reported as exp(coefficient)
+    #: published record whose sign is the paper's direction when the paper has no value for
+    #: ``results_id`` (the paper's proportions mediated are on another contrast)
+    sign_id: str | None = None
 
     @property
     def family(self) -> str:
         return models.OUTCOMES[self.outcome]
+
+    @property
+    def mediation(self) -> bool:
+        """A proportion mediated (reads :data:`MEDIATION_DIMENSIONS`), not a regression term."""
+        return self.exposure == "mediation"
 
 
 ESTIMATES: dict[str, Estimate] = {
@@ -173,7 +231,14 @@ ESTIMATES: dict[str, Estimate] = {
     "or_q4": Estimate("LMM, Q4 vs Q1 (OR)", "lmm", "q4", "table2/model3/q4", True),
     "beta_lnmg": Estimate("ln SMI per 1 ln mg/day (β)", "ln_smi", "ln_mg", "table3/model3/ln_mg", False),
     "or_np": Estimate("LMM per unit NP (OR)", "lmm", "np", "table5/np/model3/ln_index", True),
+    "pm_np_lmm": Estimate("LMM: proportion mediated by NP, Q1→Q4", "lmm", "mediation",
+                          "table7/np/q1q4/pm", False, "table7/np/pm"),
+    "pm_np_smi": Estimate("ln SMI: proportion mediated by NP, Q1→Q4", "ln_smi", "mediation",
+                          "table8/np/q1q4/pm", False, "table8/np/pm"),
 }
+#: Resamples of the (linearised) bootstrap of the mediation estimates, and its seed.
+MEDIATION_BOOT = 200
+MEDIATION_SEED = 1
 
 #: Factor covariates of Model 3 (coded with FACTOR_LEVELS, first = reference).
 _FACTORS = tuple(c for c in MODEL3_COVARIATES if c in models.FACTOR_LEVELS)
@@ -201,7 +266,7 @@ def grid(settings: Mapping[str, Sequence[str]] | None = None) -> dict[str, tuple
     for key, values in (settings or {}).items():
         if key in PLANNED_DIMENSIONS:
             raise UnknownOptionError(
-                f"dimension {key!r} is planned but not available yet: {PLANNED_DIMENSIONS[key]}")
+                f"dimension {key!r} is planned or left out, not in the grid: {PLANNED_DIMENSIONS[key]}")
         if key not in GRID:
             raise UnknownOptionError(f"unknown dimension {key!r}; the grid has {list(GRID)}")
         values = list(values)
@@ -391,22 +456,45 @@ def _np_model(values: np.ndarray, np_index: str) -> np.ndarray:
         return np.where(values > 0, np.log(np.where(values > 0, values, 1.0)), np.nan)
 
 
-def _plan(bank: ColumnBank, specs: pd.DataFrame, estimates: Sequence[str]
+def representatives(specs: pd.DataFrame) -> np.ndarray:
+    """For each specification, the one the regression estimates are read from: the same
+    choices with :data:`MEDIATION_DIMENSIONS` at their first value in ``specs`` (those
+    estimates do not read them, so they are fitted once)."""
+    dims = [d for d in MEDIATION_DIMENSIONS if d in specs.columns]
+    if not dims:
+        return specs.index.to_numpy()
+    first = {d: specs[d].iloc[0] for d in dims}
+    base = specs.assign(**first)
+    ids = {tuple(r): sid for sid, r in zip(specs.index, specs.itertuples(index=False))}
+    return np.array([ids[tuple(r)] for r in base.itertuples(index=False)], dtype=np.int64)
+
+
+def _cohort_of(bank: ColumnBank, row: Mapping[str, str], cohorts: dict[tuple, _Cohort]) -> _Cohort:
+    ckey = tuple(row[k] for k in OPTIONS)
+    if ckey not in cohorts:
+        cohorts[ckey] = _cohort(bank, row)
+    return cohorts[ckey]
+
+
+def _plan(bank: ColumnBank, specs: pd.DataFrame, estimates: Sequence[str],
+          cohorts: dict[tuple, _Cohort] | None = None
           ) -> tuple[dict[tuple, _Group], dict[tuple[int, str], str], dict[str, np.ndarray]]:
-    """Group (specification, estimate) pairs by identical model matrices; record the
+    """Group (specification, estimate) pairs of the regression estimates by identical model
+    matrices (one specification per :func:`representatives` class); record the
     not-estimable ones with their reason."""
     groups: dict[tuple, _Group] = {}
     reasons: dict[tuple[int, str], str] = {}
     mg_q_bank: dict[str, np.ndarray] = {}
-    cohorts: dict[tuple, _Cohort] = {}
-    option_cols = list(OPTIONS)
-    for sid, row in zip(specs.index, specs.to_dict("records")):
-        ckey = tuple(row[k] for k in option_cols)
-        if ckey not in cohorts:
-            cohorts[ckey] = _cohort(bank, row)
-        coh = cohorts[ckey]
+    cohorts = {} if cohorts is None else cohorts
+    reps = representatives(specs)
+    for sid, rep, row in zip(specs.index, reps, specs.to_dict("records")):
+        if rep != sid:
+            continue
+        coh = _cohort_of(bank, row, cohorts)
         for e in estimates:
             est = ESTIMATES[e]
+            if est.mediation:
+                continue
             if coh.reason:
                 reasons[(sid, e)] = coh.reason
                 continue
@@ -558,6 +646,8 @@ def _group_task(payload: dict) -> list[dict]:
     at once the design-based SE of the exposure coefficient (Taylor linearisation as
     :meth:`nhmg_lib.survey.design.Design.total_variance` with its default lonely-PSU rule,
     tested against ``svyglm``) and the PSU totals of its influence function."""
+    if payload.get("kind") == "mediation":
+        return _mediation_task(payload)
     X, y, mult, rows = payload["X"], payload["y"], payload["mult"], payload["rows"]
     family, j = payload["family"], payload["j"]
     specs = payload["specs"]
@@ -631,6 +721,274 @@ def _payloads(bank: ColumnBank, groups: Mapping[tuple, _Group],
                "specs": [m.spec for m in g.members], "estimate": g.estimate}
 
 
+# ============================================================================ mediation
+@dataclass
+class _MedMember:
+    spec: int
+    domain: np.ndarray     # bool over adults rows
+    weight_key: Any        # version of the weight column (unused when weighting is "none")
+    weighting: str
+    contrast: tuple[float, float]   # (a_star, a): Q1 and Q4 medians of ln-Mg in the cohort
+
+
+def _quartile_medians(bank: ColumnBank, row: Mapping[str, str], coh: _Cohort) -> tuple[float, float]:
+    """Unweighted medians of ln-Mg in the first and fourth cohort quartiles, as
+    :func:`nhmg_lib.report.mediation_report.quartile_medians` on the cohort rows."""
+    x = bank.get("ln_mg", row)
+    q = coh.mg_q
+    sel1, sel4 = coh.members & (q == 1), coh.members & (q == 4)
+    if not sel1.any() or not sel4.any():
+        return (np.nan, np.nan)
+    return float(np.median(x[sel1])), float(np.median(x[sel4]))
+
+
+def _plan_mediation(bank: ColumnBank, specs: pd.DataFrame, estimates: Sequence[str],
+                    cohorts: dict[tuple, _Cohort]
+                    ) -> tuple[dict[tuple, _Group], dict[tuple[int, str], str]]:
+    """Group the (specification, mediation estimate) pairs by identical model columns and
+    factor levels; members differ in domain, weights and weighting."""
+    groups: dict[tuple, _Group] = {}
+    reasons: dict[tuple[int, str], str] = {}
+    todo = [e for e in estimates if ESTIMATES[e].mediation]
+    if not todo:
+        return groups, reasons
+    medians: dict[tuple, tuple[float, float]] = {}
+    n_cov = len(MODEL3_COVARIATES)
+    for sid, row in zip(specs.index, specs.to_dict("records")):
+        coh = _cohort_of(bank, row, cohorts)
+        for e in todo:
+            est = ESTIMATES[e]
+            if coh.reason:
+                reasons[(sid, e)] = coh.reason
+                continue
+            ckey = tuple(row[k] for k in OPTIONS)
+            if ckey not in medians:
+                medians[ckey] = _quartile_medians(bank, row, coh)
+            if not np.all(np.isfinite(medians[ckey])):
+                reasons[(sid, e)] = "a magnesium quartile is empty in the cohort"
+                continue
+            dom = coh.members.copy()
+            if row["energy_exclusion"] == "yes":
+                dom &= bank.energy_ok
+            dom &= np.isfinite(_np_model(bank.get("np", row), row["np_index"]))
+            dom &= np.isfinite(bank.get(est.outcome, row))
+            if dom.sum() < n_cov + 10:   # mediation.mediate's minimum
+                reasons[(sid, e)] = "empty domain" if not dom.any() else "too few rows for the mediation models"
+                continue
+            cols: list[tuple[str, Any]] = [("ln_mg", bank.version_key("ln_mg", row)),
+                                           ("np", (bank.version_key("np", row), row["np_index"]))]
+            levels: dict[str, tuple[int, ...]] = {}
+            bad = None
+            for c in MODEL3_COVARIATES:
+                cols.append((c, bank.version_key(c, row)))
+                if c in _FACTORS:
+                    codes = bank.get(c, row)[dom].astype(int)
+                    present = np.flatnonzero(np.bincount(codes, minlength=len(models.FACTOR_LEVELS[c])))
+                    if present.size < 2:
+                        bad = f"covariate {c} has a single level in the domain"
+                    levels[c] = tuple(present.tolist())
+            if bad:
+                reasons[(sid, e)] = bad
+                continue
+            key = (e, tuple(cols), tuple(sorted(levels.items())))
+            if key not in groups:
+                groups[key] = _Group(e, cols, levels)
+            weighting = row.get("mediation_weighting", next(iter(mediation.WEIGHTINGS)))
+            groups[key].members.append(_MedMember(int(sid), dom, bank.version_key("weight", row),
+                                                  weighting, medians[ckey]))  # type: ignore[arg-type]
+    return groups, reasons
+
+
+def _mediation_payloads(bank: ColumnBank, groups: Mapping[tuple, _Group], boot: int, seed: int):
+    for g in groups.values():
+        est = ESTIMATES[g.estimate]
+        dom = np.vstack([m.domain for m in g.members])
+        rows = np.flatnonzero(dom.any(axis=0))
+        X, _ = _design_matrix(bank, g, rows, {})
+        # X = [1, ln_mg, mediator, covariates...]; the factor blocks, for the covariate modes
+        factors, numeric, j = [], [], 3
+        for c, _key in g.columns[2:]:
+            if c in g.levels:
+                k = len(g.levels[c]) - 1
+                factors.append(np.arange(j, j + k))
+                j += k
+            else:
+                numeric.append(j)
+                j += 1
+        W = np.vstack([(np.ones(rows.size) if m.weighting == "none"
+                        else bank.versions["weight"][m.weight_key][rows]) * m.domain[rows]
+                       for m in g.members])
+        yield {"kind": "mediation", "A": X[:, 1], "M": X[:, 2], "C": X[:, 3:],
+               "numeric": np.asarray(numeric, dtype=int) - 3,
+               "factors": [f - 3 for f in factors],
+               "y": bank.versions[est.outcome][None][rows],
+               "family": "binomial" if est.outcome == "lmm" else "gaussian",
+               "W": W, "rows": rows, "n_bank": bank.n, "boot": boot, "seed": seed,
+               "weighting": [m.weighting for m in g.members],
+               "contrast": [m.contrast for m in g.members],
+               "specs": [m.spec for m in g.members], "estimate": g.estimate}
+
+
+_COUNTS: dict[tuple[int, int, int], np.ndarray] = {}
+
+
+def _row_counts(n: int, boot: int, seed: int) -> np.ndarray:
+    """Resampling counts over every adults row, drawn once per process and shared by every
+    specification (:func:`nhmg_lib.survey.bootstrap.row_counts`)."""
+    key = (n, boot, seed)
+    if key not in _COUNTS:
+        _COUNTS.clear()
+        _COUNTS[key] = row_counts(n, boot, seed)
+    return _COUNTS[key]
+
+
+def _solve_wls(X: np.ndarray, y: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Weighted least squares on centred and scaled columns (as
+    :func:`nhmg_lib.survey.batched.wls`, for one weight vector): coefficients and
+    ``(X'WX)^-1`` on the original scale."""
+    basis = batched._Basis(X)
+    Xs = basis.Xs
+    G = (Xs * w[:, None]).T @ Xs
+    cf = linalg.cho_factor(G)
+    bs = linalg.cho_solve(cf, Xs.T @ (w * y))
+    Ginv_s = linalg.cho_solve(cf, np.eye(G.shape[0]))
+    return basis.to_original(bs), _ginv_original(basis, Ginv_s)
+
+
+def _ginv_original(basis: batched._Basis, Ginv_s: np.ndarray) -> np.ndarray:
+    """``(X'WX)^-1`` from that of the standardised columns (``beta = T beta_s``)."""
+    p = Ginv_s.shape[0]
+    T = np.column_stack([basis.to_original(e) for e in np.eye(p)])
+    return T @ Ginv_s @ T.T
+
+
+def _solve_logistic(X: np.ndarray, y: np.ndarray, w: np.ndarray, tol: float = 1e-11,
+                    max_iter: int = 50) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Logistic regression with prior weights ``w`` by Newton-Raphson on centred and scaled
+    columns (the root :func:`nhmg_lib.survey.batched.logistic` finds); coefficients, the
+    inverse information on the original scale and the fitted probabilities. Raises
+    FloatingPointError on non-convergence or separation."""
+    basis = batched._Basis(X)
+    Xs = basis.Xs
+    ybar = np.clip(np.average(y, weights=w), 1e-6, 1 - 1e-6)
+    bs = np.zeros(Xs.shape[1])
+    bs[max(basis.icol, 0)] = np.log(ybar / (1 - ybar)) / basis.icept
+    for _ in range(max_iter):
+        mu = 1.0 / (1.0 + np.exp(-(Xs @ bs)))
+        cf = linalg.cho_factor((Xs * (w * mu * (1 - mu))[:, None]).T @ Xs)
+        step = linalg.cho_solve(cf, Xs.T @ (w * (y - mu)))
+        bs = bs + step
+        if not np.all(np.isfinite(bs)):
+            break
+        if np.all(np.abs(step) / (1 + np.abs(bs)) < tol):
+            mu = 1.0 / (1.0 + np.exp(-(Xs @ bs)))
+            if np.any((np.minimum(mu, 1 - mu) < batched._EDGE) & (w > 0)):
+                raise FloatingPointError("separation")
+            Hinv = linalg.cho_solve(linalg.cho_factor((Xs * (w * mu * (1 - mu))[:, None]).T @ Xs),
+                                    np.eye(Xs.shape[1]))
+            return basis.to_original(bs), _ginv_original(basis, Hinv), mu
+    raise FloatingPointError("the logistic fit did not converge")
+
+
+def _mediation_fit(A: np.ndarray, M: np.ndarray, C: np.ndarray, y: np.ndarray, w: np.ndarray,
+                   numeric: np.ndarray, factors: Sequence[np.ndarray], family: str
+                   ) -> tuple[dict[str, float], np.ndarray] | str:
+    """The effect inputs of :func:`nhmg_lib.analyses.mediation.effects` on one sample (rows
+    with prior weight ``w``) and their influence functions (n x 7: t1, t2, t3, b0 + b2'c, b1,
+    s2raw, wbar), or the reason the fit failed. ``b0 + b2'c`` is kept as one quantity (the
+    dummy coding then does not matter); ``c``: unweighted means and modes, as ``mediator``."""
+    n = A.size
+    Xm = np.column_stack([np.ones(n), A, C])
+    Xo = np.column_stack([np.ones(n), A, M, A * M, C])
+    try:
+        b, Gm = _solve_wls(Xm, M, w)
+        if family == "binomial":
+            t, Go, mu = _solve_logistic(Xo, y, w)
+        else:
+            t, Go = _solve_wls(Xo, y, w)
+            mu = Xo @ t
+    except (np.linalg.LinAlgError, linalg.LinAlgError, FloatingPointError) as exc:
+        return f"no convergence (or separation / singular model): {exc}"
+    q = Xm.shape[1]
+    c = np.zeros(C.shape[1])
+    c[numeric] = C[:, numeric].mean(axis=0)
+    for cols in factors:
+        counts = np.concatenate([[n - C[:, cols].sum()], C[:, cols].sum(axis=0)])
+        mode = int(np.argmax(counts))             # first of tied levels wins
+        c[cols] = mode == np.arange(1, cols.size + 1)
+    v = np.concatenate([[1.0, 0.0], c])
+    r = M - Xm @ b
+    s2raw = float((w * r * r).sum() / (n - q))    # R sigma(lm)^2
+    wbar = float(w.mean())
+    if_b = (Xm * (w * r)[:, None]) @ Gm
+    if_t = (Xo * (w * (y - mu))[:, None]) @ Go[:, 1:4]
+    if_c = np.zeros_like(C)
+    if_c[:, numeric] = (C[:, numeric] - c[numeric]) / n
+    K = np.column_stack([if_t, if_b @ v + if_c @ b[2:], if_b[:, 1],
+                         (w * r * r - s2raw) / (n - q), (w - wbar) / n])
+    params = {"t1": t[1], "t2": t[2], "t3": t[3], "b0": float(v @ b), "b1": b[1], "bc": 0.0,
+              "s2raw": s2raw, "wbar": wbar}
+    return params, K
+
+
+def _mediation_task(p: dict) -> list[dict]:
+    """Proportion mediated for every member of one group (runs in a worker): the exact fit of
+    both models for each distinct weight vector, the effects at the member's contrast, and a
+    linearised bootstrap (module docstring) for the CI and p: every fit's resampled inputs
+    come from one product of the shared resampling counts with the stacked influence
+    functions."""
+    W, rows, family, boot = p["W"], p["rows"], p["family"], p["boot"]
+    names = ("t1", "t2", "t3", "b0", "b1", "s2raw", "wbar")
+    fits: dict[bytes, Any] = {}
+    member_fit: list[bytes] = []
+    stacked: list[np.ndarray] = []
+    for b in range(len(p["specs"])):
+        key = W[b].tobytes()
+        member_fit.append(key)
+        if key in fits:
+            continue
+        d = W[b] > 0
+        with np.errstate(all="ignore"):
+            fit = _mediation_fit(p["A"][d], p["M"][d], p["C"][d], p["y"][d], W[b][d],
+                                 p["numeric"], p["factors"], family)
+        if isinstance(fit, str):
+            fits[key] = fit
+            continue
+        params, K = fit
+        Kpad = np.zeros((rows.size, K.shape[1]))
+        Kpad[d] = K
+        fits[key] = (params, len(stacked) * len(names), int(d.sum()))
+        stacked.append(Kpad)
+    if stacked:
+        counts = _row_counts(p["n_bank"], boot, p["seed"])[:, rows].astype(np.float64)
+        K_all = np.hstack(stacked)
+        D_all = counts @ K_all - K_all.sum(axis=0)     # sum_i (count_i - 1) IF_i
+    out = []
+    for b, sid in enumerate(p["specs"]):
+        fit = fits[member_fit[b]]
+        if isinstance(fit, str):
+            out.append({"spec": sid, "reason": fit})
+            continue
+        params, j0, n = fit
+        draws = {k: params[k] + D_all[:, j0 + i] for i, k in enumerate(names)}
+        draws["bc"] = np.zeros(boot)
+        a_star, a = p["contrast"][b]
+        normalise = p["weighting"][b] != "raw"
+        full = {k: np.atleast_1d(v) for k, v in params.items()}
+        with np.errstate(all="ignore"):
+            est, lo, hi, pv, dr, _floor = mediation._summarise(
+                full, draws, np.zeros(boot, dtype=bool), family, a, a_star, 0.0, normalise, True)
+        value = est["pm"]
+        if not np.isfinite(value):
+            out.append({"spec": sid, "reason": "proportion mediated undefined (total effect 0)"})
+            continue
+        pm = dr[:, list(mediation.EFFECTS).index("pm")]
+        pm = pm[np.isfinite(pm)]
+        se = float(np.std(pm, ddof=1)) if pm.size > 1 else np.nan
+        out.append({"spec": sid, "reason": None, "coef": float(value), "se": se, "df": 0,
+                    "n": n, "ci_low": lo["pm"], "ci_high": hi["pm"], "p": pv["pm"]})
+    return out
+
 # ============================================================================ execution
 def _check_scheduler(scheduler: str | None) -> None:
     if scheduler:
@@ -682,7 +1040,14 @@ class MultiverseResult:
         return list(self.specs.columns)
 
     def curve(self, estimate: str) -> pd.DataFrame:
-        return self.table[self.table["estimate"] == estimate].reset_index(drop=True)
+        """The rows of ``estimate``, each specification once: an estimate that does not read a
+        dimension of :data:`MEDIATION_DIMENSIONS` keeps only that dimension's first value."""
+        t = self.table[self.table["estimate"] == estimate]
+        if not ESTIMATES[estimate].mediation:
+            for d in MEDIATION_DIMENSIONS:
+                if d in self.specs.columns:
+                    t = t[t[d] == self.specs[d].iloc[0]]
+        return t.reset_index(drop=True)
 
     def default_rows(self) -> pd.DataFrame:
         return self.table[self.table["is_default"]].set_index("estimate")
@@ -717,9 +1082,11 @@ def _data_hash(raw: pd.DataFrame) -> str:
 def run(raw: pd.DataFrame, settings: Mapping[str, Sequence[str]] | None = None, *,
         estimates: Sequence[str] = tuple(ESTIMATES), workers: int | None = None,
         scheduler: str | None = None, cache: bool = True,
-        cache_dir: str | os.PathLike[str] | None = None) -> MultiverseResult:
+        cache_dir: str | os.PathLike[str] | None = None, mediation_boot: int = MEDIATION_BOOT,
+        mediation_seed: int = MEDIATION_SEED) -> MultiverseResult:
     """Every estimate under every specification of ``grid(settings)``; cached on disk,
-    keyed on the data, the library source and the grid."""
+    keyed on the data, the library source, the grid and the mediation resamples
+    (``mediation_boot``, default :data:`MEDIATION_BOOT`, and ``mediation_seed``)."""
     start = time.perf_counter()
     g = grid(settings)
     unknown = [e for e in estimates if e not in ESTIMATES]
@@ -727,19 +1094,26 @@ def run(raw: pd.DataFrame, settings: Mapping[str, Sequence[str]] | None = None, 
         raise UnknownOptionError(f"unknown estimate(s) {unknown}; choose from {list(ESTIMATES)}")
     specs = specifications(g)
     _check_scheduler(scheduler)
-    key = _cache.cache_key("multiverse", 1, _data_hash(raw), _library_hash(), g, list(estimates))
+    if mediation_boot < 1:
+        raise MultiverseError(f"mediation_boot={mediation_boot}: need at least one resample")
+    key = _cache.cache_key("multiverse", 2, _data_hash(raw), _library_hash(), g, list(estimates),
+                           int(mediation_boot), int(mediation_seed))
     if cache:
         hit = _cache.cache_load(key, cache_dir)
         if hit is not None:
             return _from_arrays(specs, hit, key, time.perf_counter() - start)
     bank = column_bank(raw, g)
-    groups, reasons, mg_q_bank = _plan(bank, specs, estimates)
-    results = _map(_group_task, list(_payloads(bank, groups, mg_q_bank)), workers=workers,
-                   scheduler=scheduler)
+    cohorts: dict[tuple, _Cohort] = {}
+    groups, reasons, mg_q_bank = _plan(bank, specs, estimates, cohorts)
+    med_groups, med_reasons = _plan_mediation(bank, specs, estimates, cohorts)
+    reasons.update(med_reasons)
+    payloads = [*_mediation_payloads(bank, med_groups, int(mediation_boot), int(mediation_seed)),
+                *_payloads(bank, groups, mg_q_bank)]   # the slower mediation groups first
+    results = _map(_group_task, payloads, workers=workers, scheduler=scheduler)
     fitted: dict[tuple[int, str], dict] = {}
-    for g_out, grp in zip(results, groups.values()):
+    for g_out, pl in zip(results, payloads):
         for r in g_out:
-            fitted[(r["spec"], grp.estimate)] = r
+            fitted[(r["spec"], pl["estimate"])] = r
     design = Design.from_arrays(bank.strata, bank.psu, np.ones(bank.n))
     table, totals = _assemble(specs, estimates, fitted, reasons, design.n_psu)
     res = MultiverseResult(specs, table, totals, design.psu_stratum, key,
@@ -753,26 +1127,34 @@ def _assemble(specs: pd.DataFrame, estimates: Sequence[str], fitted: Mapping, re
               n_psu: int) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
     default = default_spec_id(specs)
     parts = []
-    totals = {e: np.zeros((n_psu, len(specs))) for e in estimates}
+    totals = {e: np.zeros((n_psu, len(specs))) for e in estimates if not ESTIMATES[e].mediation}
     S = len(specs)
+    reps = representatives(specs)
     for e in estimates:
         est = ESTIMATES[e]
         coef, se = np.full(S, np.nan), np.full(S, np.nan)
         df, n = np.zeros(S, dtype=int), np.zeros(S, dtype=int)
+        boot_ci = np.full((S, 3), np.nan)      # ci_low, ci_high, p of the mediation estimates
         why: list[str | None] = []
         for pos, sid in enumerate(specs.index):
-            r = fitted.get((sid, e))
-            reason = reasons.get((sid, e)) or (r or {}).get("reason") or (None if r else "not fitted")
+            src = sid if est.mediation else int(reps[pos])
+            r = fitted.get((src, e))
+            reason = reasons.get((src, e)) or (r or {}).get("reason") or (None if r else "not fitted")
             why.append(reason)
             if reason is None:
                 coef[pos], se[pos], df[pos], n[pos] = r["coef"], r["se"], r["df"], r["n"]
-                totals[e][:, pos] = r["totals"]
+                if est.mediation:
+                    boot_ci[pos] = r["ci_low"], r["ci_high"], r["p"]
+                else:
+                    totals[e][:, pos] = r["totals"]
         okdf = df > 0
         with np.errstate(invalid="ignore", divide="ignore"):
             q = np.where(okdf, stats.t.ppf(1 - ALPHA / 2, np.maximum(df, 1)), np.nan)
             z = coef / se
             p = np.where(okdf, 2 * stats.t.sf(np.abs(z), np.maximum(df, 1)), np.nan)
         lo, hi = coef - q * se, coef + q * se
+        if est.mediation:   # bootstrap percentile CI and p (mediation.mediate's definitions)
+            lo, hi, p = boot_ci[:, 0], boot_ci[:, 1], boot_ci[:, 2]
         tf = np.exp if est.ratio else (lambda v: v)
         parts.append(pd.DataFrame({
             "spec": specs.index.to_numpy(), "estimate": e, "value": tf(coef), "ci_low": tf(lo),
@@ -817,12 +1199,16 @@ def _from_arrays(specs: pd.DataFrame, a: Mapping[str, np.ndarray], key: str,
 
 # ============================================================================ reference path
 def naive_estimates(raw: pd.DataFrame, spec: Mapping[str, str],
-                    estimates: Sequence[str] = tuple(ESTIMATES)) -> pd.DataFrame:
+                    estimates: Sequence[str] = tuple(ESTIMATES), *,
+                    mediation_boot: int = MEDIATION_BOOT,
+                    mediation_seed: int = MEDIATION_SEED) -> pd.DataFrame:
     """The headline estimates of one specification the slow, obvious way: build the cohort
     (:func:`nhmg_lib.cohort.flow.build_cohort`) and fit with
-    :func:`nhmg_lib.analyses.models.fit_exposure_model` and the Table 5 fit of
-    :mod:`nhmg_lib.analyses.inflammation`. Columns as :attr:`MultiverseResult.table`
-    (estimate, value, ci_low, ci_high, p, n, coef, se, reason)."""
+    :func:`nhmg_lib.analyses.models.fit_exposure_model`, the Table 5 fit of
+    :mod:`nhmg_lib.analyses.inflammation` and :func:`nhmg_lib.analyses.mediation.mediate`
+    (refitting both models in each of ``mediation_boot`` row resamples) evaluated at the Q1 ->
+    Q4 medians with :meth:`~nhmg_lib.analyses.mediation.MediationResult.at`. Columns as
+    :attr:`MultiverseResult.table` (estimate, value, ci_low, ci_high, p, n, coef, se, reason)."""
     full = {**DEFAULT_SPEC, **spec}
     defs = _definitions(full)
     rows = []
@@ -834,6 +1220,9 @@ def naive_estimates(raw: pd.DataFrame, spec: Mapping[str, str],
     des = models.design_for(adults)
     for e in estimates:
         est = ESTIMATES[e]
+        if est.mediation:
+            rows.append(_naive_mediation(adults, full, est, mediation_boot, mediation_seed) | {"estimate": e})
+            continue
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
@@ -855,6 +1244,31 @@ def naive_estimates(raw: pd.DataFrame, spec: Mapping[str, str],
                      "p": t.p, "n": fit.n, "coef": float(fit.params[term]), "se": float(fit.se[term]),
                      "reason": None if fit.converged and not fit.separation else "no convergence"})
     return pd.DataFrame(rows)
+
+
+def _naive_mediation(adults: pd.DataFrame, spec: Mapping[str, str], est: Estimate, boot: int,
+                     seed: int) -> dict:
+    """One mediation estimate of :func:`naive_estimates`."""
+    cohort = adults[adults["in_cohort"] == 1]
+    x = pd.to_numeric(cohort["ln_mg"], errors="coerce")
+    q = pd.to_numeric(cohort["mg_q"], errors="coerce")
+    a_star, a = float(x[q == 1].median()), float(x[q == 4].median())
+    rows = cohort[models.energy_plausible(cohort).to_numpy()] if spec["energy_exclusion"] == "yes" else cohort
+    mediator = _np_model(pd.to_numeric(rows["np"], errors="coerce").to_numpy(dtype=float),
+                         spec["np_index"])
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            res = mediation.mediate(
+                rows.assign(mv_mediator=mediator), "ln_mg", "mv_mediator", est.outcome,
+                MODEL3_COVARIATES, "binomial" if est.outcome == "lmm" else "gaussian",
+                boot=boot, seed=seed, cache=False, progress=False,
+                weighting=spec.get("mediation_weighting", "normalised")).at(a, a_star)  # type: ignore[arg-type]
+    except NhmgError as exc:
+        return {"reason": str(exc)}
+    return {"value": res.estimate["pm"], "ci_low": res.ci_low["pm"], "ci_high": res.ci_high["pm"],
+            "p": res.p["pm"], "n": res.n, "coef": res.estimate["pm"], "se": np.nan,
+            "reason": None}
 
 
 # ============================================================================ joint inference
@@ -922,8 +1336,8 @@ def joint_test(result: MultiverseResult, directions: Mapping[str, int], n_null: 
         ok = c["reason"].isna().to_numpy()
         if not ok.any():
             continue
-        pos = np.flatnonzero(ok)
-        curves[e] = (result.totals[e][:, pos], c["se"].to_numpy()[pos], c["df"].to_numpy()[pos],
+        pos = c["spec"].to_numpy()[ok]          # spec ids are positions in result.specs
+        curves[e] = (result.totals[e][:, pos], c["se"].to_numpy()[ok], c["df"].to_numpy()[ok],
                      int(directions[e]))
     sizes = [min(chunk, n_null - lo) for lo in range(0, n_null, chunk)]
     payloads = [{"psu_strata": result.psu_strata, "size": s, "seed": seed * 1_000_003 + i,

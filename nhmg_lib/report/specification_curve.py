@@ -11,7 +11,10 @@ summary and ``results.json`` records.
   ``multiverse/<estimate>/not_estimable`` and ``multiverse/n_specifications``.
 
 The paper's direction of each estimate (:func:`paper_directions`) is the sign of its published
-value (:mod:`nhmg_lib.report.published`).
+value (:mod:`nhmg_lib.report.published`). The proportions mediated by NP are on the contrast
+the book recommends (Q1 -> Q4 medians), which the paper does not report: they have no paper
+value to draw, and their direction is the sign of the paper's proportion on its own contrast.
+They have bootstrap CIs and p but no joint test (not in ``MultiverseResult.totals``).
 """
 
 from __future__ import annotations
@@ -42,9 +45,13 @@ def paper_values() -> dict[str, float | None]:
 
 
 def paper_directions() -> dict[str, int]:
-    """+1 / -1: the direction of the paper's estimate (OR above or below 1, β sign)."""
+    """+1 / -1: the direction of the paper's estimate (OR above or below 1, β sign; for an
+    estimate the paper does not report, the sign of ``Estimate.sign_id``)."""
+    by_id = {p.id: p.estimate for p in published.VALUES}
     out = {}
     for e, v in paper_values().items():
+        if v is None and mv.ESTIMATES[e].sign_id:
+            v = by_id.get(mv.ESTIMATES[e].sign_id)
         if v is None:
             continue
         link = math.log(v) if mv.ESTIMATES[e].ratio else v
@@ -81,8 +88,9 @@ def summary(result: mv.MultiverseResult, joint: mv.JointTest | None = None) -> p
     directions = paper_directions()
     paper = paper_values()
     rows = []
+    present = set(result.table["estimate"])
     for e, est in mv.ESTIMATES.items():
-        if e not in result.totals:
+        if e not in present:
             continue
         c = result.curve(e)
         ok = c[c["reason"].isna()]
@@ -128,7 +136,7 @@ def summary_table(result: mv.MultiverseResult, joint: mv.JointTest | None = None
     out["Significant, paper's direction"] = [f"{100 * v:.0f}%" for v in s["share_significant"]]
     if "p_median" in s:
         out["Joint p: median / share / mean z"] = [
-            f"{p_cell(a)} / {p_cell(b)} / {p_cell(c)}"
+            f"{p_cell(a)} / {p_cell(b)} / {p_cell(c)}" if p_cell(a) else "not tested"
             for a, b, c in zip(s["p_median"], s["p_share"], s["p_mean_z"])]
     out["Choice that moves it most"] = [str(v).replace("_", " ") for v in s["moves_most"]]
     return out
@@ -147,7 +155,7 @@ def records(result: mv.MultiverseResult, joint: mv.JointTest | None = None) -> l
             record(f"multiverse/{e}/share_significant", r["share_significant"], n_ok, p=jp("p_share")),
             record(f"multiverse/{e}/not_estimable", r["not_estimable"], int(r["specifications"])),
         ]
-        if joint is not None:
+        if joint is not None and e in joint.frame.index:   # no joint test: no mean z record
             out.append(record(f"multiverse/{e}/mean_z", r.get("mean_z"), n_ok, p=jp("p_mean_z")))
     return out
 
@@ -162,8 +170,9 @@ def _curve_frame(result: mv.MultiverseResult, estimate: str) -> pd.DataFrame:
     return c
 
 
-def _varied(result: mv.MultiverseResult) -> list[str]:
-    return [d for d in result.dimensions if result.specs[d].nunique() > 1]
+def _varied(result: mv.MultiverseResult, c: pd.DataFrame) -> list[str]:
+    """Dimensions with more than one value among the specifications of the curve ``c``."""
+    return [d for d in result.dimensions if c[d].nunique() > 1]
 
 
 def specification_curve_figure(result: mv.MultiverseResult, estimate: str = "or_q4",
@@ -178,11 +187,15 @@ def specification_curve_figure(result: mv.MultiverseResult, estimate: str = "or_
     c = _curve_frame(result, estimate)
     if c.empty:
         raise mv.MultiverseError(f"no estimable specification for {estimate}")
-    dims = _varied(result)
-    levels = [(d, v) for d in dims for v in mv.GRID[d] if v in set(result.specs[d])]
+    dims = _varied(result, c)
+    levels = [(d, v) for d in dims for v in mv.GRID[d] if v in set(c[d])]
     paper = paper_values().get(estimate)
     null = 1.0 if est.ratio else 0.0
     default = c[c["is_default"]]
+    if paper is None and est.sign_id:
+        paper_note = "; no paper value on this contrast"
+    else:
+        paper_note = ""
 
     fig, (ax, dash) = plt.subplots(2, 1, figsize=(7.5, 3.2 + 0.16 * len(levels)), sharex=True,
                                    gridspec_kw={"height_ratios": [3, max(1.2, 0.16 * len(levels))]})
@@ -201,8 +214,8 @@ def specification_curve_figure(result: mv.MultiverseResult, estimate: str = "or_
         log_ticks(ax.yaxis, (float(c["ci_low"].min()) * 0.9, max(float(c["ci_high"].max()), 1.0) * 1.1))
     ax.set_ylabel(est.label)
     ax.legend(loc="best", fontsize=8, frameon=False)
-    ax.set_title(f"{len(c):,} specifications, sorted; dark = p < 0.05 in the paper's direction",
-                 fontsize=9)
+    ax.set_title(f"{len(c):,} specifications, sorted; dark = p < 0.05 in the paper's direction"
+                 + paper_note, fontsize=9)
     ypos = {lv: i for i, lv in enumerate(reversed(levels))}
     for d in dims:
         for v in mv.GRID[d]:
