@@ -172,6 +172,18 @@ def test_bootstrap_equals_refitting_each_resample(frame: pd.DataFrame, boot: Thr
     assert checked == 3
 
 
+def test_resamples_split_over_processes_give_the_same_bootstrap(frame: pd.DataFrame,
+                                                                boot: ThresholdBootstrap) -> None:
+    """Two processes, each fitting half of the resamples, join to the one-process result."""
+    two = threshold_bootstrap(frame, candidates=BOOT_GRID, boot=60, seed=4, cache=False, workers=2)
+    assert not two.from_cache and boot.n_ok == two.n_ok
+    np.testing.assert_array_equal(two.breakpoints, boot.breakpoints)
+    np.testing.assert_allclose(two.above, boot.above, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(two.hinge, boot.hinge, rtol=1e-9, atol=1e-12)
+    with pytest.raises(ThresholdError, match="workers"):
+        threshold_bootstrap(frame, candidates=BOOT_GRID, boot=60, seed=4, cache=False, workers=0)
+
+
 def test_bootstrap_summaries_records_and_cache(frame: pd.DataFrame, boot: ThresholdBootstrap,
                                                th_cache: str) -> None:
     ok = ~boot.failed

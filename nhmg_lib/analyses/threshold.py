@@ -45,6 +45,8 @@ Honest uncertainty (the breakpoint is chosen on the data; the tests above treat 
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from typing import Sequence
 
@@ -466,8 +468,13 @@ def threshold_bootstrap(
     result: ThresholdResult | None = None,
     cache: bool = True,
     cache_dir: str | None = None,
+    workers: int | None = None,
 ) -> ThresholdBootstrap:
     """Repeat the grid search of :func:`find_threshold` in ``boot`` design resamples.
+
+    The resamples are split over ``workers`` processes (default: every core, up to
+    :data:`MAX_WORKERS`; 1 = this process); each resample's path is fitted on its own, so
+    the split changes nothing but the time.
 
     ``result`` (the full-sample analysis with the same arguments) is computed when absent.
     Resamples come from :func:`rao_wu_multipliers` over the PSUs of the whole design (a
@@ -498,12 +505,12 @@ def threshold_bootstrap(
         except ValueError as exc:
             raise ThresholdError(f"cannot resample the design: {exc}") from exc
         mult = mult_psu[:, psu_of_row]
+        start = None
         if logistic:
             # seeded with the full-sample two-piece fit, reordered to [X, hinge]
             b = result.two_piece.params.to_numpy()
-            path = batched.logistic_path(X, columns, yu, w, mult, start=np.r_[b[:2], b[3:], b[2]])
-        else:
-            path = batched.wls_path(X, columns, yu, w, mult)
+            start = np.r_[b[:2], b[3:], b[2]]
+        path = _fit_path(X, columns, yu, w, mult, start, logistic, workers)
         # A candidate whose fit does not exist in a resample (separation: e.g. no event with
         # a positive weight above K) drops out of that resample's search; a resample without
         # any usable candidate fails. Both are counted, never silently kept.
@@ -524,6 +531,44 @@ def threshold_bootstrap(
     return ThresholdBootstrap(result, grid, stored["breakpoints"], stored["below"], stored["above"],
                               stored["hinge"], stored["failed"].astype(bool), int(boot), int(seed),
                               alpha, from_cache)
+
+
+#: At most this many processes share a threshold bootstrap (beyond it, memory for the
+#: copies of the multipliers grows faster than the time falls on a small machine).
+MAX_WORKERS = 4
+#: Fewer resamples than this per process are not worth a process's start-up.
+_MIN_PER_WORKER = 100
+
+
+def _path_piece(X: np.ndarray, columns: np.ndarray, y: np.ndarray, w: np.ndarray,
+                mult: np.ndarray, start: np.ndarray | None, logistic: bool) -> batched.PathFit:
+    if logistic:
+        return batched.logistic_path(X, columns, y, w, mult, start=start)
+    return batched.wls_path(X, columns, y, w, mult)
+
+
+def _fit_path(X: np.ndarray, columns: np.ndarray, y: np.ndarray, w: np.ndarray,
+              mult: np.ndarray, start: np.ndarray | None, logistic: bool,
+              workers: int | None) -> batched.PathFit:
+    """The batched path fits of every resample (rows of ``mult``), the resamples split over
+    processes; the pieces are joined along the resample axis."""
+    boot = mult.shape[0]
+    if workers is None:
+        workers = min(os.cpu_count() or 1, MAX_WORKERS, max(1, boot // _MIN_PER_WORKER))
+    if workers < 1:
+        raise ThresholdError(f"workers must be at least 1, got {workers}")
+    if workers == 1:
+        return _path_piece(X, columns, y, w, mult, start, logistic)
+    pieces = np.array_split(np.arange(boot), workers)
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        fits = list(pool.map(_path_piece, *zip(*[(X, columns, y, w, mult[p], start, logistic)
+                                                  for p in pieces])))
+    return batched.PathFit(
+        family=fits[0].family,
+        coef=np.concatenate([f.coef for f in fits], axis=1),
+        deviance=np.concatenate([f.deviance for f in fits], axis=1),
+        converged=np.concatenate([f.converged for f in fits], axis=1),
+        n_iter=np.concatenate([f.n_iter for f in fits], axis=1))
 
 
 def records(frame: pd.DataFrame, design: Design | None = None, *, boot: int = 1000,
