@@ -88,6 +88,17 @@ class _Basis:
         return bs
 
 
+def _fitted_probabilities(coef: np.ndarray, Xs: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """``1 / (1 + exp(-coef @ Xs.T))`` written into ``out`` (rows: fits, columns: units)."""
+    np.matmul(coef, Xs.T, out=out)
+    with np.errstate(over="ignore"):  # exp overflow gives mu = 0, the right limit
+        np.negative(out, out=out)
+        np.exp(out, out=out)
+        out += 1.0
+        np.reciprocal(out, out=out)
+    return out
+
+
 def _row_products(Xs: np.ndarray) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]:
     """``Z[i] = upper triangle of x_i x_i'``, so that ``V @ Z`` gives every weighted Gram."""
     iu = np.triu_indices(Xs.shape[1])
@@ -241,12 +252,7 @@ def _newton_chunk(Xs: np.ndarray, Z: np.ndarray, iu: tuple[np.ndarray, np.ndarra
         Va = V if k == c else V[active]
         ba = bs[active]
         mu, r = buf_mu[:k], buf_r[:k]
-        np.matmul(ba, Xs.T, out=mu)
-        with np.errstate(over="ignore"):  # exp overflow gives mu = 0, the right limit
-            np.negative(mu, out=mu)
-            np.exp(mu, out=mu)
-            mu += 1.0
-            np.reciprocal(mu, out=mu)
+        _fitted_probabilities(ba, Xs, out=mu)
         np.subtract(y, mu, out=r)
         r *= Va
         score = r @ Xs
@@ -460,12 +466,7 @@ def _path_chunk(Xs: np.ndarray, Z: np.ndarray, iu: tuple[np.ndarray, np.ndarray]
         ba = bs[active]
         # In-place on reused buffers: fresh k x n temporaries cost more than the arithmetic.
         mu, r = buf_mu[:k], buf_r[:k]
-        np.matmul(ba, Xs.T, out=mu)
-        with np.errstate(over="ignore"):  # exp overflow gives mu = 0, the right limit
-            np.negative(mu, out=mu)
-            np.exp(mu, out=mu)
-            mu += 1.0
-            np.reciprocal(mu, out=mu)
+        _fitted_probabilities(ba, Xs, out=mu)
         np.subtract(y, mu, out=r)
         r *= Va
         score = r @ Xs
