@@ -313,7 +313,7 @@ def davies_test(z: np.ndarray, points: np.ndarray) -> DaviesTest:
 
 # ----------------------------------------------------------------------------- bootstrap
 #: Bump when the cached bootstrap arrays change meaning.
-_BOOT_ALGORITHM = "threshold-path-2"
+_BOOT_ALGORITHM = "threshold-path-3-pieces-125"
 
 
 @dataclass(frozen=True, eq=False)
@@ -536,8 +536,9 @@ def threshold_bootstrap(
 #: At most this many processes share a threshold bootstrap (beyond it, memory for the
 #: copies of the multipliers grows faster than the time falls on a small machine).
 MAX_WORKERS = 4
-#: Fewer resamples than this per process are not worth a process's start-up.
-_MIN_PER_WORKER = 100
+#: Resamples are fitted in pieces of this many, whatever the number of processes, so that
+#: the result does not depend on the machine (the path fits of a piece share their steps).
+PIECE = 125
 
 
 def _path_piece(X: np.ndarray, columns: np.ndarray, y: np.ndarray, w: np.ndarray,
@@ -550,19 +551,21 @@ def _path_piece(X: np.ndarray, columns: np.ndarray, y: np.ndarray, w: np.ndarray
 def _fit_path(X: np.ndarray, columns: np.ndarray, y: np.ndarray, w: np.ndarray,
               mult: np.ndarray, start: np.ndarray | None, logistic: bool,
               workers: int | None) -> batched.PathFit:
-    """The batched path fits of every resample (rows of ``mult``), the resamples split over
-    processes; the pieces are joined along the resample axis."""
+    """The batched path fits of every resample (rows of ``mult``) in pieces of
+    :data:`PIECE` resamples, the pieces spread over processes and joined along the resample
+    axis: the same numbers for any number of processes."""
     boot = mult.shape[0]
+    pieces = [np.arange(i, min(i + PIECE, boot)) for i in range(0, boot, PIECE)]
     if workers is None:
-        workers = min(os.cpu_count() or 1, MAX_WORKERS, max(1, boot // _MIN_PER_WORKER))
+        workers = min(os.cpu_count() or 1, MAX_WORKERS, len(pieces))
     if workers < 1:
         raise ThresholdError(f"workers must be at least 1, got {workers}")
+    args = [(X, columns, y, w, mult[p], start, logistic) for p in pieces]
     if workers == 1:
-        return _path_piece(X, columns, y, w, mult, start, logistic)
-    pieces = np.array_split(np.arange(boot), workers)
-    with ProcessPoolExecutor(max_workers=workers) as pool:
-        fits = list(pool.map(_path_piece, *zip(*[(X, columns, y, w, mult[p], start, logistic)
-                                                  for p in pieces])))
+        fits = [_path_piece(*a) for a in args]
+    else:
+        with ProcessPoolExecutor(max_workers=workers) as pool:
+            fits = list(pool.map(_path_piece, *zip(*args)))
     return batched.PathFit(
         family=fits[0].family,
         coef=np.concatenate([f.coef for f in fits], axis=1),
