@@ -80,9 +80,11 @@ def test_latex_structure(grouped):
     # bold row-group heading, indented levels
     assert r"\textbf{Gender}" in tex and r"\hspace{1em}Male" in tex
     # body rows have the right number of cells
-    body = tex.split(r"\endlastfoot")[1].split(r"\end{xltabular}")[0]
+    body, notes = tex.split(r"\endlastfoot")[1].split(r"\end{xltabular}")[0].split(r"\noalign")
     for line in filter(None, (l.strip() for l in body.splitlines())):
         assert line.count("&") == 4, line
+    # the notes under the bottom rule, kept with the last rows (the last foot is empty)
+    assert r"\hrule height\heavyrulewidth" in notes and "participants" in notes
 
 
 def test_book_representation_round_trips(grouped):
@@ -174,12 +176,12 @@ def test_latex_widths_give_every_column_its_longest_word():
     assert weights == pytest.approx([4 * s for s in shares], abs=1e-3)
     assert (r"\begingroup" + size + "\n") in t.to_latex()
     # never a caption alone at a page foot: room is asked for first, in the table's font
-    assert t.to_latex().startswith(r"\begingroup" + size + "\n" + r"\needspace{")
+    assert t.to_latex().startswith(r"\begingroup" + size + "\n" + r"\Needspace{")
 
 
 def _no_break_after(latex: str) -> list[bool]:
     """For each body row of a LaTeX table: whether it ends with ``\\*`` (no page break after)."""
-    body = latex.split(r"\endlastfoot", 1)[1].split(r"\end{xltabular}", 1)[0]
+    body = latex.split(r"\endlastfoot", 1)[1].split(r"\end{xltabular}", 1)[0].split(r"\noalign")[0]
     return [line.endswith("\\\\*") for line in body.strip().splitlines()]
 
 
@@ -188,7 +190,7 @@ def test_latex_short_table_never_breaks_and_asks_for_its_whole_height():
                           caption="Seven rows", footnotes=["A note."])
     latex = t.to_latex()
     assert _no_break_after(latex) == [True] * 7  # no page break after any row
-    need = int(re.search(r"\\needspace\{(\d+)\\baselineskip\}", latex).group(1))
+    need = int(re.search(r"\\Needspace\{(\d+)\\baselineskip\}", latex).group(1))
     # caption 1 + header 1 + 7 rows + note 1 = 10 lines, a tenth more for the rules, 2 of slack
     assert need == 13
 
@@ -202,7 +204,7 @@ def test_latex_long_table_keeps_three_rows_on_either_side_of_a_break():
     breakable = [i for i, kept in enumerate(ends) if not kept]
     # a break may follow row 3, 4, ..., n-3 (1-based): three rows at least on each side
     assert breakable == list(range(2, n - 3))
-    need = int(re.search(r"\\needspace\{(\d+)\\baselineskip\}", t.to_latex()).group(1))
+    need = int(re.search(r"\\Needspace\{(\d+)\\baselineskip\}", t.to_latex()).group(1))
     assert need == 8  # caption, header, three rows: 5 lines, a tenth more, 2 of slack
 
 
@@ -240,5 +242,41 @@ def test_latex_group_heading_stays_with_its_first_row():
     t = publication_table(pd.DataFrame({"OR": ["1.0"] * 18}, index=index), caption="Grouped")
     assert t.row_is_group == [True, False, False, False] * 6  # 24 body rows, 6 headings
     kept = _no_break_after(t.to_latex())
-    # rows 1-2 (start), every heading (0, 4, 8, ...), the last three rows (20 is a heading too)
-    assert [i for i, k in enumerate(kept) if k] == [0, 1, 4, 8, 12, 16, 20, 21, 22, 23]
+    # the heading and rows 1-2 (start: three rows besides the heading), every heading (0, 4,
+    # 8, ...), the last three rows with their heading (20)
+    assert [i for i, k in enumerate(kept) if k] == [0, 1, 2, 4, 8, 12, 16, 20, 21, 22, 23]
+
+
+def test_latex_last_rows_kept_do_not_count_a_heading():
+    """A heading among the last rows does not count as one of the three kept together at the
+    end (nor at the start): the block is the heading and three rows, and the notes stay with it
+    (in the body, after the bottom rule, so that longtable never moves them alone)."""
+    rows = ([("A", f"a{i}") for i in range(12)] + [("B", "b0"), ("B", "b1"), ("B", "b2")]
+            + [("C", "c0"), ("C", "c1")])
+    t = publication_table(pd.DataFrame({"OR": ["1.0"] * len(rows)},
+                                       index=pd.MultiIndex.from_tuples(rows)),
+                          caption="Headings near the end", footnotes=["First note.", "Second note."])
+    labels = t.row_labels
+    assert labels[-3:] == ["C", "c0", "c1"] and labels[-7] == "B"  # 20 body rows
+    latex = t.to_latex()
+    kept = _no_break_after(latex)
+    assert len(kept) == len(labels) == 20
+    breakable = [labels[i] for i, k in enumerate(kept) if not k]
+    # start: heading A and a0-a2 together; end: b2, heading C, c0, c1 together (three rows
+    # besides the heading), so the last break may follow b1, and never follows a heading
+    assert breakable[0] == "a2" and breakable[-1] == "b1"
+    assert not any(kept[i] is False and t.row_is_group[i] for i in range(20))
+    assert [labels[i] for i in range(16, 20) if kept[i]] == ["b2", "C", "c0", "c1"]
+    # the notes: after the bottom rule, no break before them nor between them
+    tail = latex.split(r"\endlastfoot", 1)[1].split(r"\end{xltabular}", 1)[0]
+    body, notes = tail.split(r"\noalign")
+    assert body.rstrip().endswith("\\\\*")
+    lines = [l for l in notes.strip().splitlines()]
+    # the bottom rule, with no page break before or after it
+    assert lines[0] == (r"{\nobreak\vskip\aboverulesep\hrule height\heavyrulewidth"
+                        r"\nobreak\vskip\belowrulesep}")
+    assert lines[1].endswith("First note.}\\\\*") and lines[2].endswith("Second note.}\\\\")
+    # \endlastfoot is empty: nothing between \endfoot and it
+    assert re.search(r"\\endfoot\s*\\endlastfoot", latex)
+    # \\* must reach longtable: \arraybackslash restored to \tabularnewline in the table's group
+    assert r"\def\arraybackslash{\let\\\tabularnewline}" in latex

@@ -289,13 +289,19 @@ class PublicationTable:
         esc = latex_escape
         lines = [
             r"\begingroup" + size,
-            # caption, header and the first rows together (in lines of the table's font)
-            r"\needspace{%d\baselineskip}" % start_lines,
+            # caption, header and the first rows together (in lines of the table's font).
+            # \Needspace decides at once, under LaTeX's output routine; \needspace's lazy
+            # penalty can be taken after longtable has installed its own, which then puts a
+            # "(continued)" header above the caption on the next page.
+            r"\Needspace{%d\baselineskip}" % start_lines,
+            # tabulary (loaded by Sphinx) makes \arraybackslash \let\\ to \@arraycr, which
+            # swallows longtable's star: "\\*" would allow a page break like "\\".
+            r"\def\arraybackslash{\let\\\tabularnewline}",
             r"\setlength{\tabcolsep}{4pt}\setlength{\LTcapwidth}{\linewidth}\renewcommand{\arraystretch}{1.1}",
             r"\begin{xltabular}{\linewidth}{@{}" + "".join(spec) + "@{}}",
         ]
         if number is not None:
-            lines.insert(2, r"\renewcommand{\thetable}{%s}" % esc(number))
+            lines.insert(3, r"\renewcommand{\thetable}{%s}" % esc(number))
             lines.append(r"\caption{" + esc(self.caption) + "}" + target + r"\\")
         elif self.caption or self.label:
             lab = r"\textbf{%s.} " % esc(self.label) if self.label else ""
@@ -319,11 +325,14 @@ class PublicationTable:
         lines += head + [r"\endfirsthead"]
         cont = [r"\multicolumn{%d}{@{}l}{\emph{(continued)}}\\" % (n + 1)] + head[:] + [r"\endhead"]
         lines += cont
-        lines += [r"\bottomrule", r"\endfoot" if not self.footnotes else r"\endfoot"]
-        last_foot = [r"\bottomrule"]
-        for f in self.footnotes:
-            last_foot.append(r"\multicolumn{%d}{@{}p{\linewidth}@{}}{\footnotesize\sloppy %s}\\" % (n + 1, esc(f)))
-        lines += last_foot + [r"\endlastfoot"]
+        lines += [r"\bottomrule", r"\endfoot"]
+        # The notes follow the last rows in the body, kept with them (see _latex_layout), and
+        # the last foot is empty: longtable does not check that its last foot fits, and when
+        # it does not it moves the foot alone, under a "(continued)" header, to a new page.
+        notes = [r"\multicolumn{%d}{@{}p{\linewidth}@{}}{\footnotesize\sloppy %s}\\%s"
+                 % (n + 1, esc(f), "*" if k + 1 < len(self.footnotes) else "")
+                 for k, f in enumerate(self.footnotes)]
+        lines += ([] if notes else [r"\bottomrule"]) + [r"\endlastfoot"]
         for i, (label, cells, grp, ind) in enumerate(
                 zip(self.row_labels, self.cells, self.row_is_group, self.row_indent)):
             stub = esc(label)
@@ -339,11 +348,17 @@ class PublicationTable:
                                                   for c in cells]) + end)
             else:
                 lines.append(" & ".join([stub] + [esc(c) for c in cells]) + end)
+        if notes:
+            # the bottom rule drawn as booktabs does, but without the page break booktabs'
+            # \bottomrule allows after its rule
+            lines += [r"\noalign{\nobreak\vskip\aboverulesep\hrule height\heavyrulewidth"
+                      r"\nobreak\vskip\belowrulesep}"] + notes
         lines += [r"\end{xltabular}", r"\endgroup", ""]
         return "\n".join(lines)
 
     #: A table of at most this many body rows (and lines) never breaks across pages; a longer
-    #: one keeps ``LATEX_KEEP_ROWS`` body rows together at its start and at its end.
+    #: one keeps ``LATEX_KEEP_ROWS`` body rows (group headings not counted) together at its
+    #: start and at its end, with the notes.
     LATEX_UNBROKEN_ROWS = 12
     LATEX_UNBROKEN_LINES = 40
     LATEX_KEEP_ROWS = 3
@@ -352,8 +367,10 @@ class PublicationTable:
         """Lines of the table's font its start needs on one page (caption, header and the first
         rows, or the whole table when it does not break; wrapped cells counted), and for each
         body row whether the page may not break after it (``\\*``): anywhere in a short table;
-        in a long one, within its first and last ``LATEX_KEEP_ROWS`` rows and after a group's
-        heading row."""
+        in a long one, before its ``LATEX_KEEP_ROWS``-th row and from the ``LATEX_KEEP_ROWS``-th
+        last row on (rows that are not group headings counted, so a heading among them adds
+        to them; the last rows stay with the notes), after a group's heading row, and
+        between a row and the paper's line under it."""
         pt = dict(self._SIZES)[size]
         room = (self._TEXT_WIDTH_PT - 8.0 * len(self.columns)) / pt
 
@@ -369,14 +386,21 @@ class PublicationTable:
         notes = sum(math.ceil(self._em(f) * 0.9 / room) for f in self.footnotes)
         rows, keep = len(body), self.LATEX_KEEP_ROWS
         whole = caption + head + sum(body) + notes
+        heading = [bool(g) and not any(c) for g, c in zip(self.row_is_group, self.cells)]
+        counted = [i for i in range(rows) if not heading[i]]
         if rows <= self.LATEX_UNBROKEN_ROWS and whole <= self.LATEX_UNBROKEN_LINES:
             start, no_break = whole, [True] * rows
         else:
-            start = caption + head + sum(body[:keep])
+            # the first break may follow the keep-th counted row; the last block starts at the
+            # keep-th last counted row, or at the headings right above it
+            first_end = counted[keep - 1] if len(counted) >= keep else rows - 1
+            last_start = counted[-keep] if len(counted) >= keep else 0
+            while last_start > 0 and heading[last_start - 1]:
+                last_start -= 1
+            start = caption + head + sum(body[:first_end + 1])
             # nor after a group's heading row (it stays with the group's first row), nor
             # between a row and the paper's line under it
-            no_break = [i < keep - 1 or i >= rows - keep
-                        or (bool(self.row_is_group[i]) and not any(self.cells[i]))
+            no_break = [i < first_end or i >= last_start or heading[i]
                         or (i + 1 < rows and self._is_paper(i + 1))
                         for i in range(rows)]
         # \arraystretch 1.1 and the rules: a tenth more, and two lines of slack
