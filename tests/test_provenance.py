@@ -7,10 +7,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from nhmg_lib import __version__
-from nhmg_lib.book.build import library_hash
 from nhmg_lib.data.datamode import DataContext
-from nhmg_lib.report.provenance import (KEYS, PACKAGES, provenance, provenance_table,
-                                 write_downloads)
+from nhmg_lib.report.provenance import (KEYS, PACKAGES, library_hash, provenance,
+                                        provenance_table, write_downloads)
 from nhmg_lib.report.published import Published
 from nhmg_lib.report.scorecard import scorecard
 
