@@ -18,6 +18,8 @@ from typing import Any
 
 import pyreadstat
 
+from nhmg_lib.data.releases import file_digest
+
 MANIFEST_NAME = "manifest.json"
 _FORMAT_VERSION = 1
 
@@ -31,11 +33,7 @@ XPT_RECORD = 80
 
 def sha256_file(path: Path) -> str:
     """Hex sha256 of a file, read in 1 MiB blocks (hashlib releases the GIL for these)."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    return file_digest(path, "sha256")
 
 
 def describe_non_xpt(head: bytes) -> str:

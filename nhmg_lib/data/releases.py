@@ -79,12 +79,17 @@ class XptLayout:
     last_seqn: float | None = None  # SEQN of the last row, when the file has a numeric SEQN
 
 
-def _md5(path: Path) -> str:
-    digest = hashlib.md5()
+def file_digest(path: Path, algorithm: str) -> str:
+    """Hex digest (``hashlib`` algorithm name) of a file, read in 1 MiB blocks."""
+    digest = hashlib.new(algorithm)
     with open(path, "rb") as fh:
         for block in iter(lambda: fh.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def _md5(path: Path) -> str:
+    return file_digest(path, "md5")  # the CDC list records MD5s
 
 
 def xpt_layout(path: Path) -> XptLayout | str:
