@@ -10,8 +10,10 @@ STAMP := $(VENV)/.installed-$(shell cat requirements.txt pyproject.toml | sha256
 
 R_PACKAGES := r-base-core r-cran-survey r-cran-rms r-cran-haven r-cran-jsonlite r-cran-segmented
 TEX_PACKAGES := latexmk texlive-latex-recommended texlive-fonts-recommended texlive-latex-extra tex-gyre poppler-utils
+# headless Chromium measures the built pages at phone and desktop widths (tests/layout_probe.py)
+BROWSER_PACKAGES := chromium
 
-.PHONY: book pdf test venv r-deps tex-deps bench clean
+.PHONY: book pdf test venv r-deps tex-deps browser-deps bench clean
 
 venv: $(STAMP)
 $(STAMP): requirements.txt pyproject.toml
@@ -39,7 +41,12 @@ tex-deps:
 	  || { if [ "$${CI:-}" = "true" ]; then echo "CI builds the PDF and needs TeX" >&2; exit 1; \
 	       else echo "The PDF test will be skipped." >&2; fi; }
 
-test: venv r-deps tex-deps
+browser-deps:
+	@scripts/ensure-debian-packages.sh "the page layout test" $(BROWSER_PACKAGES) \
+	  || { if [ "$${CI:-}" = "true" ]; then echo "CI measures the pages and needs Chromium" >&2; exit 1; \
+	       else echo "The page layout test will be skipped." >&2; fi; }
+
+test: venv r-deps tex-deps browser-deps
 	$(BIN)/python -m pytest
 
 bench: venv
