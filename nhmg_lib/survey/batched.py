@@ -88,15 +88,20 @@ class _Basis:
         return bs
 
 
-def _fitted_probabilities(coef: np.ndarray, Xs: np.ndarray, out: np.ndarray) -> np.ndarray:
-    """``1 / (1 + exp(-coef @ Xs.T))`` written into ``out`` (rows: fits, columns: units)."""
-    np.matmul(coef, Xs.T, out=out)
+def _logistic_score(coef: np.ndarray, Xs: np.ndarray, y: np.ndarray, V: np.ndarray,
+                    mu: np.ndarray, r: np.ndarray) -> np.ndarray:
+    """Scores ``(V * (y - mu)) @ Xs`` of logistic fits ``coef`` (rows: fits), with the fitted
+    probabilities ``mu = 1 / (1 + exp(-coef @ Xs.T))`` left in ``mu`` and the weighted
+    residuals in ``r`` (both reused buffers, written in place)."""
+    np.matmul(coef, Xs.T, out=mu)
     with np.errstate(over="ignore"):  # exp overflow gives mu = 0, the right limit
-        np.negative(out, out=out)
-        np.exp(out, out=out)
-        out += 1.0
-        np.reciprocal(out, out=out)
-    return out
+        np.negative(mu, out=mu)
+        np.exp(mu, out=mu)
+        mu += 1.0
+        np.reciprocal(mu, out=mu)
+    np.subtract(y, mu, out=r)
+    r *= V
+    return r @ Xs
 
 
 def _row_products(Xs: np.ndarray) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]:
@@ -252,10 +257,7 @@ def _newton_chunk(Xs: np.ndarray, Z: np.ndarray, iu: tuple[np.ndarray, np.ndarra
         Va = V if k == c else V[active]
         ba = bs[active]
         mu, r = buf_mu[:k], buf_r[:k]
-        _fitted_probabilities(ba, Xs, out=mu)
-        np.subtract(y, mu, out=r)
-        r *= Va
-        score = r @ Xs
+        score = _logistic_score(ba, Xs, y, Va, mu, r)
         if refresh:
             np.subtract(1.0, mu, out=r)
             r *= mu
@@ -466,10 +468,7 @@ def _path_chunk(Xs: np.ndarray, Z: np.ndarray, iu: tuple[np.ndarray, np.ndarray]
         ba = bs[active]
         # In-place on reused buffers: fresh k x n temporaries cost more than the arithmetic.
         mu, r = buf_mu[:k], buf_r[:k]
-        _fitted_probabilities(ba, Xs, out=mu)
-        np.subtract(y, mu, out=r)
-        r *= Va
-        score = r @ Xs
+        score = _logistic_score(ba, Xs, y, Va, mu, r)
         refresh = need[active]
         if it == stale_after and not refreshed_late:
             refresh[:] = True                     # the carried Hessian is too far off
