@@ -520,18 +520,8 @@ def _plan(bank: ColumnBank, specs: pd.DataFrame, estimates: Sequence[str],
                 cols.append(("np", (bank.version_key("np", row), row["np_index"])))
             else:
                 cols.append(("ln_mg", bank.version_key("ln_mg", row)))
-            levels: dict[str, tuple[int, ...]] = {}
-            bad = None
-            for c in MODEL3_COVARIATES:
-                cols.append((c, bank.version_key(c, row)))
-                if c in _FACTORS:
-                    codes = bank.get(c, row)[dom].astype(int)
-                    present = np.flatnonzero(np.bincount(codes, minlength=len(models.FACTOR_LEVELS[c])))
-                    if present[0] != 0:
-                        bad = f"reference level {models.FACTOR_LEVELS[c][0]!r} of {c} absent from the domain"
-                    elif present.size < 2:
-                        bad = f"factor {c} has a single level in the domain"
-                    levels[c] = tuple(present.tolist())
+            covs, levels, bad = _covariate_columns(bank, row, dom, reference_required=True)
+            cols += covs
             if bad:
                 reasons[(sid, e)] = bad
                 continue
@@ -540,6 +530,28 @@ def _plan(bank: ColumnBank, specs: pd.DataFrame, estimates: Sequence[str],
                 groups[key] = _Group(e, cols, levels)
             groups[key].members.append(_Member(int(sid), dom, bank.version_key("weight", row)))
     return groups, reasons, mg_q_bank
+
+
+def _covariate_columns(bank: ColumnBank, row: dict, dom: np.ndarray, *, reference_required: bool
+                       ) -> tuple[list[tuple[str, Any]], dict[str, tuple[int, ...]], str | None]:
+    """The Model 3 covariate columns of specification ``row`` (name, version key), the factor
+    levels present in ``dom``, and the reason the model cannot be coded there (None if it
+    can): a factor with a single level, or (``reference_required``, treatment coding as
+    svyglm) a factor whose reference level is absent."""
+    cols: list[tuple[str, Any]] = []
+    levels: dict[str, tuple[int, ...]] = {}
+    bad = None
+    for c in MODEL3_COVARIATES:
+        cols.append((c, bank.version_key(c, row)))
+        if c in _FACTORS:
+            codes = bank.get(c, row)[dom].astype(int)
+            present = np.flatnonzero(np.bincount(codes, minlength=len(models.FACTOR_LEVELS[c])))
+            if reference_required and present[0] != 0:
+                bad = f"reference level {models.FACTOR_LEVELS[c][0]!r} of {c} absent from the domain"
+            elif present.size < 2:
+                bad = f"covariate {c} has a single level in the domain"
+            levels[c] = tuple(present.tolist())
+    return cols, levels, bad
 
 
 def _design_matrix(bank: ColumnBank, group: _Group, rows: np.ndarray,
@@ -777,16 +789,8 @@ def _plan_mediation(bank: ColumnBank, specs: pd.DataFrame, estimates: Sequence[s
                 continue
             cols: list[tuple[str, Any]] = [("ln_mg", bank.version_key("ln_mg", row)),
                                            ("np", (bank.version_key("np", row), row["np_index"]))]
-            levels: dict[str, tuple[int, ...]] = {}
-            bad = None
-            for c in MODEL3_COVARIATES:
-                cols.append((c, bank.version_key(c, row)))
-                if c in _FACTORS:
-                    codes = bank.get(c, row)[dom].astype(int)
-                    present = np.flatnonzero(np.bincount(codes, minlength=len(models.FACTOR_LEVELS[c])))
-                    if present.size < 2:
-                        bad = f"covariate {c} has a single level in the domain"
-                    levels[c] = tuple(present.tolist())
+            covs, levels, bad = _covariate_columns(bank, row, dom, reference_required=False)
+            cols += covs
             if bad:
                 reasons[(sid, e)] = bad
                 continue
