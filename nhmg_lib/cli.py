@@ -83,6 +83,7 @@ def _cmd_cohort(args: argparse.Namespace) -> None:
 
 
 def _cmd_results(args: argparse.Namespace) -> None:
+    from nhmg_lib.report.provenance import data_record
     from nhmg_lib.report.results import collect_with_reasons
 
     defs = _definitions(args.set)
@@ -94,7 +95,7 @@ def _cmd_results(args: argparse.Namespace) -> None:
     verified = _preflight(args.data_dir)
     start = time.perf_counter()
     records, reasons = collect_with_reasons(args.data_dir, defs, boot=args.boot, seed=args.seed)
-    records.append(_data_record(verified))
+    records.append(data_record(verified.mode, args.data_dir))
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(records, indent=1, allow_nan=False) + "\n")
@@ -112,6 +113,10 @@ def _cmd_multiverse(args: argparse.Namespace) -> None:
     settings = multiverse.parse_settings(args.set)
     if Path(args.out).suffix not in (".parquet", ".csv"):
         raise NhmgError(f"--out {args.out}: use a .parquet or .csv file name")
+    _check_out(Path(args.out), "--out")
+    if args.records:
+        _check_out(Path(args.records), "--records")
+    _preflight(args.data_dir)
     result = multiverse.run(load_raw(args.data_dir), settings, workers=args.workers,
                             scheduler=args.scheduler, cache=not args.no_cache,
                             mediation_boot=args.mediation_boot)
@@ -212,13 +217,6 @@ def _preflight(data_dir: Path):
         if check.status == "other release" or "warning" in check.message:
             _say(f"  note: {check.file}: {check.message}")
     return report
-
-
-def _data_record(verified) -> dict:
-    """``data/synthetic``: 1 on synthetic data, 0 on the NHANES files; ``n``: files read."""
-    from nhmg_lib.report.results import record
-
-    return record("data/synthetic", 1.0 if verified.synthetic else 0.0, len(verified.files))
 
 
 def _require_cohort(cohort) -> None:

@@ -54,6 +54,11 @@ def _cases(tmp: Path, synth: Path) -> list[tuple[list[str], int, str]]:
         (["verify", "--data-dir", str(real)], 2, "DEMO_J.xpt: not a SAS transport file"),
         (["cohort", "--data-dir", str(real), "--out", str(tmp / "c.csv")], 2, "are damaged and were not used"),
         (["results", "--data-dir", str(real), "--out", str(tmp / "r.json")], 2, "are damaged"),
+        (["multiverse", "--data-dir", str(synth), "--out", str(tmp / "afile" / "m.csv")], 2,
+         "is a file, not a directory"),
+        (["multiverse", "--data-dir", str(synth), "--out", str(tmp / "m.csv"), "--records",
+          "/proc/nhmg-multiverse.json"], 2, "--records /proc/nhmg-multiverse.json: cannot write"),
+        (["multiverse", "--data-dir", str(real), "--out", str(tmp / "m.csv")], 2, "are damaged"),
         (["download", "--data-dir", str(tmp / "d"), "--workers", "0"], 2, "--workers 0: must be a positive"),
         (["download", "--data-dir", str(tmp / "d"), "--deadline", "-3"], 2, "--deadline -3.0"),
     ]
@@ -68,6 +73,7 @@ def test_bad_inputs_table(synth, tmp_path, capsys):
         assert "Traceback" not in err
     assert not (tmp_path / "real" / "SYNTHETIC").exists()  # synth refused, nothing written
     assert not (tmp_path / "r.json").exists()
+    assert not (tmp_path / "m.csv").exists()  # multiverse refused before computing
 
 
 def test_synth_force_writes_over_a_non_synthetic_directory(tmp_path):
