@@ -29,9 +29,10 @@ def _definitions(pairs: list[str]) -> Definitions:
     changes: dict[str, str] = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
-        if not sep or key not in OPTIONS:
+        if not sep or key not in (*OPTIONS, "covariate_rules"):
             raise NhmgError(
-                f"--set {pair!r}: expected KEY=VALUE with KEY one of {sorted(OPTIONS)}."
+                f"--set {pair!r}: expected KEY=VALUE with KEY one of "
+                f"{sorted(OPTIONS) + ['covariate_rules']}."
             )
         changes[key] = value
     try:
@@ -66,6 +67,8 @@ def _cmd_synth(args: argparse.Namespace) -> None:
 
 def _cmd_cohort(args: argparse.Namespace) -> None:
     from nhmg_lib.cohort.flow import cohort_from_dir
+    from nhmg_lib.data.readers import MissingDataError
+    from nhmg_lib.report import flow_chart
 
     defs = _definitions(args.set)
     _check_out(args.out, "--out")
@@ -74,10 +77,20 @@ def _cmd_cohort(args: argparse.Namespace) -> None:
                         "exclusion flow is written beside it under that name.")
     _check_out(args.out.with_name("flow.json"), "flow.json beside --out")
     _preflight(args.data_dir)
-    cohort = cohort_from_dir(args.data_dir, defs)
+    cohort = cohort_from_dir(args.data_dir, defs, partial=True)
+    if not cohort.complete:  # the counts the present files decide, then what is missing
+        flow_path = cohort.write_flow(args.out.with_name("flow.json"))
+        print(cohort.flow_text(flow_chart.paper_by_step()))
+        _print_plausibility(flow_path)
+        print(f"Wrote {flow_path} (the steps above only; no cohort CSV)")
+        raise MissingDataError(
+            f"{args.data_dir} lacks {len(cohort.missing)} file(s) the chosen definitions need, "
+            f"so the flow stops before the step '{cohort.missing[0]['step']}':\n"
+            f"{cohort.missing_text()}\nAdd these files (`nhmg download`) or change the "
+            "definition that needs them (--set).")
     _require_cohort(cohort)
     written = cohort.to_csv(args.out, all_adults=args.all)
-    print(cohort.flow_text())
+    print(cohort.flow_text(flow_chart.paper_by_step()))
     _print_plausibility(args.out.with_name("flow.json"))
     print("Wrote " + " and ".join(str(p) for p in written))
 
@@ -284,7 +297,8 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="nhmg", description=__doc__.splitlines()[0])
     p.add_argument("--version", action="version", version=f"nhmg {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
-    set_help = f"change a definition, KEY=VALUE (keys: {', '.join(sorted(OPTIONS))}); repeatable"
+    set_help = (f"change a definition, KEY=VALUE (keys: {', '.join(sorted(OPTIONS))}; and "
+                "covariate_rules=RULE+RULE, candidate rules of the covariate step); repeatable")
 
     d = sub.add_parser("download", help="download the NHANES files into the data directory")
     d.add_argument("--cycles", nargs="+", default=list(CYCLES), choices=list(CYCLES))

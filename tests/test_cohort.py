@@ -123,7 +123,7 @@ def test_to_csv_writes_spec_columns_and_flow(cohort: Cohort, tmp_path: Path) -> 
 def test_flow_text(cohort: Cohort) -> None:
     text = cohort.flow_text()
     assert "Without ASM and BMI data: 5 excluded, 3 aged 60 plus -> 13" in text
-    assert text.splitlines()[-1] == "Final cohort, aged 20-59: 8"
+    assert text.splitlines()[-1] == "Final cohort, aged 20-59: 8  [J 8]"
 
 
 def test_too_small_cohort_for_quartiles() -> None:

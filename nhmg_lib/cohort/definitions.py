@@ -54,6 +54,25 @@ OPTIONS: dict[str, dict[str, str]] = {
 }
 
 
+#: Candidate rules the paper may have applied at its covariate step (it excluded 3,079 of 8,872
+#: there, about 35%; the Model 3 covariates alone exclude far fewer). Each requires one more
+#: measurement to be present; none is a default. ``Definitions.covariate_rules`` selects any
+#: set of them; :mod:`nhmg_lib.cohort.reconcile` counts what each one excludes.
+COVARIATE_RULES: dict[str, str] = {
+    "fasting_glucose": "fasting plasma glucose measured (LBXGLU; the morning fasting subsample)",
+    "hba1c": "glycohaemoglobin measured (LBXGH)",
+    "acr": "urine albumin-creatinine ratio measured (URDACT), as CKD needs it",
+    "blood_pressure": "a measured systolic and diastolic pressure (not the questionnaire alone)",
+    "hs_crp": "hs-CRP measured (LBXHSCRP) in the cycles that have it (2015-2018)",
+    "indices": "every inflammatory index complete: CALLY (where hs-CRP exists), NP, PAR, RAR",
+}
+#: The file components each candidate rule reads.
+RULE_COMPONENTS: dict[str, tuple[str, ...]] = {
+    "fasting_glucose": ("GLU",), "hba1c": ("GHB",), "acr": ("ALB_CR",),
+    "blood_pressure": ("BPX",), "hs_crp": ("HSCRP",), "indices": ("CBC", "BIOPRO", "HSCRP"),
+}
+
+
 @dataclass(frozen=True)
 class Definitions:
     """The analysis definitions. Defaults follow common NHANES practice (see ``OPTIONS``)."""
@@ -67,9 +86,23 @@ class Definitions:
     race: str = "ridreth1"
     weight: str = "wtdr2d"
     covariates_required: str = "model3_and_indices"
+    #: Candidate covariate rules (names of :data:`COVARIATE_RULES`), none by default. Not in
+    #: ``OPTIONS``: they are hypotheses about the paper's flow, not analysis choices of the grid.
+    covariate_rules: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
+        rules = self.covariate_rules
+        if isinstance(rules, str):  # "acr+hba1c" as written on the command line or in flow.json
+            rules = tuple(r for r in rules.replace(",", "+").split("+") if r)
+        unknown = [r for r in rules if r not in COVARIATE_RULES]
+        if unknown:
+            raise ValueError(f"Definitions.covariate_rules: unknown rule(s) {unknown}; "
+                             f"choose from {list(COVARIATE_RULES)}")
+        # One canonical order, so equal rule sets give equal (and equally hashed) definitions.
+        object.__setattr__(self, "covariate_rules", tuple(r for r in COVARIATE_RULES if r in rules))
         for f in fields(self):
+            if f.name == "covariate_rules":
+                continue
             value = getattr(self, f.name)
             if value not in OPTIONS[f.name]:
                 raise ValueError(
@@ -82,7 +115,10 @@ class Definitions:
         return replace(self, **changes)
 
     def as_dict(self) -> dict[str, str]:
-        return asdict(self)
+        """The fields as text; ``covariate_rules`` only when some are chosen ("a+b")."""
+        out = asdict(self)
+        rules = out.pop("covariate_rules")
+        return {**out, "covariate_rules": "+".join(rules)} if rules else out
 
     def changed_from_default(self) -> dict[str, str]:
         """Fields that differ from the defaults, for labelling robustness runs."""

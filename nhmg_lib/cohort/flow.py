@@ -5,6 +5,10 @@ Start from every DEMO participant of the pooled cycles, then exclude, in the pap
 (3) no two reliable 24 h recalls, (4) incomplete covariates (``defs.covariates_required``) or
 no positive analysis weight. ``Cohort.adults`` keeps every participant aged 20-59 with an
 ``in_cohort`` flag, because design-based estimates need the whole design, not a subset.
+
+A data folder may lack files: :func:`cohort_from_dir` reads only the files the definitions need
+(:mod:`nhmg_lib.cohort.requirements`) and, with ``partial=True``, computes the steps the present
+files decide and stops before the first step a missing file blocks (``Cohort.missing``).
 """
 
 from __future__ import annotations
@@ -18,10 +22,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from nhmg_lib.cohort import candidates, requirements
 from nhmg_lib.cohort.definitions import DEFAULT, MODEL3_COVARIATES, Definitions
+from nhmg_lib.data.catalog import COLUMNS, CYCLE_COLUMNS, CYCLES
 from nhmg_lib.data.codes import UnexpectedCodeWarning
 from nhmg_lib.errors import NhmgError
-from nhmg_lib.data.readers import load_raw
+from nhmg_lib.data.readers import MissingDataError, absent_files, load_raw
 from nhmg_lib.cohort.variables import EXTRA_COLUMNS, SPEC_COLUMNS, derive
 
 #: Index columns behind NP, PAR and RAR required by ``covariates_required="model3_and_indices"``.
@@ -41,6 +47,8 @@ class FlowStep:
     n_excluded: int
     n_remaining: int
     details: dict[str, int] = field(default_factory=dict)
+    #: Participants remaining after this step, per cycle letter.
+    by_cycle: dict[str, int] = field(default_factory=dict)
 
 
 #: Plausible ranges of the continuous raw items the cohort rests on (NHANES units). Ages are
@@ -110,16 +118,31 @@ def required_covariates(defs: Definitions = DEFAULT) -> tuple[str, ...]:
     return (*MODEL3_COVARIATES, *extra)
 
 
-def _flow(d: pd.DataFrame, defs: Definitions) -> tuple[list[FlowStep], pd.Series]:
-    """Apply the exclusions in order; returns the steps and the final membership mask."""
-    keep = pd.Series(True, index=d.index)
-    steps = [FlowStep("start", "NHANES participants (DEMO)", 0, len(d))]
+def _flow(d: pd.DataFrame, defs: Definitions, rules: pd.Series | None = None,
+          stop: str | None = None) -> tuple[list[FlowStep], pd.Series]:
+    """Apply the exclusions in order; returns the steps and the final membership mask.
 
-    def exclude(key: str, label: str, drop: pd.Series, **details: int) -> None:
+    ``rules`` marks who a chosen candidate covariate rule excludes (step 4); ``stop`` is the
+    first step that cannot be computed (a file it needs is missing): the flow ends before it.
+    """
+    keep = pd.Series(True, index=d.index)
+    letters = {f"{a}-{b}": c for c, (a, b) in CYCLES.items()}
+    cycles = d["cycle"].astype(str).map(letters).fillna("?")
+
+    def per_cycle() -> dict[str, int]:
+        return {c: int((keep & (cycles == c)).sum()) for c in sorted(cycles.unique())}
+
+    steps = [FlowStep("start", "NHANES participants (DEMO)", 0, len(d), by_cycle=per_cycle())]
+
+    def exclude(key: str, label: str, drop: pd.Series, **details: int) -> bool:
         nonlocal keep
+        if stop is not None and requirements.STEPS.index(key) >= requirements.STEPS.index(stop):
+            return False
         gone = keep & drop
         keep = keep & ~drop
-        steps.append(FlowStep(key, label, int(gone.sum()), int(keep.sum()), dict(details)))
+        steps.append(FlowStep(key, label, int(gone.sum()), int(keep.sum()), dict(details),
+                              per_cycle()))
+        return True
 
     exclude("age", "Aged < 20 years", ~(d["age"] >= 20))
     # Over-59s have no whole-body DXA; excluding age > 59 here as well guarantees the 20-59
@@ -129,9 +152,24 @@ def _flow(d: pd.DataFrame, defs: Definitions) -> tuple[list[FlowStep], pd.Series
             aged_60_plus=int((keep & no_muscle & (d["age"] >= 60)).sum()))
     exclude("diet", "Missing two days of reliable 24 h dietary recall", d["ln_mg"].isna())
     incomplete = d[list(required_covariates(defs))].isna().any(axis=1) | ~(d["weight"] > 0)
-    exclude("covariates", "Lacking covariate data", incomplete)
-    steps.append(FlowStep("final", "Final cohort, aged 20-59", 0, int(keep.sum())))
+    if rules is not None:
+        incomplete |= rules
+    if exclude("covariates", "Lacking covariate data", incomplete):
+        steps.append(FlowStep("final", "Final cohort, aged 20-59", 0, int(keep.sum()),
+                              by_cycle=per_cycle()))
+    else:
+        keep = pd.Series(False, index=d.index)  # no cohort without every step
     return steps, keep
+
+
+def rule_exclusions(raw: pd.DataFrame, d: pd.DataFrame, defs: Definitions) -> pd.Series | None:
+    """Who the chosen candidate covariate rules (``defs.covariate_rules``) exclude, or None."""
+    if not defs.covariate_rules:
+        return None
+    out = pd.Series(False, index=d.index)
+    for rule in defs.covariate_rules:
+        out |= candidates.lacks(rule, raw, d)
+    return out
 
 
 def _quartiles(ln_mg: pd.Series, members: pd.Series) -> pd.Series:
@@ -159,6 +197,14 @@ class Cohort:
     #: Implausible values set to missing and empty columns (:func:`screen`), plus values
     #: outside an item's documented codes (kind ``unexpected_code``).
     plausibility: list[dict] = field(default_factory=list)
+    #: Files the definitions need that the folder lacks: ``{"file", "step", "needed_for"}``.
+    #: Non-empty means the flow stops before ``step`` of the first one and there is no cohort.
+    missing: list[dict] = field(default_factory=list)
+
+    @property
+    def complete(self) -> bool:
+        """True when every step was computed (no needed file was missing)."""
+        return not self.missing
 
     @property
     def frame(self) -> pd.DataFrame:
@@ -172,18 +218,62 @@ class Cohort:
 
     def flow_frame(self) -> pd.DataFrame:
         """The flow as a table (key, label, n_excluded, n_remaining, aged_60_plus)."""
-        rows = [{**{k: v for k, v in asdict(s).items() if k != "details"}, **s.details}
-                for s in self.flow]
+        rows = [{**{k: v for k, v in asdict(s).items() if k not in ("details", "by_cycle")},
+                 **s.details} for s in self.flow]
         return pd.DataFrame(rows)
 
-    def flow_text(self) -> str:
-        """Plain-text flow chart for the command line."""
-        lines = [f"{self.flow[0].label}: {self.flow[0].n_remaining:,}"]
-        for s in self.flow[1:-1]:
+    def cycle_flow(self) -> pd.DataFrame:
+        """Participants remaining after each step (rows, by key) in each cycle (columns)."""
+        return pd.DataFrame({s.key: s.by_cycle for s in self.flow}).T.fillna(0).astype("int64")
+
+    def flow_text(self, paper: dict[str, tuple[int | None, int]] | None = None) -> str:
+        """Plain-text flow chart for the command line: each step's count, the remaining count
+        per cycle, and, given ``paper`` (step key -> (excluded, remaining)), the paper's."""
+        def beside(key: str, excluded: bool) -> str:
+            if not paper or key not in paper or paper[key][0 if excluded else 1] is None:
+                return ""
+            return f" (paper: {paper[key][0 if excluded else 1]:,})"
+
+        def cycles(s: FlowStep) -> str:
+            return ("  [" + ", ".join(f"{c} {n:,}" for c, n in s.by_cycle.items()) + "]"
+                    if s.by_cycle else "")
+
+        first = self.flow[0]
+        lines = [f"{first.label}: {first.n_remaining:,}{beside('start', False)}{cycles(first)}"]
+        last = self.flow[-1] if self.flow[-1].key == "final" else None
+        for s in self.flow[1:-1] if last else self.flow[1:]:
             extra = "".join(f", {v:,} {k.replace('_', ' ')}" for k, v in s.details.items())
-            lines.append(f"  - {s.label}: {s.n_excluded:,} excluded{extra} -> {s.n_remaining:,}")
-        lines.append(f"{self.flow[-1].label}: {self.final_n:,}")
+            lines.append(f"  - {s.label}: {s.n_excluded:,} excluded{beside(s.key, True)}{extra}"
+                         f" -> {s.n_remaining:,}{beside(s.key, False)}{cycles(s)}")
+        if last:
+            lines.append(f"{last.label}: {self.final_n:,}{beside('final', False)}{cycles(last)}")
+        else:
+            lines.append(f"Not computed from {self.missing[0]['step']} on: "
+                         f"{len(self.missing)} needed file(s) missing.")
         return "\n".join(lines)
+
+    def missing_text(self) -> str:
+        """One line per missing file and what needs it."""
+        return "\n".join(f"  {m['file']}: {m['needed_for']} (step {m['step']})"
+                         for m in self.missing)
+
+    def flow_record(self) -> dict:
+        """What flow.json holds: the steps (with per-cycle counts), final size, definitions,
+        plausibility findings and the missing files."""
+        return {
+            "steps": [asdict(s) for s in self.flow],
+            "final_n": self.final_n if self.complete else None,
+            "definitions": self.defs.as_dict(),
+            "plausibility": self.plausibility,
+            "missing_files": self.missing,
+        }
+
+    def write_flow(self, path: str | os.PathLike[str]) -> Path:
+        """Write :meth:`flow_record` as JSON to ``path``."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(self.flow_record(), indent=1) + "\n")
+        return path
 
     def to_csv(self, path: str | os.PathLike[str], all_adults: bool = False) -> list[Path]:
         """Write the cohort (or, with ``all_adults``, every adult 20-59 plus ``in_cohort``) in
@@ -194,23 +284,29 @@ class Cohort:
         spec = [c for c in SPEC_COLUMNS if c in frame.columns]
         cols = spec + (["in_cohort"] if all_adults else []) + [c for c in EXTRA_COLUMNS if c in frame]
         frame[cols].to_csv(path, index=False)
-        flow_path = path.with_name("flow.json")
-        flow_path.write_text(json.dumps({
-            "steps": [asdict(s) for s in self.flow],
-            "final_n": self.final_n,
-            "definitions": self.defs.as_dict(),
-            "plausibility": self.plausibility,
-        }, indent=1) + "\n")
-        return [path, flow_path]
+        return [path, self.write_flow(path.with_name("flow.json"))]
 
 
-def build_cohort(raw: pd.DataFrame, defs: Definitions = DEFAULT) -> Cohort:
+def _component_columns(component: str) -> set[str]:
+    return {*COLUMNS[component], *(c for (k, _), v in CYCLE_COLUMNS.items() if k == component for c in v)}
+
+
+def build_cohort(raw: pd.DataFrame, defs: Definitions = DEFAULT,
+                 missing: list[tuple[str, requirements.Need]] | None = None) -> Cohort:
     """Derive every variable from the raw frame and run the exclusion flow.
 
     Implausible raw values are set to missing first (:func:`screen`); what was found is in
-    ``Cohort.plausibility`` and ``flow.json``.
+    ``Cohort.plausibility`` and ``flow.json``. ``missing`` lists (file name, need) of files the
+    definitions need that were not read: the flow stops before the first step they block.
     """
+    missing = list(missing or [])
     raw, findings = screen(raw)
+    absent = {(n.component, name.rsplit(".", 1)[0].rsplit("_", 1)[1].upper())
+              for name, n in missing}
+    findings = [f for f in findings  # an absent file is reported as missing, not as empty
+                if not (f["kind"] == "all_missing" and any(
+                    cy == f["cycle"] and f["column"] in _component_columns(comp)
+                    for comp, cy in absent))]
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         d = derive(raw, defs)
@@ -222,16 +318,35 @@ def build_cohort(raw: pd.DataFrame, defs: Definitions = DEFAULT) -> Cohort:
             findings.append({"kind": "unexpected_code", "column": text.split(":", 1)[0],
                              "cycle": None, "n": int(count) if count.isdigit() else None,
                              "message": text})
-    steps, members = _flow(d, defs)
+    stop = requirements.first_blocked_step([n for _, n in missing])
+    steps, members = _flow(d, defs, rule_exclusions(raw, d, defs), stop)
     d["mg_q"] = (_quartiles(d["ln_mg"], members) if members.any()
                  else pd.Series(pd.NA, index=d.index, dtype="Int64"))
     d["in_cohort"] = members.astype("int64")
     adults = d[(d["age"] >= 20) & (d["age"] <= 59)]
     order = [c for c in SPEC_COLUMNS if c in d] + ["in_cohort"] + list(EXTRA_COLUMNS)
-    return Cohort(steps, adults[order].reset_index(drop=True), defs, findings)
+    gaps = [{"file": f, "step": n.step, "needed_for": n.reason} for f, n in missing]
+    return Cohort(steps, adults[order].reset_index(drop=True), defs, findings, gaps)
 
 
 def cohort_from_dir(data_dir: str | os.PathLike[str], defs: Definitions = DEFAULT,
-                    **load_options: object) -> Cohort:
-    """``build_cohort(load_raw(data_dir, **load_options), defs)``."""
-    return build_cohort(load_raw(data_dir, **load_options), defs)  # type: ignore[arg-type]
+                    partial: bool = False, **load_options: object) -> Cohort:
+    """The cohort of the files in ``data_dir``, reading only the files ``defs`` needs.
+
+    A needed file that is missing is an error naming it and what needs it; with ``partial``
+    the cohort is built as far as the present files allow (``Cohort.missing`` names the rest).
+    """
+    cycles = tuple(load_options.pop("cycles", tuple(CYCLES)))  # type: ignore[arg-type]
+    needed = requirements.needed_files(defs, cycles)
+    gone = set(absent_files(data_dir, [f for f, _ in needed])) if Path(data_dir).is_dir() else set()
+    missing = [(f.filename, n) for f, n in needed if f in gone]
+    if missing and not partial:
+        lines = "; ".join(f"{f} ({n.reason})" for f, n in missing)
+        raise MissingDataError(
+            f"The NHANES data directory {data_dir} lacks {len(missing)} file(s) that the chosen "
+            f"definitions need: {lines}. Run `nhmg download --data-dir DIR` to fetch them, or "
+            "change the definition that needs them (--set).")
+    components = sorted({n.component for _, n in needed})
+    raw = load_raw(data_dir, cycles, components=components, missing_ok=bool(missing),
+                   **load_options)  # type: ignore[arg-type]
+    return build_cohort(raw, defs, missing)

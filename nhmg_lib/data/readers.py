@@ -53,6 +53,7 @@ def load_raw(
     components: Iterable[str] | None = None,
     cache: bool = True,
     strict: bool = True,
+    missing_ok: bool = False,
 ) -> pd.DataFrame:
     """The raw frame of CONTRIBUTING.md for ``cycles`` read from the flat ``data_dir``.
 
@@ -61,7 +62,8 @@ def load_raw(
     defaults to ``<data_dir>/.cache``; ``cache=False`` neither reads nor writes it.
     ``strict=False`` turns variables missing from a present file into NaN columns with a
     warning instead of an error (for partial or older copies of a file); missing files are
-    always an error.
+    an error unless ``missing_ok`` (then their columns are NaN, as for a component the cycle
+    does not have; :func:`absent_files` names them). A cycle's DEMO is always required.
     """
     data_dir = Path(data_dir)
     cycles = tuple(cycles)
@@ -72,6 +74,9 @@ def load_raw(
         if unknown:
             raise ValueError(f"unknown component(s) {sorted(unknown)}; choose from {list(COLUMNS)}")
         specs = [s for s in specs if s.component in wanted]
+    if missing_ok:
+        gone = set(absent_files(data_dir, specs))
+        specs = [s for s in specs if s.component == "DEMO" or s not in gone]
     paths = _locate(data_dir, specs, strict)
     key = _cache_key(paths, cycles)
     cache_file = Path(cache_dir or data_dir / ".cache") / f"raw-{key}.parquet"
@@ -84,6 +89,11 @@ def load_raw(
     if cache:
         _write_cache(raw, cache_file)
     return raw
+
+
+def absent_files(data_dir: str | os.PathLike[str], specs: Iterable[FileSpec]) -> list[FileSpec]:
+    """The ``specs`` whose file is not in ``data_dir`` (presence only; reading checks the rest)."""
+    return [s for s in specs if find_file(Path(data_dir), s) is None]
 
 
 def raw_columns() -> list[str]:
@@ -280,4 +290,4 @@ def _write_cache(raw: pd.DataFrame, cache_file: Path) -> None:
         )
 
 
-__all__ = ["load_raw", "raw_columns", "MissingDataError", "DataFileError", "SDDSRVYR", "SEQN_RANGE"]
+__all__ = ["load_raw", "absent_files", "raw_columns", "MissingDataError", "DataFileError", "SDDSRVYR", "SEQN_RANGE"]

@@ -13,7 +13,7 @@ from typing import Any, Sequence
 
 from nhmg_lib.report.figures import BookFigure
 
-__all__ = ["flow_chart", "flow_comparison", "paper_flow", "plausibility_table", "PLAUSIBILITY_KINDS"]
+__all__ = ["flow_chart", "flow_comparison", "paper_flow", "paper_by_step", "STEP_KEYS", "plausibility_table", "PLAUSIBILITY_KINDS"]
 
 
 
@@ -22,6 +22,18 @@ def paper_flow() -> list[tuple[str, int | None, int]]:
     from nhmg_lib.report import published
 
     return [(row[0], row[1], row[2]) for row in published.FLOW]
+
+
+#: The flow steps' keys (:func:`nhmg_lib.cohort.flow.build_cohort`) in the order of ``published.FLOW``.
+STEP_KEYS: tuple[str, ...] = ("start", "age", "asm_bmi", "diet", "covariates")
+
+
+def paper_by_step() -> dict[str, tuple[int | None, int]]:
+    """The paper's (excluded, remaining) per step key, ``final`` included."""
+    rows = paper_flow()
+    out = {k: (r[1], r[2]) for k, r in zip(STEP_KEYS, rows)}
+    out["final"] = (None, rows[-1][2])
+    return out
 
 
 def _steps(flow: Sequence[Any]) -> tuple[Any, list[Any], Any]:
