@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -15,6 +16,33 @@ from nhmg_lib.data.readers import SDDSRVYR, SEQN_RANGE, raw_columns
 
 REPO = Path(__file__).resolve().parents[1]
 REAL_DATA = REPO.parent / "shared" / "data" / "nhanes-public-subset"
+#: The shared workspace beside the repository (``../shared``); NHMG_SHARED_DIR points elsewhere.
+SHARED = Path(os.environ.get("NHMG_SHARED_DIR") or REPO.parent / "shared")
+REAL_FILES = SHARED / "data" / "nhanes-real"
+DERIVED_ALM = SHARED / "data" / "nhanes-derived-alm"
+
+
+def _shared_folder(path: Path, marker: str, what: str) -> Path:
+    """``path`` if it holds ``marker``; else a skip, or a failure under CI=true (CI copies
+    the shared folder beside the clone, so its absence there is a broken set-up)."""
+    if (path / marker).is_file():
+        return path
+    message = f"{what} not found at {path} (../shared beside the repository, or NHMG_SHARED_DIR)"
+    if os.environ.get("CI") == "true":
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+@pytest.fixture(scope="session")
+def real_files_dir() -> Path:
+    """The real NHANES files (60 of the 78) of ``../shared/data/nhanes-real``."""
+    return _shared_folder(REAL_FILES, "DEMO_J.xpt", "real NHANES files (nhanes-real)")
+
+
+@pytest.fixture(scope="session")
+def derived_alm_dir() -> Path:
+    """The derived set saying who has a DXA limb measurement (``nhanes-derived-alm``)."""
+    return _shared_folder(DERIVED_ALM, "nhanes_clean_2011_2018.csv", "derived DXA set")
 
 
 @pytest.fixture(scope="session")
