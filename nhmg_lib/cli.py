@@ -78,24 +78,30 @@ def _cmd_cohort(args: argparse.Namespace) -> None:
     _check_out(args.out.with_name("flow.json"), "flow.json beside --out")
     _preflight(args.data_dir)
     cohort = cohort_from_dir(args.data_dir, defs, partial=True)
-    if not cohort.complete:  # the counts the present files decide, then what is missing
+    if not cohort.complete or (cohort.cycle_losses and not args.allow_cycle_loss):
+        # the counts the present files decide, then what is missing or lost
         flow_path = cohort.write_flow(args.out.with_name("flow.json"))
         print(cohort.flow_text(flow_chart.paper_by_step()))
         _print_plausibility(flow_path)
-        print(f"Wrote {flow_path} (the steps above only; no cohort CSV)")
-        raise MissingDataError(
-            f"{args.data_dir} lacks {len(cohort.missing)} file(s) the chosen definitions need, "
-            f"so the flow stops before the step '{cohort.missing[0]['step']}':\n"
-            f"{cohort.missing_text()}\nAdd these files (`nhmg download`) or change the "
-            "definition that needs them (--set).")
+        print(f"Wrote {flow_path} (the flow only; no cohort CSV)")
+        if not cohort.complete:
+            raise MissingDataError(
+                f"{args.data_dir} lacks {len(cohort.missing)} file(s) the chosen definitions "
+                f"need, so the flow stops before the step '{cohort.missing[0]['step']}':\n"
+                f"{cohort.missing_text()}\nAdd these files (`nhmg download`) or change the "
+                "definition that needs them (--set).")
+        cohort.check_cycles()
     _require_cohort(cohort)
     written = cohort.to_csv(args.out, all_adults=args.all)
     print(cohort.flow_text(flow_chart.paper_by_step()))
     _print_plausibility(args.out.with_name("flow.json"))
+    for loss in cohort.cycle_losses:  # kept on request (--allow-cycle-loss)
+        _say(f"  note: {loss['message']}")
     print("Wrote " + " and ".join(str(p) for p in written))
 
 
 def _cmd_results(args: argparse.Namespace) -> None:
+    from nhmg_lib.cohort.flow import cohort_from_dir
     from nhmg_lib.report.provenance import data_record
     from nhmg_lib.report.results import collect_with_reasons
 
@@ -107,7 +113,12 @@ def _cmd_results(args: argparse.Namespace) -> None:
     _check_out(args.out, "--out")
     verified = _preflight(args.data_dir)
     start = time.perf_counter()
-    records, reasons = collect_with_reasons(args.data_dir, defs, boot=args.boot, seed=args.seed)
+    cohort = cohort_from_dir(args.data_dir, defs)
+    _say(cohort.flow_text())
+    if not args.allow_cycle_loss:
+        cohort.check_cycles()
+    records, reasons = collect_with_reasons(args.data_dir, defs, boot=args.boot, seed=args.seed,
+                                            cohort=cohort)
     records.append(data_record(verified.mode, args.data_dir))
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -299,6 +310,8 @@ def parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
     set_help = (f"change a definition, KEY=VALUE (keys: {', '.join(sorted(OPTIONS))}; and "
                 "covariate_rules=RULE+RULE, candidate rules of the covariate step); repeatable")
+    loss_help = ("go on when a cycle keeps nobody, or far less than its share, at some step "
+                 "(by default an error naming the step and the variable)")
 
     d = sub.add_parser("download", help="download the NHANES files into the data directory")
     d.add_argument("--cycles", nargs="+", default=list(CYCLES), choices=list(CYCLES))
@@ -335,6 +348,7 @@ def parser() -> argparse.ArgumentParser:
     c.add_argument("--all", action="store_true",
                    help="export every adult aged 20-59 with an in_cohort flag (for domain estimation)")
     c.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help=set_help)
+    c.add_argument("--allow-cycle-loss", action="store_true", help=loss_help)
     c.set_defaults(func=_cmd_cohort)
 
     r = sub.add_parser("results", help="compute every estimate of the book into results.json")
@@ -344,6 +358,7 @@ def parser() -> argparse.ArgumentParser:
                    help="bootstrap resamples for mediation (default 1000, at least 20)")
     r.add_argument("--seed", type=int, default=1)
     r.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help=set_help)
+    r.add_argument("--allow-cycle-loss", action="store_true", help=loss_help)
     r.set_defaults(func=_cmd_results)
 
     m = sub.add_parser("multiverse", help="every combination of the open choices: the "

@@ -140,3 +140,39 @@ def test_cli_accepts_covariate_rules(tmp_path: Path, capsys) -> None:
     assert main(["cohort", "--data-dir", str(data), "--out", str(out),
                  "--set", "covariate_rules=nonsense"]) == 2
     assert "unknown rule" in capsys.readouterr().err
+
+
+def _two_cycles(n: int = 25) -> pd.DataFrame:
+    from test_cohort import COMPLETE
+
+    raw = raw_frame(["I"] * n + ["J"] * n, **{k: [v] * (2 * n) for k, v in COMPLETE.items()})
+    raw["DR1TMAGN"] = np.tile(np.linspace(100, 600, n), 2)  # distinct intakes for quartiles
+    raw.loc[raw["cycle"] == "I", ["ALQ111", "ALQ121"]] = np.nan  # I asks the older items
+    raw.loc[raw["cycle"] == "I", ["ALQ101", "ALQ120Q"]] = [1.0, 3.0]
+    return raw
+
+
+def test_a_vanishing_cycle_names_its_step_and_variable(tmp_path: Path) -> None:
+    from nhmg_lib.cohort.flow import CohortError
+
+    raw = _two_cycles()
+    assert build_cohort(raw).cycle_losses == []
+    raw.loc[raw["cycle"] == "J", "WTDR2D"] = np.nan          # every weight of 2017-18 missing
+    raw.loc[raw["cycle"] == "I", "BMXBMI"] = np.where(np.arange(25) < 20, np.nan, 25.0)
+    cohort = build_cohort(raw)
+    got = {(x["step"], x["cycle"]): (x["after"], x["variable"]) for x in cohort.cycle_losses}
+    assert got == {("asm_bmi", "I"): (5, "bmi"), ("covariates", "J"): (0, "weight")}
+    assert cohort.flow[-1].by_cycle == {"I": 5, "J": 0}
+    with pytest.raises(CohortError, match=r"cycle J keeps 0 of 25 at the step 'Lacking covariate "
+                                          r"data'.*25 of those it lost there lack weight"):
+        cohort.check_cycles()
+    flow = json.loads(cohort.write_flow(tmp_path / "flow.json").read_text())
+    assert [x["cycle"] for x in flow["cycle_losses"]] == ["I", "J"]
+
+
+def test_results_records_the_flow_per_cycle() -> None:
+    from nhmg_lib.report.results import cohort_records
+
+    records = {r["id"]: r["estimate"] for r in cohort_records(build_cohort(_two_cycles()))}
+    assert records["flow/start/cycle/I"] == 25 and records["flow/final/cycle/J"] == 25
+    assert records["flow/covariates/cycle/I"] + records["flow/covariates/cycle/J"] == records["flow/final_n"]

@@ -173,13 +173,18 @@ def current() -> DataContext:
     return _CONTEXT if _CONTEXT is not None else setup(show_banner=False)
 
 
-def load_cohort(context: DataContext | None = None, defs: Any = None):
-    """The cohort (:func:`nhmg_lib.cohort.flow.cohort_from_dir`) for ``context``'s data."""
+def load_cohort(context: DataContext | None = None, defs: Any = None,
+                allow_cycle_loss: bool = False):
+    """The cohort (:func:`nhmg_lib.cohort.flow.cohort_from_dir`) for ``context``'s data; a
+    cycle that vanishes at some step is an error unless ``allow_cycle_loss``."""
     from nhmg_lib.cohort import flow
     from nhmg_lib.cohort.definitions import DEFAULT
 
     context = context or current()
-    return flow.cohort_from_dir(context.data_dir, defs or DEFAULT)
+    cohort = flow.cohort_from_dir(context.data_dir, defs or DEFAULT)
+    if not allow_cycle_loss:
+        cohort.check_cycles()
+    return cohort
 
 
 def data_statement(context: DataContext) -> str:

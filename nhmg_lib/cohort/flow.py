@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from nhmg_lib.cohort import candidates, requirements
+from nhmg_lib.cohort.cycles import cycle_losses
 from nhmg_lib.cohort.definitions import DEFAULT, MODEL3_COVARIATES, Definitions
 from nhmg_lib.data.catalog import COLUMNS, CYCLE_COLUMNS, CYCLES
 from nhmg_lib.data.codes import UnexpectedCodeWarning
@@ -118,58 +119,69 @@ def required_covariates(defs: Definitions = DEFAULT) -> tuple[str, ...]:
     return (*MODEL3_COVARIATES, *extra)
 
 
-def _flow(d: pd.DataFrame, defs: Definitions, rules: pd.Series | None = None,
-          stop: str | None = None) -> tuple[list[FlowStep], pd.Series]:
-    """Apply the exclusions in order; returns the steps and the final membership mask.
+@dataclass
+class _Run:
+    """What :func:`_flow` found: the steps, the final members, and per step who left and why."""
 
-    ``rules`` marks who a chosen candidate covariate rule excludes (step 4); ``stop`` is the
+    steps: list[FlowStep]
+    members: pd.Series
+    lost: dict[str, pd.Series]
+    causes: dict[str, dict[str, pd.Series]]
+    cycles: pd.Series
+
+
+def _flow(d: pd.DataFrame, defs: Definitions, rules: dict[str, pd.Series] | None = None,
+          stop: str | None = None) -> _Run:
+    """Apply the exclusions in order.
+
+    ``rules`` marks who each chosen candidate covariate rule excludes (step 4); ``stop`` is the
     first step that cannot be computed (a file it needs is missing): the flow ends before it.
     """
     keep = pd.Series(True, index=d.index)
     letters = {f"{a}-{b}": c for c, (a, b) in CYCLES.items()}
     cycles = d["cycle"].astype(str).map(letters).fillna("?")
+    lost: dict[str, pd.Series] = {}
+    causes: dict[str, dict[str, pd.Series]] = {}
 
     def per_cycle() -> dict[str, int]:
         return {c: int((keep & (cycles == c)).sum()) for c in sorted(cycles.unique())}
 
     steps = [FlowStep("start", "NHANES participants (DEMO)", 0, len(d), by_cycle=per_cycle())]
 
-    def exclude(key: str, label: str, drop: pd.Series, **details: int) -> bool:
+    def exclude(key: str, label: str, why: dict[str, pd.Series], drop: pd.Series | None = None,
+                **details: int) -> bool:
         nonlocal keep
         if stop is not None and requirements.STEPS.index(key) >= requirements.STEPS.index(stop):
             return False
-        gone = keep & drop
+        if drop is None:
+            drop = pd.concat(why.values(), axis=1).any(axis=1)
+        lost[key], causes[key] = keep & drop, why
         keep = keep & ~drop
-        steps.append(FlowStep(key, label, int(gone.sum()), int(keep.sum()), dict(details),
+        steps.append(FlowStep(key, label, int(lost[key].sum()), int(keep.sum()), dict(details),
                               per_cycle()))
         return True
 
-    exclude("age", "Aged < 20 years", ~(d["age"] >= 20))
+    exclude("age", "Aged < 20 years", {"age": ~(d["age"] >= 20)})
     # Over-59s have no whole-body DXA; excluding age > 59 here as well guarantees the 20-59
     # window even if a data source carried DXA values beyond it.
     no_muscle = d["smi"].isna() | (d["age"] > 59)
-    exclude("asm_bmi", "Without ASM and BMI data", no_muscle,
-            aged_60_plus=int((keep & no_muscle & (d["age"] >= 60)).sum()))
-    exclude("diet", "Missing two days of reliable 24 h dietary recall", d["ln_mg"].isna())
-    incomplete = d[list(required_covariates(defs))].isna().any(axis=1) | ~(d["weight"] > 0)
-    if rules is not None:
-        incomplete |= rules
-    if exclude("covariates", "Lacking covariate data", incomplete):
+    exclude("asm_bmi", "Without ASM and BMI data", {"asm": d["asm"].isna(), "bmi": d["bmi"].isna()},
+            no_muscle, aged_60_plus=int((keep & no_muscle & (d["age"] >= 60)).sum()))
+    exclude("diet", "Missing two days of reliable 24 h dietary recall", {"ln_mg": d["ln_mg"].isna()})
+    why = {c: d[c].isna() for c in required_covariates(defs)}
+    why["weight"] = ~(d["weight"] > 0)
+    why.update({f"rule {r}": lacks for r, lacks in (rules or {}).items()})
+    if exclude("covariates", "Lacking covariate data", why):
         steps.append(FlowStep("final", "Final cohort, aged 20-59", 0, int(keep.sum()),
                               by_cycle=per_cycle()))
     else:
         keep = pd.Series(False, index=d.index)  # no cohort without every step
-    return steps, keep
+    return _Run(steps, keep, lost, causes, cycles)
 
 
-def rule_exclusions(raw: pd.DataFrame, d: pd.DataFrame, defs: Definitions) -> pd.Series | None:
-    """Who the chosen candidate covariate rules (``defs.covariate_rules``) exclude, or None."""
-    if not defs.covariate_rules:
-        return None
-    out = pd.Series(False, index=d.index)
-    for rule in defs.covariate_rules:
-        out |= candidates.lacks(rule, raw, d)
-    return out
+def rule_exclusions(raw: pd.DataFrame, d: pd.DataFrame, defs: Definitions) -> dict[str, pd.Series]:
+    """Who each chosen candidate covariate rule (``defs.covariate_rules``) excludes."""
+    return {rule: candidates.lacks(rule, raw, d) for rule in defs.covariate_rules}
 
 
 def _quartiles(ln_mg: pd.Series, members: pd.Series) -> pd.Series:
@@ -200,6 +212,18 @@ class Cohort:
     #: Files the definitions need that the folder lacks: ``{"file", "step", "needed_for"}``.
     #: Non-empty means the flow stops before ``step`` of the first one and there is no cohort.
     missing: list[dict] = field(default_factory=list)
+    #: Steps where a cycle keeps nobody or far less than its share
+    #: (:func:`nhmg_lib.cohort.cycles.cycle_losses`).
+    cycle_losses: list[dict] = field(default_factory=list)
+
+    def check_cycles(self) -> None:
+        """Raise :class:`CohortError` naming each step and variable where a cycle vanished."""
+        if self.cycle_losses:
+            raise CohortError(
+                "A cycle contributes far less than its share: "
+                + "; ".join(x["message"] for x in self.cycle_losses)
+                + ". Check that cycle's files (`nhmg verify`); to go on without it, ask for it "
+                "explicitly (--allow-cycle-loss).")
 
     @property
     def complete(self) -> bool:
@@ -266,6 +290,7 @@ class Cohort:
             "definitions": self.defs.as_dict(),
             "plausibility": self.plausibility,
             "missing_files": self.missing,
+            "cycle_losses": self.cycle_losses,
         }
 
     def write_flow(self, path: str | os.PathLike[str]) -> Path:
@@ -319,14 +344,16 @@ def build_cohort(raw: pd.DataFrame, defs: Definitions = DEFAULT,
                              "cycle": None, "n": int(count) if count.isdigit() else None,
                              "message": text})
     stop = requirements.first_blocked_step([n for _, n in missing])
-    steps, members = _flow(d, defs, rule_exclusions(raw, d, defs), stop)
+    run = _flow(d, defs, rule_exclusions(raw, d, defs), stop)
+    steps, members = run.steps, run.members
+    losses = cycle_losses(steps, run.lost, run.causes, run.cycles)
     d["mg_q"] = (_quartiles(d["ln_mg"], members) if members.any()
                  else pd.Series(pd.NA, index=d.index, dtype="Int64"))
     d["in_cohort"] = members.astype("int64")
     adults = d[(d["age"] >= 20) & (d["age"] <= 59)]
     order = [c for c in SPEC_COLUMNS if c in d] + ["in_cohort"] + list(EXTRA_COLUMNS)
     gaps = [{"file": f, "step": n.step, "needed_for": n.reason} for f, n in missing]
-    return Cohort(steps, adults[order].reset_index(drop=True), defs, findings, gaps)
+    return Cohort(steps, adults[order].reset_index(drop=True), defs, findings, gaps, losses)
 
 
 def cohort_from_dir(data_dir: str | os.PathLike[str], defs: Definitions = DEFAULT,

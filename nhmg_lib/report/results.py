@@ -5,7 +5,8 @@ module owns its ids and its ``records`` function; this module only builds the co
 gathers them in exhibit order. Id families (SPEC section 7):
 
 ========================  ==========================================================
-``flow/<step>/excluded``  Figure 1: participants excluded at each step; ``flow/final_n``
+``flow/<step>/excluded``  Figure 1: participants excluded at each step; ``flow/final_n``;
+                          ``flow/<step>/cycle/<G|H|I|J>`` remaining after the step per cycle
 ``cohort/...``            cohort facts: ``lmm_n``, ``lmm_pct``, ``male_pct``, ``median_age``
 ``table1/...``            Table 1 (:func:`nhmg_lib.analyses.table1.records`)
 ``table2..3, tableS1..2``  Tables 2, 3, S1, S2 (:func:`nhmg_lib.analyses.models.all_records`);
@@ -53,6 +54,9 @@ def cohort_records(cohort: Cohort) -> list[Record]:
     """Flow counts and unweighted cohort facts (the paper's section 3.1 reports them unweighted)."""
     out = [record(f"flow/{s.key}/excluded", s.n_excluded, s.n_remaining)
            for s in cohort.flow if s.key not in ("start", "final")]
+    # the flow per cycle: participants remaining after each step in each cycle
+    out += [record(f"flow/{s.key}/cycle/{c}", n, n) for s in cohort.flow
+            for c, n in s.by_cycle.items()]
     frame = cohort.frame
     n = len(frame)
     out += [
