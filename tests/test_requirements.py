@@ -176,3 +176,17 @@ def test_results_records_the_flow_per_cycle() -> None:
     records = {r["id"]: r["estimate"] for r in cohort_records(build_cohort(_two_cycles()))}
     assert records["flow/start/cycle/I"] == 25 and records["flow/final/cycle/J"] == 25
     assert records["flow/covariates/cycle/I"] + records["flow/covariates/cycle/J"] == records["flow/final_n"]
+
+
+@pytest.mark.parametrize("item, value, step, variable", [
+    ("RIDAGEYR", 999.0, "age", "age"),          # every age of the cycle out of range
+    ("DR1DRSTZ", 2.0, "diet", "ln_mg"),         # every day-1 recall unreliable
+    ("BMXBMI", np.nan, "asm_bmi", "bmi"),
+    ("WTDR2D", np.nan, "covariates", "weight"),
+])
+def test_each_way_a_cycle_can_vanish_is_named(item, value, step, variable) -> None:
+    raw = _two_cycles()
+    raw.loc[raw["cycle"] == "I", item] = value
+    losses = build_cohort(raw).cycle_losses
+    assert [(x["step"], x["cycle"], x["after"], x["variable"]) for x in losses] == \
+        [(step, "I", 0, variable)]
