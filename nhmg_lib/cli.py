@@ -1,4 +1,4 @@
-"""Command-line interface: ``nhmg download | synth | cohort | results | multiverse | build``.
+"""Command-line interface: ``nhmg download | synth | cohort | results | reconcile | multiverse | build``.
 
 Each subcommand is a thin wrapper over one library function; errors the library raises on
 purpose (:class:`nhmg_lib.errors.NhmgError`) print as one paragraph and exit with status 2.
@@ -126,6 +126,27 @@ def _cmd_results(args: argparse.Namespace) -> None:
     print(f"Wrote {len(records)} records to {out} in {time.perf_counter() - start:.1f} s "
           f"({verified.mode} data).")
     _report_missing_estimates(records, reasons)
+
+
+def _cmd_reconcile(args: argparse.Namespace) -> None:
+    import pandas as pd
+
+    from nhmg_lib.data.derived_alm import dxa_seqns
+    from nhmg_lib.report.reconciliation import paper_covariate_step, reconciliation
+
+    defs = _definitions(args.set)
+    dxa = dxa_seqns(args.dxa_set) if args.dxa_set else None
+    rec = reconciliation(args.data_dir, defs, dxa=dxa)
+    reaching, excluded, pct = paper_covariate_step()
+    with pd.option_context("display.width", 200, "display.max_columns", 20):
+        print("Reaching the covariate step, per cycle:\n" + rec.reaching.to_string())
+        print("\nLacking each covariate (alone, cumulative in the paper's order):\n"
+              + rec.gaps.to_string())
+        print("\nExcluded at the covariate step under each candidate rule:\n"
+              + rec.rules.round(1).to_string())
+    print(f"\nPaper: {excluded:,} of {reaching:,} excluded ({pct:.1f}%). Closest rule set: "
+          f"{' + '.join(rec.closest) or 'none decidable'}."
+          + (" DXA presence from the derived set (a stand-in for DXX)." if dxa else ""))
 
 
 def _cmd_multiverse(args: argparse.Namespace) -> None:
@@ -360,6 +381,15 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help=set_help)
     r.add_argument("--allow-cycle-loss", action="store_true", help=loss_help)
     r.set_defaults(func=_cmd_results)
+
+    q = sub.add_parser("reconcile", help="the covariate step per cycle: covariates lacking "
+                       "and candidate rules beside the paper's count (works on partial folders)")
+    q.add_argument("--data-dir", type=Path, required=True)
+    q.add_argument("--dxa-set", type=Path, default=None, metavar="PATH",
+                   help="who has a DXA limb measurement, from a derived set (nhanes-derived-alm) "
+                        "standing in for missing DXX files")
+    q.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help=set_help)
+    q.set_defaults(func=_cmd_reconcile)
 
     m = sub.add_parser("multiverse", help="every combination of the open choices: the "
                        "specification curve and its joint test")

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 
 from conftest import raw_frame
-from nhmg_lib.cohort.definitions import COVARIATE_RULES
+from nhmg_lib.cohort.definitions import COVARIATE_RULES, Definitions
 from nhmg_lib.cohort.reconcile import reconcile
 from nhmg_lib.report import published, reconciliation
 from test_cohort import COMPLETE
@@ -77,3 +77,19 @@ def test_tables_show_the_papers_step_and_say_when_data_are_synthetic() -> None:
     assert rules.cells[0][1:] == ["4", "4", "22.2%"]
     assert not any("Synthetic" in note for note in rules.footnotes)
     assert reconciliation.glue_values(rec)["cov_book_pct"] == "22.2%"
+
+
+def test_reconcile_command_prints_every_count_beside_the_paper(tmp_path, capsys) -> None:
+    from nhmg_lib.cli import main
+
+    data = tmp_path / "data"
+    assert main(["synth", "--out", str(data), "--seed", "3", "--scale", "0.05"]) == 0
+    (data / "VID_J.xpt").unlink()
+    capsys.readouterr()
+    assert main(["reconcile", "--data-dir", str(data), "--set", "random_glucose=none"]) == 0
+    out = capsys.readouterr().out
+    reaching, excluded, pct = reconciliation.paper_covariate_step()
+    assert f"Paper: {excluded:,} of {reaching:,} excluded ({pct:.1f}%)" in out
+    assert "Poverty-income ratio" in out and "+ fasting_glucose" in out
+    rec = reconciliation.reconciliation(data, Definitions(random_glucose="none"))
+    assert pd.isna(rec.rules.loc["book", "J"]) and not pd.isna(rec.rules.loc["book", "I"])
