@@ -136,7 +136,7 @@ def _cmd_reconcile(args: argparse.Namespace) -> None:
 
     defs = _definitions(args.set)
     dxa = dxa_seqns(args.dxa_set) if args.dxa_set else None
-    rec = reconciliation(args.data_dir, defs, dxa=dxa)
+    rec = reconciliation(args.data_dir, defs, dxa=dxa, day2_stand_in=args.day2_stand_in)
     reaching, excluded, pct = paper_covariate_step()
     with pd.option_context("display.width", 200, "display.max_columns", 20):
         print("Reaching the covariate step, per cycle:\n" + rec.reaching.to_string())
@@ -146,7 +146,9 @@ def _cmd_reconcile(args: argparse.Namespace) -> None:
               + rec.rules.round(1).to_string())
     print(f"\nPaper: {excluded:,} of {reaching:,} excluded ({pct:.1f}%). Closest rule set: "
           f"{' + '.join(rec.closest) or 'none decidable'}."
-          + (" DXA presence from the derived set (a stand-in for DXX)." if dxa else ""))
+          + (" DXA presence from the derived set (a stand-in for DXX)." if dxa else "")
+          + (f" Day-2 recall alone in cycle(s) {', '.join(rec.day2_cycles)}."
+             if rec.day2_cycles else ""))
 
 
 def _cmd_multiverse(args: argparse.Namespace) -> None:
@@ -388,6 +390,9 @@ def parser() -> argparse.ArgumentParser:
     q.add_argument("--dxa-set", type=Path, default=None, metavar="PATH",
                    help="who has a DXA limb measurement, from a derived set (nhanes-derived-alm) "
                         "standing in for missing DXX files")
+    q.add_argument("--day2-stand-in", action="store_true",
+                   help="in a cycle without its day-1 recall file, a reliable day-2 recall "
+                        "stands for two reliable recalls")
     q.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help=set_help)
     q.set_defaults(func=_cmd_reconcile)
 

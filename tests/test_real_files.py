@@ -278,3 +278,22 @@ def test_derived_values_equal_the_files_in_2017_2018(present, raw, derived) -> N
             * 0.993 ** demo["RIDAGEYR"] * np.where(female, 1.018, 1)
             * np.where(demo["RIDRETH1"] == 4, 1.159, 1))
     assert np.allclose(derived.loc[rows, "egfr"], egfr, equal_nan=True)
+
+
+def test_day2_recall_stands_for_both_where_both_files_are(present, raw, derived_alm_dir) -> None:
+    """In 2015-2018 (both recall files), dropping the day-1 file and letting a reliable day-2
+    recall stand for two reliable recalls selects exactly the same adults."""
+    from nhmg_lib.data.catalog import COLUMNS
+
+    dxa = dxa_seqns(derived_alm_dir)
+    missing = {(s.component, s.cycle) for s in files_for() if (s.component, s.cycle) not in present}
+    full = reconcile(raw, missing=missing, dxa=dxa)
+    blank = raw.copy()
+    blank.loc[blank["cycle"].isin(["I", "J"]), COLUMNS["DR1TOT"]] = np.nan
+    stand_in = reconcile(blank, missing=missing | {("DR1TOT", "I"), ("DR1TOT", "J")}, dxa=dxa,
+                         day2_stand_in=True)
+    assert stand_in.day2_cycles == ("G", "H", "I", "J")
+    assert stand_in.reaching[["I", "J"]].tolist() == full.reaching[["I", "J"]].tolist()
+    assert stand_in.gaps.loc["Poverty-income ratio", ("J", "alone")] == \
+        full.gaps.loc["Poverty-income ratio", ("J", "alone")]
+    assert pd.isna(stand_in.gaps.loc["Energy intake", ("J", "alone")])

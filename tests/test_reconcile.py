@@ -93,3 +93,15 @@ def test_reconcile_command_prints_every_count_beside_the_paper(tmp_path, capsys)
     assert "Poverty-income ratio" in out and "+ fasting_glucose" in out
     rec = reconciliation.reconciliation(data, Definitions(random_glucose="none"))
     assert pd.isna(rec.rules.loc["book", "J"]) and not pd.isna(rec.rules.loc["book", "I"])
+
+
+def test_day2_stand_in_only_where_the_day1_file_is_missing() -> None:
+    raw = _raw()
+    raw.loc[[5, 6], "DR2DRSTZ"] = 2               # day 2 not reliable for 2
+    raw.loc[:, ["DR1DRSTZ", "DR1TMAGN", "DR1TKCAL", "DR1TPROT", "WTDR2D"]] = NA  # no day-1 file
+    assert reconcile(raw, missing={("DR1TOT", "J")}).reaching.isna().all()
+    rec = reconcile(raw, missing={("DR1TOT", "J")}, day2_stand_in=True)
+    assert rec.day2_cycles == ("J",) and rec.reaching["J"] == 16
+    gaps = rec.gaps.xs("J", axis=1, level="cycle")
+    assert gaps.loc["Smoking"].tolist() == [2, 3] and pd.isna(gaps.loc["Energy intake", "alone"])
+    assert "day-2 recall stands" in " ".join(reconciliation.gaps_table(rec).footnotes)

@@ -9,6 +9,10 @@ to the book's step. Counts a cycle's files cannot decide are missing (NA), never
 Without the DXX files the ASM step can be stood in for by a set of SEQNs known to have a DXA
 limb measurement (``dxa``, e.g. :func:`nhmg_lib.data.derived_alm.dxa_seqns`); this is the only
 place that stand-in is used, and the result says so (``Reconciliation.dxa_stand_in``).
+Likewise, in a cycle without its day-1 recall file, ``day2_stand_in`` lets a reliable day-2
+recall (DR2DRSTZ = 1) stand for two reliable recalls: NHANES calls for the second recall only
+after a complete first one, and in the cycles that have both files the two rules select the
+same adults (tested on the real files). The covariates that need day-1 data stay undecided.
 """
 
 from __future__ import annotations
@@ -68,6 +72,8 @@ class Reconciliation:
     closest: tuple[str, ...]
     dxa_stand_in: bool
     defs: Definitions = DEFAULT
+    #: Cycles whose diet step used the day-2 recall alone (``day2_stand_in``).
+    day2_cycles: tuple[str, ...] = ()
 
 
 def _decides(missing: set[tuple[str, str]], components: tuple[str, ...], cycle: str) -> bool:
@@ -80,7 +86,8 @@ def _lacking(d: pd.DataFrame, column: str) -> pd.Series:
 
 def reconcile(raw: pd.DataFrame, defs: Definitions = DEFAULT, *,
               missing: set[tuple[str, str]] | None = None,
-              dxa: set[int] | None = None, target_pct: float | None = None) -> Reconciliation:
+              dxa: set[int] | None = None, target_pct: float | None = None,
+              day2_stand_in: bool = False) -> Reconciliation:
     """The covariate step of ``raw`` taken apart (see the module docstring).
 
     ``missing`` holds (component, cycle letter) pairs whose file was absent; ``dxa`` the SEQNs
@@ -98,8 +105,13 @@ def reconcile(raw: pd.DataFrame, defs: Definitions = DEFAULT, *,
     else:
         muscle, muscle_files = d["smi"].notna(), ("DXX", "BMX")
     diet_files = ("DR1TOT", "DR2TOT") + (("DS1TOT", "DS2TOT") if defs.magnesium == "total" else ())
-    reach = (d["age"] >= 20) & (d["age"] <= 59) & muscle & d["ln_mg"].notna()
-    decided = {c: _decides(missing, ("DEMO", *muscle_files, *diet_files), c) for c in letters}
+    day2 = tuple(c for c in letters if day2_stand_in and ("DR1TOT", c) in missing
+                 and ("DR2TOT", c) not in missing and defs.magnesium == "diet")
+    diet = d["ln_mg"].notna() | (cycle.isin(day2) & raw["DR2DRSTZ"].eq(1))
+    reach = (d["age"] >= 20) & (d["age"] <= 59) & muscle & diet
+    decided = {c: _decides(missing, ("DEMO", *muscle_files, *(("DR2TOT",) if c in day2
+                                                              else diet_files)), c)
+               for c in letters}
     reaching = pd.Series({c: int((reach & (cycle == c)).sum()) if decided[c] else pd.NA
                           for c in letters}, dtype="Int64")
 
@@ -169,12 +181,12 @@ def reconcile(raw: pd.DataFrame, defs: Definitions = DEFAULT, *,
     for c in [*letters, "pooled"]:
         rules[c] = rules[c].astype("Int64")
     rules["pooled_pct"] = rules["pooled_pct"].astype("float64")
-    return Reconciliation(reaching, gaps, rules, closest, dxa is not None, defs)
+    return Reconciliation(reaching, gaps, rules, closest, dxa is not None, defs, day2)
 
 
 def reconcile_dir(data_dir: str | os.PathLike[str], defs: Definitions = DEFAULT, *,
                   dxa: set[int] | None = None, target_pct: float | None = None,
-                  **load_options: object) -> Reconciliation:
+                  day2_stand_in: bool = False, **load_options: object) -> Reconciliation:
     """:func:`reconcile` on the files present in ``data_dir`` (missing ones are left undecided)."""
     rules = defs.with_(covariate_rules=tuple(COVARIATE_RULES))  # read every rule's files
     needed = [f for f, _ in needed_files(rules)]
@@ -182,7 +194,7 @@ def reconcile_dir(data_dir: str | os.PathLike[str], defs: Definitions = DEFAULT,
     raw = load_raw(data_dir, components=sorted({f.component for f in needed}),
                    missing_ok=bool(gone), **load_options)  # type: ignore[arg-type]
     return reconcile(raw, defs, missing={(f.component, f.cycle) for f in gone}, dxa=dxa,
-                     target_pct=target_pct)
+                     target_pct=target_pct, day2_stand_in=day2_stand_in)
 
 
 __all__ = ["PAPER_ORDER", "BOOK_EXTRAS", "SOURCES", "Reconciliation", "reconcile",

@@ -38,10 +38,11 @@ def paper_covariate_step() -> tuple[int, int, float]:
 
 
 def reconciliation(data_dir: str | os.PathLike[str], defs: Definitions = DEFAULT, *,
-                   dxa: set[int] | None = None, **load_options: object) -> Reconciliation:
+                   dxa: set[int] | None = None, day2_stand_in: bool = False,
+                   **load_options: object) -> Reconciliation:
     """:func:`~nhmg_lib.cohort.reconcile.reconcile_dir`, aiming at the paper's share."""
     return reconcile_dir(data_dir, defs, dxa=dxa, target_pct=paper_covariate_step()[2],
-                         **load_options)
+                         day2_stand_in=day2_stand_in, **load_options)
 
 
 def glue_values(rec: Reconciliation) -> dict[str, str]:
@@ -64,6 +65,9 @@ def _notes(rec: Reconciliation, synthetic: bool) -> list[str]:
     if rec.dxa_stand_in:
         notes.append("The ASM step uses who has a DXA limb measurement in a derived set "
                      "(data.derived_alm), standing in for the missing DXX files.")
+    if rec.day2_cycles:
+        notes.append(f"Cycle(s) {', '.join(rec.day2_cycles)}: no day-1 recall file; a reliable "
+                     "day-2 recall stands for two reliable recalls.")
     if synthetic:
         notes.append(_SYNTHETIC_NOTE)
     return notes
