@@ -15,9 +15,9 @@ from nhmg_lib.data.catalog import files_for
 from nhmg_lib.data.readers import SDDSRVYR, SEQN_RANGE, raw_columns
 
 REPO = Path(__file__).resolve().parents[1]
-REAL_DATA = REPO.parent / "shared" / "data" / "nhanes-public-subset"
 #: The shared workspace beside the repository (``../shared``); NHMG_SHARED_DIR points elsewhere.
 SHARED = Path(os.environ.get("NHMG_SHARED_DIR") or REPO.parent / "shared")
+REAL_DATA = SHARED / "data" / "nhanes-public-subset"
 REAL_FILES = SHARED / "data" / "nhanes-real"
 DERIVED_ALM = SHARED / "data" / "nhanes-derived-alm"
 

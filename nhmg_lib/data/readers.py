@@ -59,7 +59,7 @@ def load_raw(
 
     ``components`` (e.g. ``("DEMO", "CBC")``) reads only those files; the other catalogue
     columns are then NaN, exactly as for a component a cycle does not have. ``cache_dir``
-    defaults to ``<data_dir>/.cache``; ``cache=False`` neither reads nor writes it.
+    defaults to ``<data_dir>/.cache`` (``$NHMG_CACHE_DIR/raw`` for a read-only folder); ``cache=False`` neither reads nor writes it.
     ``strict=False`` turns variables missing from a present file into NaN columns with a
     warning instead of an error (for partial or older copies of a file); missing files are
     an error unless ``missing_ok`` (then their columns are NaN, as for a component the cycle
@@ -79,7 +79,7 @@ def load_raw(
         specs = [s for s in specs if s.component == "DEMO" or s not in gone]
     paths = _locate(data_dir, specs, strict)
     key = _cache_key(paths, cycles)
-    cache_file = Path(cache_dir or data_dir / ".cache") / f"raw-{key}.parquet"
+    cache_file = Path(cache_dir or _default_cache_dir(data_dir)) / f"raw-{key}.parquet"
     if cache and cache_file.is_file():
         try:
             return pd.read_parquet(cache_file)
@@ -89,6 +89,16 @@ def load_raw(
     if cache:
         _write_cache(raw, cache_file)
     return raw
+
+
+def _default_cache_dir(data_dir: Path) -> Path:
+    """``<data_dir>/.cache``; for a read-only data folder (a shared, checksummed copy),
+    ``$NHMG_CACHE_DIR/raw`` when that is set, so repeated loads stay fast."""
+    env = os.environ.get("NHMG_CACHE_DIR")
+    if env and not (data_dir / ".cache").is_dir() and not (
+            data_dir.stat().st_mode & 0o200 and os.access(data_dir, os.W_OK)):
+        return Path(env) / "raw"
+    return data_dir / ".cache"
 
 
 def absent_files(data_dir: str | os.PathLike[str], specs: Iterable[FileSpec]) -> list[FileSpec]:
