@@ -21,6 +21,7 @@ from pathlib import Path
 from nhmg_lib import __version__
 from nhmg_lib.data.catalog import CYCLES
 from nhmg_lib.cohort.definitions import OPTIONS, Definitions
+from nhmg_lib.data.atomic import atomic_path, atomic_write
 from nhmg_lib.errors import NhmgError
 
 
@@ -97,8 +98,8 @@ def _cmd_results(args: argparse.Namespace) -> None:
     records, reasons = collect_with_reasons(args.data_dir, defs, boot=args.boot, seed=args.seed)
     records.append(data_record(verified.mode, args.data_dir))
     out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(records, indent=1, allow_nan=False) + "\n")
+    with atomic_write(out) as fh:
+        fh.write(json.dumps(records, indent=1, allow_nan=False) + "\n")
     print(f"Wrote {len(records)} records to {out} in {time.perf_counter() - start:.1f} s "
           f"({verified.mode} data).")
     _report_missing_estimates(records, reasons)
@@ -120,7 +121,9 @@ def _cmd_multiverse(args: argparse.Namespace) -> None:
     result = multiverse.run(load_raw(args.data_dir), settings, workers=args.workers,
                             scheduler=args.scheduler, cache=not args.no_cache,
                             mediation_boot=args.mediation_boot)
-    written = [result.to_file(args.out)]
+    with atomic_path(args.out) as tmp:
+        result.to_file(tmp)
+    written = [Path(args.out)]
     joint = None
     if args.null > 0:
         joint = multiverse.joint_test(result, specification_curve.paper_directions(), args.null,
@@ -128,8 +131,8 @@ def _cmd_multiverse(args: argparse.Namespace) -> None:
                                       cache=not args.no_cache)
     if args.records:
         recs = specification_curve.records(result, joint)
-        Path(args.records).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.records).write_text(json.dumps(recs, indent=1, allow_nan=False) + "\n")
+        with atomic_write(args.records) as fh:
+            fh.write(json.dumps(recs, indent=1, allow_nan=False) + "\n")
         written.append(Path(args.records))
     print(specification_curve.summary_table(result, joint).to_string())
     print(f"{len(result.specs):,} specifications x {result.table['estimate'].nunique()} estimates"
@@ -189,7 +192,15 @@ def _check_out(path: Path, flag: str) -> None:
     """Fail before any computation if ``path`` cannot be written as a file."""
     import tempfile
 
+    from nhmg_lib.data.atomic import describe
+
     path = Path(path)
+    try:
+        path.lstat()
+    except (FileNotFoundError, NotADirectoryError):
+        pass  # a new file; a file used as a folder is named below
+    except OSError as exc:  # a name too long, ...
+        raise NhmgError(f"{flag} {path}: cannot be written: {describe(exc)}.") from None
     if path.is_dir():
         raise NhmgError(f"{flag} {path}: is a directory; give a file name.")
     parent = path.parent

@@ -188,19 +188,22 @@ class Cohort:
     def to_csv(self, path: str | os.PathLike[str], all_adults: bool = False) -> list[Path]:
         """Write the cohort (or, with ``all_adults``, every adult 20-59 plus ``in_cohort``) in
         SPEC section 7 column order, extras last, and ``flow.json`` beside it."""
+        from nhmg_lib.data.atomic import atomic_paths
+
         path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
         frame = self.adults if all_adults else self.frame
         spec = [c for c in SPEC_COLUMNS if c in frame.columns]
         cols = spec + (["in_cohort"] if all_adults else []) + [c for c in EXTRA_COLUMNS if c in frame]
-        frame[cols].to_csv(path, index=False)
         flow_path = path.with_name("flow.json")
-        flow_path.write_text(json.dumps({
-            "steps": [asdict(s) for s in self.flow],
-            "final_n": self.final_n,
-            "definitions": self.defs.as_dict(),
-            "plausibility": self.plausibility,
-        }, indent=1) + "\n")
+        # Both written to temporary files first: a failure leaves both previous files as they were.
+        with atomic_paths(path, flow_path) as (tmp, flow_tmp):
+            frame[cols].to_csv(tmp, index=False)
+            flow_tmp.write_text(json.dumps({
+                "steps": [asdict(s) for s in self.flow],
+                "final_n": self.final_n,
+                "definitions": self.defs.as_dict(),
+                "plausibility": self.plausibility,
+            }, indent=1) + "\n")
         return [path, flow_path]
 
 

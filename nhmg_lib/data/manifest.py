@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import threading
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import pyreadstat
 
+from nhmg_lib.data.atomic import atomic_write
 from nhmg_lib.data.releases import file_digest
 
 MANIFEST_NAME = "manifest.json"
@@ -120,16 +119,8 @@ def save_manifest(data_dir: Path, entries: dict[str, dict[str, Any]]) -> None:
     data_dir = Path(data_dir)
     body = json.dumps({"format": _FORMAT_VERSION, "files": dict(sorted(entries.items()))},
                       indent=2, sort_keys=True)
-    # Unique per writer; opened like any file (not mkstemp's 0600) so a shared cache stays
-    # readable by the group the umask allows.
-    tmp = data_dir / f".{MANIFEST_NAME}.{os.getpid()}.{threading.get_ident()}.tmp"
-    try:
-        with open(tmp, "x", encoding="utf-8") as fh:
-            fh.write(body + "\n")
-        os.replace(tmp, data_dir / MANIFEST_NAME)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    with atomic_write(data_dir / MANIFEST_NAME) as fh:
+        fh.write(body + "\n")
 
 
 def manifest_hash(data_dir: Path | str) -> str:

@@ -13,7 +13,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 import warnings
 from collections.abc import Iterable
 from pathlib import Path
@@ -24,6 +23,7 @@ import pyreadstat
 from nhmg_lib import __version__
 from nhmg_lib.data.catalog import CYCLES, COLUMNS, CYCLE_COLUMNS, SEQN_RANGE, FileSpec, files_for
 from nhmg_lib.errors import NhmgError
+from nhmg_lib.data.atomic import atomic_path
 from nhmg_lib.data.manifest import check_xpt, load_manifest
 from nhmg_lib.data.sources import find_file
 
@@ -263,15 +263,8 @@ def _write_cache(raw: pd.DataFrame, cache_file: Path) -> None:
     """Write atomically (temp file + rename); an unwritable directory only costs speed."""
     try:
         _ensure_writable_dir(cache_file.parent)
-        fd, tmp = tempfile.mkstemp(dir=cache_file.parent, suffix=".tmp")
-        os.close(fd)
-        try:
+        with atomic_path(cache_file) as tmp:
             raw.to_parquet(tmp, index=False)
-            os.chmod(tmp, 0o644)
-            os.replace(tmp, cache_file)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
     except OSError as exc:
         warnings.warn(
             f"not caching the merged NHANES frame: {cache_file.parent} is not writable ({exc}); "

@@ -34,6 +34,7 @@ import pandas as pd
 import pyreadstat
 
 from nhmg_lib.data import synthetic_calibration as cal
+from nhmg_lib.data.atomic import atomic_path, atomic_write
 from nhmg_lib.data.catalog import CYCLES, DEMO_ROWS, files_for
 
 #: Version of the generating model; bump when the synthetic data change for a given seed.
@@ -667,14 +668,12 @@ _FIXED_DATE = b"01JAN20:00:00:00"
 
 def _write_xpt(df: pd.DataFrame, path: Path, table: str) -> None:
     """Write SAS transport v5 with fixed header dates, so the bytes depend only on the data."""
-    tmp = path.with_name(path.name + ".tmp")
-    pyreadstat.write_xport(df, str(tmp), file_format_version=5, table_name=table)
-    raw = tmp.read_bytes()
-    cut = raw.find(b"HEADER RECORD*******OBS")
-    cut = len(raw) if cut < 0 else cut
-    raw = _DATE.sub(_FIXED_DATE, raw[:cut]) + raw[cut:]
-    tmp.write_bytes(raw)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        pyreadstat.write_xport(df, str(tmp), file_format_version=5, table_name=table)
+        raw = tmp.read_bytes()
+        cut = raw.find(b"HEADER RECORD*******OBS")
+        cut = len(raw) if cut < 0 else cut
+        tmp.write_bytes(_DATE.sub(_FIXED_DATE, raw[:cut]) + raw[cut:])
 
 
 def write_synthetic(out_dir: str | os.PathLike[str], seed: int = 1, scale: float = 1.0,

@@ -22,6 +22,7 @@ from typing import Any, Iterable, Mapping
 import pandas as pd
 
 from nhmg_lib import __version__
+from nhmg_lib.data.atomic import atomic_write
 from nhmg_lib.report.tables import PublicationTable, publication_table
 
 #: Distributions whose versions the provenance lists (import name differs for some).
@@ -133,9 +134,8 @@ def write_downloads(records: Iterable[Mapping[str, Any]], scorecard: Any, out_di
 
     def write(name: str, text: str) -> None:
         path = out / name
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(text, encoding="utf-8")
-        tmp.replace(path)
+        with atomic_write(path) as fh:
+            fh.write(text)
         paths[name] = path
 
     records = list(records)
