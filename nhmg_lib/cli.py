@@ -169,7 +169,7 @@ def _check_synth_args(args: argparse.Namespace) -> None:
     """``synth``: seed >= 0, scale in (0, 1], and never over real NHANES files by surprise."""
     import math
 
-    from nhmg_lib.data.synthetic import MARKER
+    from nhmg_lib.data.generated import MARKER, generated_files
 
     _non_negative("--seed", args.seed)
     if not (math.isfinite(args.scale) and 0 < args.scale <= 1):
@@ -179,12 +179,18 @@ def _check_synth_args(args: argparse.Namespace) -> None:
     if out.exists() and not out.is_dir():
         raise NhmgError(f"--out {out}: exists and is not a directory.")
     if out.is_dir():
-        others = [p.name for p in out.iterdir() if not p.name.startswith(".")]
-        if others and not (out / MARKER).is_file() and not args.force:
+        # Only files the generator wrote (its record in the marker) may be written over.
+        made = {n.upper() for n in generated_files(out)}
+        labelled = (out / MARKER).is_file()
+        others = [p.name for p in out.iterdir() if not p.name.startswith(".")
+                  and p.name != MARKER and p.name.upper() not in made
+                  and (p.suffix.lower() == ".xpt" or not labelled)]
+        if others and not args.force:
             raise NhmgError(
-                f"--out {out} is not empty and holds no synthetic data ({len(others)} item(s), "
-                f"e.g. {', '.join(sorted(others)[:3])}): writing synthetic files there could "
-                "overwrite the real NHANES files. Choose an empty directory, or add --force.")
+                f"--out {out} holds {len(others)} item(s) the synthetic-data generator did "
+                f"not write (e.g. {', '.join(sorted(others)[:3])}): writing synthetic files "
+                "there could overwrite the real NHANES files. Choose an empty directory, or "
+                "add --force (files of known CDC releases are never overwritten).")
     _check_out(out / MARKER, "--out")
 
 

@@ -14,10 +14,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-import pyreadstat
-
 from nhmg_lib.data.atomic import atomic_write
-from nhmg_lib.data.releases import file_digest
+from nhmg_lib.data.filecache import file_digest
 
 MANIFEST_NAME = "manifest.json"
 _FORMAT_VERSION = 1
@@ -61,11 +59,13 @@ def check_xpt(path: Path, expected_size: int | None = None) -> str | None:
         return describe_non_xpt(head)
     if size % XPT_RECORD:
         return f"truncated: {size:,} bytes is not a whole number of 80-byte XPT records"
+    import pyreadstat  # here: the manifest alone (``verify``) should not load pandas
+
     try:
         pyreadstat.read_xport(str(path), metadataonly=True)
     except Exception as exc:  # pyreadstat raises its own ReadstatError and plain exceptions
         return f"not a readable XPT file (pyreadstat: {exc})"
-    from nhmg_lib.data.releases import xpt_layout
+    from nhmg_lib.data.xpt import xpt_layout
 
     layout = xpt_layout(path)  # v5 has no row count: a cut file may still read "fine"
     if isinstance(layout, str) or layout.problem:

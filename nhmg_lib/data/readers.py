@@ -4,8 +4,8 @@
 case-insensitively), checks it before trusting it (readable, right cycle, every column
 present, SEQN unique and inside the cycle's range), reads only the catalogue's columns, merges
 them onto DEMO by SEQN and stacks the cycles. The merged frame is cached as parquet, keyed by
-the files' names, sizes and modification times, the columns read and the library version, so
-a second load of unchanged files costs one parquet read.
+the files' names and contents (SHA-256), the columns read and the library version, so a
+second load of unchanged files costs one parquet read.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ import pyreadstat
 from nhmg_lib import __version__
 from nhmg_lib.data.catalog import CYCLES, COLUMNS, CYCLE_COLUMNS, SEQN_RANGE, FileSpec, files_for
 from nhmg_lib.errors import NhmgError
+from nhmg_lib.data import filecache
 from nhmg_lib.data.atomic import atomic_path
 from nhmg_lib.data.manifest import check_xpt, load_manifest
 from nhmg_lib.data.sources import find_file
@@ -237,10 +238,13 @@ def _read_all(paths: dict[FileSpec, Path], cycles: tuple[str, ...]) -> pd.DataFr
 
 
 def _cache_key(paths: dict[FileSpec, Path], cycles: tuple[str, ...]) -> str:
-    """Hash of what determines the frame: files (name, size, mtime), columns, cycles, version."""
-    items = sorted(
-        (p.name, p.stat().st_size, p.stat().st_mtime_ns, s.columns) for s, p in paths.items()
-    )
+    """Hash of what determines the frame: files (name, SHA-256), columns, cycles, version.
+
+    Keyed on content, not on size and mtime: a file changed in place with both kept must
+    not be read from the cache. The digests themselves are cached (:mod:`filecache`).
+    """
+    items = sorted((p.name, filecache.sha256(p), s.columns) for s, p in paths.items())
+    filecache.flush()
     blob = json.dumps({"files": items, "cycles": cycles, "version": __version__}, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
