@@ -169,6 +169,7 @@ def _check_synth_args(args: argparse.Namespace) -> None:
     """``synth``: seed >= 0, scale in (0, 1], and never over real NHANES files by surprise."""
     import math
 
+    from nhmg_lib.data import filecache
     from nhmg_lib.data.generated import MARKER, generated_files
 
     _non_negative("--seed", args.seed)
@@ -180,11 +181,11 @@ def _check_synth_args(args: argparse.Namespace) -> None:
         raise NhmgError(f"--out {out}: exists and is not a directory.")
     if out.is_dir():
         # Only files the generator wrote (its record in the marker) may be written over.
-        made = {n.upper() for n in generated_files(out)}
+        made = {n.upper(): sha for n, sha in generated_files(out).items()}
         labelled = (out / MARKER).is_file()
         others = [p.name for p in out.iterdir() if not p.name.startswith(".")
-                  and p.name != MARKER and p.name.upper() not in made
-                  and (p.suffix.lower() == ".xpt" or not labelled)]
+                  and p.name != MARKER and (p.suffix.lower() == ".xpt" or not labelled)
+                  and made.get(p.name.upper()) != (filecache.sha256(p) if p.is_file() else None)]
         if others and not args.force:
             raise NhmgError(
                 f"--out {out} holds {len(others)} item(s) the synthetic-data generator did "

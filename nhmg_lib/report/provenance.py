@@ -160,7 +160,8 @@ def data_record(mode: str, data_dir: str | Path) -> dict[str, Any]:
 
     d = Path(data_dir)
     n = sum(1 for p in d.iterdir() if p.is_file() and p.suffix.lower() == ".xpt") if d.is_dir() else 0
-    return record("data/synthetic", 1.0 if mode == "synthetic" else 0.0, n)
+    # A mixed folder (synthetic and NHANES files together) is not the NHANES data either.
+    return record("data/synthetic", 0.0 if mode == "real" else 1.0, n)
 
 
 class TextLine:
