@@ -128,22 +128,19 @@ def manifest_hash(data_dir: Path | str) -> str:
 
     It is the sha256 of the sorted (upper-cased file stem, file sha256) pairs, so it depends
     only on the bytes and names of the files, not on letter case, mtimes or whether a
-    manifest exists. A file's sha256 comes from the manifest when its size and mtime still
-    match the entry, else it is computed. An empty or missing directory hashes to a constant.
+    manifest exists. A file's sha256 is computed once per version of the file
+    (:mod:`nhmg_lib.data.filecache`), never trusted from size and mtime alone. An empty or
+    missing directory hashes to a constant.
     """
+    from nhmg_lib.data import filecache
+
     data_dir = Path(data_dir)
-    entries, _ = load_manifest(data_dir)
     pairs: list[tuple[str, str]] = []
     files = sorted(data_dir.iterdir()) if data_dir.is_dir() else []
     for path in files:
-        if not path.is_file() or path.suffix.lower() != ".xpt":
-            continue
-        stem = path.stem.upper()
-        entry = entries.get(stem, {})
-        stat = path.stat()
-        same = (entry.get("file") == path.name and entry.get("size") == stat.st_size
-                and entry.get("mtime_ns") == stat.st_mtime_ns and entry.get("sha256"))
-        pairs.append((stem, entry["sha256"] if same else sha256_file(path)))
+        if path.is_file() and path.suffix.lower() == ".xpt":
+            pairs.append((path.stem.upper(), filecache.sha256(path)))
+    filecache.flush()
     digest = hashlib.sha256()
     for stem, sha in sorted(pairs):
         digest.update(f"{stem}\t{sha}\n".encode())
