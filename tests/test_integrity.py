@@ -235,3 +235,24 @@ def test_a_partial_folder_is_checked_file_by_file(tmp_path):
     (data / "DEMO_I.xpt").unlink()
     assert verify_file(data / "BMX_I.xpt").status == "known release"
     assert check_relations(data / "BMX_I.xpt", None) == []
+
+
+# --- download -----------------------------------------------------------------------------------
+
+@needs_real
+def test_download_does_not_adopt_a_hand_placed_half_file(tmp_path, monkeypatch):
+    from xpt_server import XptServer
+
+    from nhmg_lib.data.sources import download
+
+    data = _copy(tmp_path / "d", "DEMO_H", "DR2TOT_H")
+    _rewrite(data / "DR2TOT_H.xpt", lambda f: f.iloc[: len(f) // 2])
+    monkeypatch.setattr(rel, "releases", lambda: {})  # as for a file with no CDC reference
+    whole = (REAL / "DR2TOT_H.xpt").read_bytes()
+    with XptServer({"DR2TOT_H": whole, "DEMO_H": (REAL / "DEMO_H.xpt").read_bytes()}) as srv:
+        report = download(data_dir=data, base_url=srv.base_url, progress=False,
+                          specs=[FileSpec("DEMO", "H"), FileSpec("DR2TOT", "H")])
+    assert report.adopted == ["DEMO_H"] and report.replaced == ["DR2TOT_H"]
+    assert report.fetched == ["DR2TOT_H"]
+    assert (data / "DR2TOT_H.xpt").read_bytes() == whole
+    assert (data / "DR2TOT_H.xpt.corrupt").is_file()
