@@ -124,6 +124,8 @@ def flush() -> None:
     with _lock:
         if not _dirty or _store is None:
             return
+        for gone in [k for k in _store if not os.path.exists(k)]:  # deleted files
+            del _store[gone]
         body = json.dumps({"format": _FORMAT, "files": _store}, sort_keys=True)
         _dirty = False
     try:
