@@ -231,6 +231,8 @@ def test_a_partial_folder_is_checked_file_by_file(tmp_path):
     report = verify_dir(data, names=["DEMO_I.xpt", "BMX_I.xpt", "VID_I.xpt"])
     assert [f.file for f in report.files] == ["BMX_I.xpt", "DEMO_I.xpt"]  # CBC_I not asked for
     assert report.damaged == [] and report.missing == ["VID_I.xpt"]
+    assert [f.file for f in verify_dir(data, names=["BMX_I"]).files] == ["BMX_I.xpt"]  # a stem
+    assert verify_dir(data, names=["CBC_I"]).damaged[0].file == "CBC_I.xpt"
     # Without its DEMO a file is judged alone: no relation, no damage invented.
     (data / "DEMO_I.xpt").unlink()
     assert verify_file(data / "BMX_I.xpt").status == "known release"

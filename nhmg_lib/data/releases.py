@@ -279,8 +279,9 @@ class VerifyReport:
 def verify_dir(data_dir: Path | str, names: list[str] | None = None) -> VerifyReport:
     """Check the ``.xpt`` files of ``data_dir`` (:func:`verify_file`) and list missing ones.
 
-    ``names`` (file names, e.g. ``["DEMO_G.xpt", "BMX_G.xpt"]``) checks only those that are
-    present -- for a command that reads a few files; a missing file is not damage.
+    ``names`` (file names or stems, e.g. ``["DEMO_G.xpt", "BMX_G"]``) checks only those that
+    are present -- for a command that reads a few files; a missing file is not damage. The
+    DEMO of each cycle is always read, as the reference of the relations.
     """
     from nhmg_lib.data import filecache
     from nhmg_lib.data.catalog import files_for
@@ -297,7 +298,8 @@ def verify_dir(data_dir: Path | str, names: list[str] | None = None) -> VerifyRe
     xpts = sorted((p for p in data_dir.iterdir() if p.is_file() and p.suffix.lower() == ".xpt"),
                   key=lambda p: p.name.upper())
     twins = duplicates([p.name for p in xpts])
-    wanted = None if names is None else {n.upper() for n in names}
+    wanted = None if names is None else {
+        n.upper() if n.upper().endswith(".XPT") else f"{n.upper()}.XPT" for n in names}
     is_demo = lambda p: p.stem.upper().startswith("DEMO_")  # noqa: E731
     demos: dict[str, Path] = {}  # cycle -> a DEMO that passed, the reference of the relations
     checks: dict[Path, FileCheck] = {}

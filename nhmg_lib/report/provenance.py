@@ -205,7 +205,8 @@ def data_check(context: Any, report: Any = None) -> PublicationTable | TextLine:
     notes = ["Known release: size and MD5 as the CDC file recorded in the package "
              "(nhmg_lib/data/cdc_releases.csv); other release: the row count matches but the "
              "file differs (the CDC re-releases files); unknown: not in that list, checked for "
-             "structure only; damaged: not used (`nhmg verify` exits non-zero)."]
+             "structure and against its cycle's DEMO (who must be in it, weight totals); "
+             "damaged or duplicate: not used (`nhmg verify` exits non-zero)."]
     if report.missing:
         notes.append("Catalogue files not in the directory: " + ", ".join(report.missing) + ".")
     return publication_table(frame, caption=f"The data files of this build checked against the "
