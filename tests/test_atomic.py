@@ -162,3 +162,25 @@ def test_cohort_csv_and_flow_are_kept_together_on_a_full_disk(tmp_path, monkeypa
     assert out.read_text() == "previous csv\n"
     assert (tmp_path / "flow.json").read_text() == "previous flow\n"
     assert _leftovers(tmp_path) == []
+
+
+def test_multiverse_on_a_full_disk_keeps_the_previous_table(tmp_path, monkeypatch, capsys):
+    import nhmg_lib.cli as cli
+    import nhmg_lib.data.readers as readers
+    from nhmg_lib.analyses import multiverse
+
+    class Result:  # what multiverse.run returns, as far as the command uses it
+        def to_file(self, path):
+            Path(path).write_bytes(b"PAR1 half a table")
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(cli, "_preflight", lambda data_dir: None)
+    monkeypatch.setattr(readers, "load_raw", lambda data_dir: None)
+    monkeypatch.setattr(multiverse, "run", lambda *a, **k: Result())
+    out = tmp_path / "m.parquet"
+    out.write_bytes(b"previous table")
+    assert main(["multiverse", "--data-dir", str(tmp_path), "--out", str(out), "--null", "0"]) == 2
+    err = capsys.readouterr().err
+    assert f"Cannot write {out}: no space left on the device" in err and "Traceback" not in err
+    assert out.read_bytes() == b"previous table"
+    assert _leftovers(tmp_path) == []
