@@ -201,6 +201,10 @@ def test_a_cdc_file_in_a_synthetic_folder_is_reported_and_never_overwritten(tmp_
         assert "DEMO_J.xpt" in err and "Traceback" not in err
     assert "never written over real NHANES files" in err
     assert hashlib.sha256((out / "DEMO_J.xpt").read_bytes()).hexdigest() == before
+    plain = _copy(tmp_path / "plain", "DEMO_J")  # no label at all: --force does not help either
+    assert main(["synth", "--out", str(plain), "--scale", "0.02", "--force"]) == 2
+    assert "never written over real NHANES files" in capsys.readouterr().err
+    assert sorted(p.name for p in plain.iterdir()) == ["DEMO_J.xpt"]
 
 
 # --- two files for one name -------------------------------------------------------------------
