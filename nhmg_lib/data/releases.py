@@ -3,17 +3,19 @@
 XPT version 5 files carry no row count, so a file cut on an 80-byte record boundary reads
 "fine" with participants missing. This module answers from facts instead of structure alone:
 
-* :data:`RELEASES` (``cdc_releases.csv``, shipped with the package, sources in its header):
+* :func:`releases` (``cdc_releases.csv``, shipped with the package, sources in its header):
   the byte size and MD5 of the CDC's files, and their row counts where known.
-* :func:`xpt_layout` reads only a file's header and last bytes: the table name, the row
-  length and the number of rows (counted from the size for v5, read from the header for v8),
-  and whether the data end inside a row (a cut file).
+* :func:`xpt_layout` (:mod:`nhmg_lib.data.xpt`) reads only a file's header and last bytes:
+  the table name, the row length, the number of rows and whether the data end inside a row.
 * :func:`verify_file` sorts one file into ``known release`` (size and MD5 as recorded),
   ``other release`` (a warning: the CDC re-releases files), ``unknown`` (not listed),
-  ``synthetic`` or ``damaged`` (an error naming the file and the fix).
-* :func:`verify_dir` does it for every ``.xpt`` file of a directory; :func:`require_intact`
-  raises on damage. The cost is a header read per file plus an MD5 of the listed files whose
-  size matches the record.
+  ``synthetic`` (in the generator's record) or ``damaged`` (an error naming the file and the
+  fix): wrong rows, an edit after download (the manifest's SHA-256), a broken relation to its
+  cycle's DEMO (:mod:`nhmg_lib.data.relations`) or a lost tail.
+* :func:`verify_dir` does it for every ``.xpt`` file of a directory (or the named ones), and
+  marks two files standing for one name (``DEMO_J.xpt``, ``DEMO_J (1).xpt``) ``duplicate``;
+  :func:`require_intact` raises on either. Digests and relation verdicts are computed once
+  per version of a file (:mod:`nhmg_lib.data.filecache`), so a repeated check reads headers only.
 """
 
 from __future__ import annotations
