@@ -262,3 +262,16 @@ def test_download_does_not_adopt_a_hand_placed_half_file(tmp_path, monkeypatch):
     assert report.fetched == ["DR2TOT_H"]
     assert (data / "DR2TOT_H.xpt").read_bytes() == whole
     assert (data / "DR2TOT_H.xpt.corrupt").is_file()
+
+
+def test_the_temporary_file_of_a_killed_write_is_not_data(tmp_path):
+    from conftest import write_xpt_dir
+    from nhmg_lib.data.generated import record_generated
+
+    data = write_xpt_dir(tmp_path / "d")
+    record_generated(data, sorted(data.glob("*.xpt")))
+    # What a write killed half-way leaves: a hidden temporary file beside the real one.
+    (data / ".DEMO_J.xpt.k1ll3d.tmp.xpt").write_bytes((data / "DEMO_J.xpt").read_bytes()[:800])
+    report = verify_dir(data)
+    assert report.damaged == [] and report.mode == "synthetic"
+    assert all(not f.file.startswith(".") for f in report.files)

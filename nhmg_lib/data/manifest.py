@@ -138,7 +138,7 @@ def manifest_hash(data_dir: Path | str) -> str:
     pairs: list[tuple[str, str]] = []
     files = sorted(data_dir.iterdir()) if data_dir.is_dir() else []
     for path in files:
-        if path.is_file() and path.suffix.lower() == ".xpt":
+        if path.is_file() and path.suffix.lower() == ".xpt" and not path.name.startswith("."):
             pairs.append((path.stem.upper(), filecache.sha256(path)))
     filecache.flush()
     digest = hashlib.sha256()

@@ -297,8 +297,9 @@ def verify_dir(data_dir: Path | str, names: list[str] | None = None) -> VerifyRe
     made = _generated(data_dir) if labelled else {}
     entries, _ = load_manifest(data_dir)
     report = VerifyReport(data_dir, labelled)
-    xpts = sorted((p for p in data_dir.iterdir() if p.is_file() and p.suffix.lower() == ".xpt"),
-                  key=lambda p: p.name.upper())
+    # Hidden files are not data: a temporary file of an interrupted write is one.
+    xpts = sorted((p for p in data_dir.iterdir() if p.is_file() and p.suffix.lower() == ".xpt"
+                   and not p.name.startswith(".")), key=lambda p: p.name.upper())
     twins = duplicates([p.name for p in xpts])
     wanted = None if names is None else {
         n.upper() if n.upper().endswith(".XPT") else f"{n.upper()}.XPT" for n in names}

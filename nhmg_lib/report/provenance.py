@@ -159,7 +159,8 @@ def data_record(mode: str, data_dir: str | Path) -> dict[str, Any]:
     from nhmg_lib.report.results import record
 
     d = Path(data_dir)
-    n = sum(1 for p in d.iterdir() if p.is_file() and p.suffix.lower() == ".xpt") if d.is_dir() else 0
+    n = sum(1 for p in d.iterdir() if p.is_file() and p.suffix.lower() == ".xpt"
+            and not p.name.startswith(".")) if d.is_dir() else 0
     # A mixed folder (synthetic and NHANES files together) is not the NHANES data either.
     return record("data/synthetic", 0.0 if mode == "real" else 1.0, n)
 
