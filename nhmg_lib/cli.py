@@ -21,6 +21,7 @@ from pathlib import Path
 from nhmg_lib import __version__
 from nhmg_lib.data.catalog import CYCLES
 from nhmg_lib.cohort.definitions import OPTIONS, Definitions
+from nhmg_lib.data.atomic import atomic_path, atomic_write
 from nhmg_lib.errors import NhmgError
 
 
@@ -121,8 +122,8 @@ def _cmd_results(args: argparse.Namespace) -> None:
                                             cohort=cohort)
     records.append(data_record(verified.mode, args.data_dir))
     out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(records, indent=1, allow_nan=False) + "\n")
+    with atomic_write(out) as fh:
+        fh.write(json.dumps(records, indent=1, allow_nan=False) + "\n")
     print(f"Wrote {len(records)} records to {out} in {time.perf_counter() - start:.1f} s "
           f"({verified.mode} data).")
     _report_missing_estimates(records, reasons)
@@ -167,7 +168,9 @@ def _cmd_multiverse(args: argparse.Namespace) -> None:
     result = multiverse.run(load_raw(args.data_dir), settings, workers=args.workers,
                             scheduler=args.scheduler, cache=not args.no_cache,
                             mediation_boot=args.mediation_boot)
-    written = [result.to_file(args.out)]
+    with atomic_path(args.out) as tmp:
+        result.to_file(tmp)
+    written = [Path(args.out)]
     joint = None
     if args.null > 0:
         joint = multiverse.joint_test(result, specification_curve.paper_directions(), args.null,
@@ -175,8 +178,8 @@ def _cmd_multiverse(args: argparse.Namespace) -> None:
                                       cache=not args.no_cache)
     if args.records:
         recs = specification_curve.records(result, joint)
-        Path(args.records).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.records).write_text(json.dumps(recs, indent=1, allow_nan=False) + "\n")
+        with atomic_write(args.records) as fh:
+            fh.write(json.dumps(recs, indent=1, allow_nan=False) + "\n")
         written.append(Path(args.records))
     print(specification_curve.summary_table(result, joint).to_string())
     print(f"{len(result.specs):,} specifications x {result.table['estimate'].nunique()} estimates"
@@ -213,7 +216,8 @@ def _check_synth_args(args: argparse.Namespace) -> None:
     """``synth``: seed >= 0, scale in (0, 1], and never over real NHANES files by surprise."""
     import math
 
-    from nhmg_lib.data.synthetic import MARKER
+    from nhmg_lib.data import filecache
+    from nhmg_lib.data.generated import MARKER, generated_files
 
     _non_negative("--seed", args.seed)
     if not (math.isfinite(args.scale) and 0 < args.scale <= 1):
@@ -223,12 +227,18 @@ def _check_synth_args(args: argparse.Namespace) -> None:
     if out.exists() and not out.is_dir():
         raise NhmgError(f"--out {out}: exists and is not a directory.")
     if out.is_dir():
-        others = [p.name for p in out.iterdir() if not p.name.startswith(".")]
-        if others and not (out / MARKER).is_file() and not args.force:
+        # Only files the generator wrote (its record in the marker) may be written over.
+        made = {n.upper(): sha for n, sha in generated_files(out).items()}
+        labelled = (out / MARKER).is_file()
+        others = [p.name for p in out.iterdir() if not p.name.startswith(".")
+                  and p.name != MARKER and (p.suffix.lower() == ".xpt" or not labelled)
+                  and made.get(p.name.upper()) != (filecache.sha256(p) if p.is_file() else None)]
+        if others and not args.force:
             raise NhmgError(
-                f"--out {out} is not empty and holds no synthetic data ({len(others)} item(s), "
-                f"e.g. {', '.join(sorted(others)[:3])}): writing synthetic files there could "
-                "overwrite the real NHANES files. Choose an empty directory, or add --force.")
+                f"--out {out} holds {len(others)} item(s) the synthetic-data generator did "
+                f"not write (e.g. {', '.join(sorted(others)[:3])}): writing synthetic files "
+                "there could overwrite the real NHANES files. Choose an empty directory, or "
+                "add --force (files of known CDC releases are never overwritten).")
     _check_out(out / MARKER, "--out")
 
 
@@ -236,7 +246,15 @@ def _check_out(path: Path, flag: str) -> None:
     """Fail before any computation if ``path`` cannot be written as a file."""
     import tempfile
 
+    from nhmg_lib.data.atomic import describe
+
     path = Path(path)
+    try:
+        path.lstat()
+    except (FileNotFoundError, NotADirectoryError):
+        pass  # a new file; a file used as a folder is named below
+    except OSError as exc:  # a name too long, ...
+        raise NhmgError(f"{flag} {path}: cannot be written: {describe(exc)}.") from None
     if path.is_dir():
         raise NhmgError(f"{flag} {path}: is a directory; give a file name.")
     parent = path.parent
@@ -261,8 +279,12 @@ def _preflight(data_dir: Path):
     report = require_intact(data_dir)
     _say(f"Verified {report.summary()}")
     for check in report.files:
-        if check.status == "other release" or "warning" in check.message:
+        differs = check.status == "other release" and "not recorded" not in check.message
+        if differs or "warning" in check.message or "labelled SYNTHETIC" in check.message:
             _say(f"  note: {check.file}: {check.message}")
+    if report.mode == "mixed":
+        _say("  note: synthetic and NHANES files are mixed in this folder; the results are "
+             "neither the NHANES estimates nor a clean synthetic run.")
     return report
 
 

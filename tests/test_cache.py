@@ -44,7 +44,7 @@ def test_a_read_only_directory_warns_and_leaves_no_temporary_file(tmp_path, monk
         raise OSError(errno.EROFS, "Read-only file system")
 
     monkeypatch.setattr(tempfile, "mkstemp", read_only)
-    with pytest.warns(UserWarning, match=r"ro is not writable \(Read-only file system\)"):
+    with pytest.warns(UserWarning, match=r"ro is not writable \(the file system is read-only\)"):
         assert cache_save("k", {"a": np.ones(2)}, folder) is None
     assert list(folder.iterdir()) == []
 
@@ -54,7 +54,7 @@ def test_a_full_disk_during_the_write_warns_and_cleans_up(tmp_path, monkeypatch)
         raise OSError(errno.ENOSPC, "No space left on device")
 
     monkeypatch.setattr(np, "savez", full)
-    with pytest.warns(UserWarning, match="No space left on device"):
+    with pytest.warns(UserWarning, match="no space left on the device"):
         assert cache_save("k", {"a": np.ones(2)}, tmp_path) is None
     assert list(tmp_path.iterdir()) == []
 

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from nhmg_lib.cli import _report_missing_estimates, main
+from nhmg_lib.data.synthetic import record_generated
 from nhmg_lib.errors import NhmgError
 from conftest import write_xpt_dir
 
@@ -103,7 +104,7 @@ def test_cohort_refuses_a_real_file_cut_on_a_record_boundary(tmp_path, capsys):
 
 def test_empty_cohort_is_an_error(tmp_path, capsys):
     data = write_xpt_dir(tmp_path / "data", cycles=("G", "H", "I", "J"))  # children aged 1-6
-    (data / "SYNTHETIC").write_text("test data\n")
+    record_generated(data, sorted(data.glob("*.xpt")))  # made up: labelled as generated
     assert main(["cohort", "--data-dir", str(data), "--out", str(tmp_path / "c.csv")]) == 2
     err = capsys.readouterr().err
     assert "The final cohort is empty" in err and "Aged < 20 years: 0 left" in err

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+
 import os
 import time
 from pathlib import Path
@@ -34,7 +36,9 @@ def env(tmp_path, monkeypatch):
     def fake_write(out_dir, seed=1, scale=1.0):
         calls["synth"].append((Path(out_dir), seed, scale))
         _fill(Path(out_dir))
-        (Path(out_dir) / synthetic.MARKER).write_text(f"seed: {seed}\n")
+        sha = hashlib.sha256(b"x" * 80).hexdigest()  # the generator's record of its files
+        (Path(out_dir) / synthetic.MARKER).write_text(
+            f"seed: {seed}\n" + "".join(f"file sha256: {sha} {s.filename}\n" for s in files_for()))
         return []
 
     monkeypatch.setattr(synthetic, "write_synthetic", fake_write)
@@ -132,10 +136,16 @@ def test_real_never_falls_back(env):
 
 
 def test_real_rejects_a_synthetic_directory(env):
-    _fill(env["real"])
-    (env["real"] / synthetic.MARKER).write_text("seed: 1\n")
+    synthetic.write_synthetic(env["real"])  # the fake: every file, and the generator's record
     with pytest.raises(DataModeError, match="synthetic"):
         resolve_data("real")
+
+
+def test_a_stray_synthetic_label_does_not_make_real_files_synthetic(env):
+    _fill(env["real"])
+    (env["real"] / synthetic.MARKER).write_text("seed: 1\n")  # a label, no generated files
+    ctx = resolve_data("real")
+    assert ctx.mode == "real" and ctx.data_dir == env["real"]
 
 
 def test_environment_mode_and_bad_mode(env):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 import warnings
 from pathlib import Path
 
@@ -13,6 +14,7 @@ import pytest
 
 from conftest import write_xpt_dir
 from nhmg_lib.data import readers
+from nhmg_lib.data.releases import xpt_layout
 from nhmg_lib.cohort import variables as v
 from nhmg_lib.errors import NhmgError
 from nhmg_lib.data.manifest import new_entry, save_manifest
@@ -149,10 +151,25 @@ def test_cache_hit_skips_the_xpt_files(xpt_dir: Path, tmp_path: Path, monkeypatc
     second = load_raw(xpt_dir, cycles=("J",), cache_dir=cache)
     assert len(calls) == 1 and len(list(cache.glob("raw-*.parquet"))) == 1
     pd.testing.assert_frame_equal(first, second)
-    # A changed file (new mtime) is a new key: read again.
+    # The key is the content: a new mtime alone reads from the cache ...
     os.utime(xpt_dir / "BMX_J.xpt", ns=(1, 1))
     load_raw(xpt_dir, cycles=("J",), cache_dir=cache)
+    assert len(calls) == 1
+    # ... and a file changed in place with the same size and mtime is read again.
+    bmx = xpt_dir / "BMX_J.xpt"
+    st = bmx.stat()
+    data = bytearray(bmx.read_bytes())
+    lay = xpt_layout(bmx)
+    weight = next(pos for name, pos, _, _ in lay.columns if name == "BMXWT")
+    data[lay.header_bytes + weight + 1] ^= 0x10  # the first participant's weight
+    time.sleep(0.02)  # past the file system's timestamp tick
+    bmx.write_bytes(bytes(data))
+    os.utime(bmx, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert bmx.stat().st_size == st.st_size and bmx.stat().st_mtime_ns == st.st_mtime_ns
+    third = load_raw(xpt_dir, cycles=("J",), cache_dir=cache)
     assert len(calls) == 2
+    assert third["BMXWT"].iloc[0] != first["BMXWT"].iloc[0]
+    pd.testing.assert_series_equal(third["BMXWT"].iloc[1:], first["BMXWT"].iloc[1:])
 
 
 def test_default_cache_lives_in_the_data_dir(xpt_dir: Path) -> None:

@@ -16,7 +16,10 @@ from nhmg_lib.data.catalog import DEMO_ROWS
 from nhmg_lib.data.readers import SEQN_RANGE
 from nhmg_lib.data.releases import Release, releases, verify_dir, verify_file, xpt_layout
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+# The shared data folder beside the repository (or beside the folder of a git worktree).
+SHARED = next((p / "shared" / "data" for p in Path(__file__).resolve().parents[1:4]
+               if (p / "shared" / "data").is_dir()),
+              Path(__file__).resolve().parents[2] / "shared" / "data")
 SUBSET = SHARED / "nhanes-public-subset"
 
 
@@ -70,7 +73,7 @@ def test_real_subset_statuses():
         "BMX_I.xpt", "BPX_J.xpt", "DEMO_I.xpt", "DEMO_J.xpt", "DIQ_G.xpt", "GHB_J.xpt", "HSCRP_J.xpt"}
     # The README: DEMO_G, BMX_G and BIOPRO_J are other releases; DR1TOT_J was rewritten.
     assert status["DEMO_G.xpt"] == status["BMX_G.xpt"] == status["BIOPRO_J.xpt"] == "other release"
-    assert status["DR1TOT_J.xpt"] == "other release" and status["CBC_J.xpt"] == "unknown"
+    assert status["DR1TOT_J.xpt"] == status["CBC_J.xpt"] == "other release"  # rows known, no MD5
     assert report.damaged == [] and report.mode == "real"
     rows = {f.file: f.rows for f in report.files}
     assert rows["DEMO_G.xpt"] == 9756 and rows["DR1TOT_J.xpt"] == 8704 and rows["CBC_J.xpt"] == 8366
@@ -122,9 +125,9 @@ def test_a_known_file_of_another_size_that_lost_its_tail_is_damage(tmp_path, mon
     assert f"run to {hi}" in check.message
     other = _spread(tmp_path / "SMQ_G.xpt", 400, 13)  # other variables, whole: a re-release
     assert verify_file(other).status == "other release"
-    # Unknown files get the same test as a warning.
+    # Files with no CDC reference get the same test: a lost tail is damage there too.
     monkeypatch.setattr(rel, "releases", lambda: {})
-    assert verify_file(cut).status == "unknown" and "end of the file is missing" in verify_file(cut).message
+    assert verify_file(cut).status == "damaged" and "end of the file is missing" in verify_file(cut).message
 
 
 @pytest.mark.parametrize("version", [5, 8])
@@ -134,18 +137,25 @@ def test_last_seqn_read_from_the_last_row(tmp_path, version):
     assert xpt_layout(tmp_path / "x.xpt").last_seqn == 71916.0
 
 
-def test_synthetic_directory_is_reported_as_synthetic(tmp_path):
-    _xpt(tmp_path / "DEMO_J.xpt", 30, 3)
+def test_only_files_in_the_generators_record_are_synthetic(tmp_path):
+    demo = _xpt(tmp_path / "DEMO_J.xpt", 30, 3)
     assert verify_dir(tmp_path).damaged  # 30 rows under a known name: damaged ...
     (tmp_path / "SYNTHETIC").write_text("synthetic\n")
+    report = verify_dir(tmp_path)  # ... and a label written by hand changes nothing
+    assert [f.status for f in report.files] == ["damaged"] and report.mode == "real"
+    assert "labelled SYNTHETIC" not in report.files[0].message  # damage is said plainly
+    sha = hashlib.sha256(demo.read_bytes()).hexdigest()
+    (tmp_path / "SYNTHETIC").write_text(f"synthetic\nfile sha256: {sha} DEMO_J.xpt\n")
     report = verify_dir(tmp_path)
     assert [f.status for f in report.files] == ["synthetic"] and report.mode == "synthetic"
     assert "synthetic data" in report.summary()
+    demo.write_bytes(demo.read_bytes()[:-80] + b" " * 80)  # edited after the generator wrote it
+    assert [f.status for f in verify_dir(tmp_path).files] == ["damaged"]
 
 
 def test_report_text_lists_every_file(tmp_path):
-    _xpt(tmp_path / "CBC_J.xpt", 5, 2)
+    _xpt(tmp_path / "VID_G.xpt", 5, 2)  # no row count known for VID_G
     (tmp_path / "BMX_J.xpt").write_bytes(b"<html>moved</html>")
     text = verify_dir(tmp_path).text()
-    assert "CBC_J.xpt" in text and "unknown" in text and "BMX_J.xpt" in text and "damaged" in text
+    assert "VID_G.xpt" in text and "unknown" in text and "BMX_J.xpt" in text and "damaged" in text
     assert "missing: DEMO_G.xpt" in text

@@ -14,6 +14,7 @@ import pytest
 import requests
 import urllib3.exceptions
 
+from nhmg_lib.data import relations as relations_module
 from nhmg_lib.data import releases as releases_module
 from nhmg_lib.data import sources
 from nhmg_lib.data.catalog import CYCLES, FileSpec, files_for
@@ -44,8 +45,10 @@ def _clean_env(monkeypatch, request):
     monkeypatch.delenv("NHMG_DATA_DIR", raising=False)
     # The served files are small fakes under real names: judge them for structure only,
     # unless a test is about the known CDC releases.
+    # (nor by the relations between the files of a cycle, which random fakes do not keep).
     if "known_releases" not in request.fixturenames:
         monkeypatch.setattr(releases_module, "releases", lambda: {})
+        monkeypatch.setattr(relations_module, "check_relations", lambda *a, **k: [])
 
 
 def fetch(server, data_dir, specs=SPECS, **kw):
@@ -459,10 +462,17 @@ def test_hand_placed_file_with_rows_missing_is_replaced(tmp_path, known_releases
     assert (tmp_path / "DEMO_J.xpt.corrupt").exists() and not (tmp_path / "DEMO_J.xpt").exists()
 
 
+def _label_synthetic(folder: Path) -> None:
+    """The generator's label, with its record of every .xpt file in ``folder``."""
+    record = "".join(f"file sha256: {hashlib.sha256(p.read_bytes()).hexdigest()} {p.name}\n"
+                     for p in sorted(folder.glob("*.xpt")))
+    (folder / "SYNTHETIC").write_text("synthetic\n" + record)
+
+
 def test_synthetic_directory_becomes_real_and_loses_its_marker(server, tmp_path):
     for spec in SPECS:
         (tmp_path / spec.filename).write_bytes(make_xpt(spec.name, rows=3, seed=7))
-    (tmp_path / "SYNTHETIC").write_text("synthetic\n")
+    _label_synthetic(tmp_path)
     (tmp_path / ".nhmg-generator").write_text("x\n")
     report = fetch(server, tmp_path)
     assert sorted(report.fetched) == sorted(FILES)
@@ -473,10 +483,19 @@ def test_synthetic_directory_becomes_real_and_loses_its_marker(server, tmp_path)
 def test_partly_real_directory_stays_marked_synthetic(server, tmp_path):
     for spec in SPECS:
         (tmp_path / spec.filename).write_bytes(make_xpt(spec.name, rows=3, seed=7))
-    (tmp_path / "SYNTHETIC").write_text("synthetic\n")
+    _label_synthetic(tmp_path)
     report = fetch(server, tmp_path, specs=SPECS[:2])  # the other two stay synthetic
     assert sorted(report.fetched) == ["BMX_G", "DEMO_G"]
     assert (tmp_path / "SYNTHETIC").exists()
+
+
+def test_a_stray_synthetic_label_does_not_replace_real_files(server, tmp_path):
+    fetch(server, tmp_path)
+    hits = dict(server.hits)
+    (tmp_path / "SYNTHETIC").write_text("synthetic\n")  # no record of generated files
+    report = fetch(server, tmp_path)
+    assert report.fetched == [] and sorted(report.reused) == sorted(FILES)
+    assert dict(server.hits) == hits
 
 
 def test_two_downloads_into_one_directory_take_turns(tmp_path):

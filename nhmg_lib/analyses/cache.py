@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 import warnings
 import zipfile
 from pathlib import Path
@@ -18,6 +17,8 @@ from typing import Any
 
 import numpy as np
 import platformdirs
+
+from nhmg_lib.data.atomic import atomic_write, describe
 
 __all__ = ["CACHE_FORMAT", "cache_dir", "cache_key", "cache_load", "cache_save"]
 
@@ -76,22 +77,11 @@ def cache_save(key: str, arrays: dict[str, np.ndarray],
     folder = cache_dir(directory)
     path = folder / f"{key}.npz"
     try:
-        folder.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{key}.", suffix=".tmp")
-    except OSError as exc:
-        _warn_unwritable(folder, exc)
-        return None
-    try:
-        with os.fdopen(fd, "wb") as fh:
+        with atomic_write(path, "wb") as fh:
             np.savez(fh, **arrays)
-        os.replace(tmp, path)
-    except OSError as exc:
-        Path(tmp).unlink(missing_ok=True)
+    except OSError as exc:  # OutputError too: the previous entry, if any, is untouched
         _warn_unwritable(folder, exc)
         return None
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
     return path
 
 
@@ -100,6 +90,6 @@ def _warn_unwritable(folder: Path, exc: OSError) -> None:
         return
     _WARNED.add(str(folder))
     warnings.warn(f"not caching bootstrap results: {folder} is not writable "
-                  f"({exc.strerror or exc}); results are computed anew each run. Set "
+                  f"({describe(exc)}); results are computed anew each run. Set "
                   "NHMG_CACHE_DIR to a writable directory to make repeated runs fast.",
                   stacklevel=3)

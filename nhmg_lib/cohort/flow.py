@@ -25,6 +25,7 @@ import pandas as pd
 from nhmg_lib.cohort import candidates, requirements
 from nhmg_lib.cohort.cycles import cycle_losses
 from nhmg_lib.cohort.definitions import DEFAULT, MODEL3_COVARIATES, Definitions
+from nhmg_lib.data.atomic import atomic_paths, atomic_write
 from nhmg_lib.data.catalog import COLUMNS, CYCLE_COLUMNS, CYCLES
 from nhmg_lib.data.codes import UnexpectedCodeWarning
 from nhmg_lib.errors import NhmgError
@@ -297,19 +298,23 @@ class Cohort:
         """Write :meth:`flow_record` as JSON to ``path``."""
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(self.flow_record(), indent=1) + "\n")
+        with atomic_write(path) as f:
+            f.write(json.dumps(self.flow_record(), indent=1) + "\n")
         return path
 
     def to_csv(self, path: str | os.PathLike[str], all_adults: bool = False) -> list[Path]:
         """Write the cohort (or, with ``all_adults``, every adult 20-59 plus ``in_cohort``) in
         SPEC section 7 column order, extras last, and ``flow.json`` beside it."""
         path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
         frame = self.adults if all_adults else self.frame
         spec = [c for c in SPEC_COLUMNS if c in frame.columns]
         cols = spec + (["in_cohort"] if all_adults else []) + [c for c in EXTRA_COLUMNS if c in frame]
-        frame[cols].to_csv(path, index=False)
-        return [path, self.write_flow(path.with_name("flow.json"))]
+        flow_path = path.with_name("flow.json")
+        # Both written to temporary files first: a failure leaves both previous files as they were.
+        with atomic_paths(path, flow_path) as (tmp, flow_tmp):
+            frame[cols].to_csv(tmp, index=False)
+            flow_tmp.write_text(json.dumps(self.flow_record(), indent=1) + "\n")
+        return [path, flow_path]
 
 
 def _component_columns(component: str) -> set[str]:

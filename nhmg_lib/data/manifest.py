@@ -10,15 +10,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import threading
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-import pyreadstat
-
-from nhmg_lib.data.releases import file_digest
+from nhmg_lib.data.atomic import atomic_write
+from nhmg_lib.data.filecache import file_digest
 
 MANIFEST_NAME = "manifest.json"
 _FORMAT_VERSION = 1
@@ -62,11 +59,13 @@ def check_xpt(path: Path, expected_size: int | None = None) -> str | None:
         return describe_non_xpt(head)
     if size % XPT_RECORD:
         return f"truncated: {size:,} bytes is not a whole number of 80-byte XPT records"
+    import pyreadstat  # here: the manifest alone (``verify``) should not load pandas
+
     try:
         pyreadstat.read_xport(str(path), metadataonly=True)
     except Exception as exc:  # pyreadstat raises its own ReadstatError and plain exceptions
         return f"not a readable XPT file (pyreadstat: {exc})"
-    from nhmg_lib.data.releases import xpt_layout
+    from nhmg_lib.data.xpt import xpt_layout
 
     layout = xpt_layout(path)  # v5 has no row count: a cut file may still read "fine"
     if isinstance(layout, str) or layout.problem:
@@ -120,16 +119,8 @@ def save_manifest(data_dir: Path, entries: dict[str, dict[str, Any]]) -> None:
     data_dir = Path(data_dir)
     body = json.dumps({"format": _FORMAT_VERSION, "files": dict(sorted(entries.items()))},
                       indent=2, sort_keys=True)
-    # Unique per writer; opened like any file (not mkstemp's 0600) so a shared cache stays
-    # readable by the group the umask allows.
-    tmp = data_dir / f".{MANIFEST_NAME}.{os.getpid()}.{threading.get_ident()}.tmp"
-    try:
-        with open(tmp, "x", encoding="utf-8") as fh:
-            fh.write(body + "\n")
-        os.replace(tmp, data_dir / MANIFEST_NAME)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    with atomic_write(data_dir / MANIFEST_NAME) as fh:
+        fh.write(body + "\n")
 
 
 def manifest_hash(data_dir: Path | str) -> str:
@@ -137,22 +128,19 @@ def manifest_hash(data_dir: Path | str) -> str:
 
     It is the sha256 of the sorted (upper-cased file stem, file sha256) pairs, so it depends
     only on the bytes and names of the files, not on letter case, mtimes or whether a
-    manifest exists. A file's sha256 comes from the manifest when its size and mtime still
-    match the entry, else it is computed. An empty or missing directory hashes to a constant.
+    manifest exists. A file's sha256 is computed once per version of the file
+    (:mod:`nhmg_lib.data.filecache`), never trusted from size and mtime alone. An empty or
+    missing directory hashes to a constant.
     """
+    from nhmg_lib.data import filecache
+
     data_dir = Path(data_dir)
-    entries, _ = load_manifest(data_dir)
     pairs: list[tuple[str, str]] = []
     files = sorted(data_dir.iterdir()) if data_dir.is_dir() else []
     for path in files:
-        if not path.is_file() or path.suffix.lower() != ".xpt":
-            continue
-        stem = path.stem.upper()
-        entry = entries.get(stem, {})
-        stat = path.stat()
-        same = (entry.get("file") == path.name and entry.get("size") == stat.st_size
-                and entry.get("mtime_ns") == stat.st_mtime_ns and entry.get("sha256"))
-        pairs.append((stem, entry["sha256"] if same else sha256_file(path)))
+        if path.is_file() and path.suffix.lower() == ".xpt" and not path.name.startswith("."):
+            pairs.append((path.stem.upper(), filecache.sha256(path)))
+    filecache.flush()
     digest = hashlib.sha256()
     for stem, sha in sorted(pairs):
         digest.update(f"{stem}\t{sha}\n".encode())

@@ -4,8 +4,8 @@
 case-insensitively), checks it before trusting it (readable, right cycle, every column
 present, SEQN unique and inside the cycle's range), reads only the catalogue's columns, merges
 them onto DEMO by SEQN and stacks the cycles. The merged frame is cached as parquet, keyed by
-the files' names, sizes and modification times, the columns read and the library version, so
-a second load of unchanged files costs one parquet read.
+the files' names and contents (SHA-256), the columns read and the library version, so a
+second load of unchanged files costs one parquet read.
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 import warnings
 from collections.abc import Iterable
 from pathlib import Path
@@ -24,6 +23,8 @@ import pyreadstat
 from nhmg_lib import __version__
 from nhmg_lib.data.catalog import CYCLES, COLUMNS, CYCLE_COLUMNS, SEQN_RANGE, FileSpec, files_for
 from nhmg_lib.errors import NhmgError
+from nhmg_lib.data import filecache
+from nhmg_lib.data.atomic import atomic_path
 from nhmg_lib.data.manifest import check_xpt, load_manifest
 from nhmg_lib.data.sources import find_file
 
@@ -257,10 +258,13 @@ def _read_all(paths: dict[FileSpec, Path], cycles: tuple[str, ...]) -> pd.DataFr
 
 
 def _cache_key(paths: dict[FileSpec, Path], cycles: tuple[str, ...]) -> str:
-    """Hash of what determines the frame: files (name, size, mtime), columns, cycles, version."""
-    items = sorted(
-        (p.name, p.stat().st_size, p.stat().st_mtime_ns, s.columns) for s, p in paths.items()
-    )
+    """Hash of what determines the frame: files (name, SHA-256), columns, cycles, version.
+
+    Keyed on content, not on size and mtime: a file changed in place with both kept must
+    not be read from the cache. The digests themselves are cached (:mod:`filecache`).
+    """
+    items = sorted((p.name, filecache.sha256(p), s.columns) for s, p in paths.items())
+    filecache.flush()
     blob = json.dumps({"files": items, "cycles": cycles, "version": __version__}, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
@@ -283,15 +287,8 @@ def _write_cache(raw: pd.DataFrame, cache_file: Path) -> None:
     """Write atomically (temp file + rename); an unwritable directory only costs speed."""
     try:
         _ensure_writable_dir(cache_file.parent)
-        fd, tmp = tempfile.mkstemp(dir=cache_file.parent, suffix=".tmp")
-        os.close(fd)
-        try:
+        with atomic_path(cache_file) as tmp:
             raw.to_parquet(tmp, index=False)
-            os.chmod(tmp, 0o644)
-            os.replace(tmp, cache_file)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
     except OSError as exc:
         warnings.warn(
             f"not caching the merged NHANES frame: {cache_file.parent} is not writable ({exc}); "

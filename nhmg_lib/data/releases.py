@@ -3,39 +3,37 @@
 XPT version 5 files carry no row count, so a file cut on an 80-byte record boundary reads
 "fine" with participants missing. This module answers from facts instead of structure alone:
 
-* :data:`RELEASES` (``cdc_releases.csv``, shipped with the package, sources in its header):
+* :func:`releases` (``cdc_releases.csv``, shipped with the package, sources in its header):
   the byte size and MD5 of the CDC's files, and their row counts where known.
-* :func:`xpt_layout` reads only a file's header and last bytes: the table name, the row
-  length and the number of rows (counted from the size for v5, read from the header for v8),
-  and whether the data end inside a row (a cut file).
+* :func:`xpt_layout` (:mod:`nhmg_lib.data.xpt`) reads only a file's header and last bytes:
+  the table name, the row length, the number of rows and whether the data end inside a row.
 * :func:`verify_file` sorts one file into ``known release`` (size and MD5 as recorded),
   ``other release`` (a warning: the CDC re-releases files), ``unknown`` (not listed),
-  ``synthetic`` or ``damaged`` (an error naming the file and the fix).
-* :func:`verify_dir` does it for every ``.xpt`` file of a directory; :func:`require_intact`
-  raises on damage. The cost is a header read per file plus an MD5 of the listed files whose
-  size matches the record.
+  ``synthetic`` (in the generator's record) or ``damaged`` (an error naming the file and the
+  fix): wrong rows, an edit after download (the manifest's SHA-256), a broken relation to its
+  cycle's DEMO (:mod:`nhmg_lib.data.relations`) or a lost tail.
+* :func:`verify_dir` does it for every ``.xpt`` file of a directory (or the named ones), and
+  marks two files standing for one name (``DEMO_J.xpt``, ``DEMO_J (1).xpt``) ``duplicate``;
+  :func:`require_intact` raises on either. Digests and relation verdicts are computed once
+  per version of a file (:mod:`nhmg_lib.data.filecache`), so a repeated check reads headers only.
 """
 
 from __future__ import annotations
 
 import csv
-import hashlib
 import re
-import struct
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
+from nhmg_lib.data.filecache import file_digest  # noqa: F401 (part of this module's API)
+from nhmg_lib.data.xpt import XptLayout, xpt_layout
 from nhmg_lib.errors import NhmgError
 
 RELEASES_CSV = Path(__file__).with_name("cdc_releases.csv")
-_V5_MAGIC = b"HEADER RECORD*******LIBRARY HEADER RECORD!!!!!!!"
-_V8_MAGIC = b"HEADER RECORD*******LIBV8   HEADER RECORD!!!!!!!"
-_REC = 80
-_NAMESTR = 140
 _STEM = re.compile(r"^[A-Z0-9]+(_[A-Z0-9]+)*_[A-J]$")
 
-STATUSES = ("known release", "other release", "unknown", "synthetic", "damaged")
+STATUSES = ("known release", "other release", "unknown", "synthetic", "damaged", "duplicate")
 
 
 class DamagedDataError(NhmgError):
@@ -50,6 +48,7 @@ class Release:
     bytes: int | None
     md5: str | None
     rows: int | None
+    rows_from: str = ""  # where the row count comes from
 
 
 @lru_cache(maxsize=1)
@@ -61,137 +60,15 @@ def releases() -> dict[str, Release]:
     for row in csv.DictReader(lines):
         out[row["file"].upper()] = Release(
             row["file"].upper(), int(row["bytes"]) if row["bytes"] else None,
-            row["md5"] or None, int(row["rows"]) if row["rows"] else None)
+            row["md5"] or None, int(row["rows"]) if row["rows"] else None,
+            row.get("rows_from") or "")
     return out
 
 
-@dataclass(frozen=True)
-class XptLayout:
-    """The parts of an XPT header that decide the file's size."""
-
-    version: int          # 5 or 8
-    table: str            # member (data set) name
-    nvars: int
-    header_bytes: int     # bytes before the first data row
-    row_bytes: int
-    rows: int
-    problem: str | None = None  # why the data part is not whole (e.g. ends inside a row)
-    last_seqn: float | None = None  # SEQN of the last row, when the file has a numeric SEQN
-
-
-def file_digest(path: Path, algorithm: str) -> str:
-    """Hex digest (``hashlib`` algorithm name) of a file, read in 1 MiB blocks."""
-    digest = hashlib.new(algorithm)
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _md5(path: Path) -> str:
-    return file_digest(path, "md5")  # the CDC list records MD5s
+    from nhmg_lib.data import filecache
 
-
-def xpt_layout(path: Path) -> XptLayout | str:
-    """The header facts of a SAS transport file, or a string saying why it is not one.
-
-    Reads the header (a few kB) and the last bytes only. For v5 the row count is the data
-    size over the row length, after the blank padding of the last 80-byte record.
-    """
-    path = Path(path)
-    size = path.stat().st_size
-    with open(path, "rb") as fh:
-        head = fh.read(1 << 16)
-        if head.startswith(_V5_MAGIC):
-            version, obs_tag, nam_tag = 5, b"HEADER RECORD*******OBS     ", b"HEADER RECORD*******NAMESTR"
-        elif head.startswith(_V8_MAGIC):
-            version, obs_tag, nam_tag = 8, b"HEADER RECORD*******OBSV8   ", b"HEADER RECORD*******NAMSTV8"
-        else:
-            return "not a SAS transport file (no XPT library header)"
-        while head.find(obs_tag) < 0 and len(head) < min(size, 1 << 22):
-            more = fh.read(1 << 16)
-            if not more:
-                break
-            head += more
-        nam, obs = head.find(nam_tag), head.find(obs_tag)
-        if nam < 0 or obs < 0:
-            return "truncated: the XPT header is incomplete"
-        if head.find(obs_tag, obs + 1) >= 0 or head.count(b"HEADER RECORD*******MEMB") > 1:
-            return "holds more than one data set"
-        try:
-            nvars = int(head[nam + 54:nam + 58])
-        except ValueError:
-            return "the XPT variable header is unreadable"
-        namestrs = head[nam + _REC: nam + _REC + nvars * _NAMESTR]
-        if len(namestrs) < nvars * _NAMESTR:
-            return "truncated: the XPT variable descriptions are incomplete"
-        ends, seqn_pos = [], None
-        for i in range(nvars):
-            rec = namestrs[i * _NAMESTR:(i + 1) * _NAMESTR]
-            length = struct.unpack(">h", rec[4:6])[0]
-            pos = struct.unpack(">i", rec[84:88])[0]
-            ends.append(pos + length)
-            if rec[8:16].strip().upper() == b"SEQN" and rec[0:2] == b"\x00\x01" and length == 8:
-                seqn_pos = pos
-        row = max(ends, default=0)
-        dsc = head.find(b"HEADER RECORD*******DSC")
-        width = 32 if version == 8 else 8
-        table = (head[dsc + _REC + 8: dsc + _REC + 8 + width].decode("latin-1").strip()
-                 if dsc >= 0 else "")
-        start = obs + _REC
-        data = size - start
-        if row <= 0 or data < 0:
-            return "the XPT header is inconsistent (no row length)"
-        if version == 8:
-            try:
-                rows = int(head[obs + 48: obs + 63])
-            except ValueError:
-                rows = -1
-            expected = start + -(-rows * row // _REC) * _REC if rows >= 0 else None
-            problem = None
-            if expected is not None and size < expected:
-                problem = f"truncated: the header promises {rows:,} rows ({expected:,} bytes), the file has {size:,} bytes"
-            last = _read_seqn(fh, start, row, rows, seqn_pos) if problem is None else None
-            return XptLayout(8, table, nvars, start, row, rows, problem, last)
-        tail_len = min(data, row + 2 * _REC)
-        fh.seek(size - tail_len)
-        tail = fh.read(tail_len)
-    rows = data // row
-    # Blank padding of the last record may hold whole "rows" of spaces when a row is short.
-    while rows > 0 and data - (rows - 1) * row < _REC and \
-            tail[len(tail) - (data - (rows - 1) * row):][:row].strip(b" ") == b"":
-        rows -= 1
-    left = data - rows * row
-    leftover = tail[len(tail) - left:] if left else b""
-    problem = None
-    if size % _REC:
-        problem = f"truncated: {size:,} bytes is not a whole number of 80-byte XPT records"
-    elif left >= _REC or leftover.strip(b" "):
-        problem = (f"truncated: the data end inside a row ({left} bytes after the last whole "
-                   f"row of {row} bytes are not padding)")
-    last = None
-    if rows and seqn_pos is not None:
-        at = len(tail) - (data - (rows - 1) * row) + seqn_pos
-        if 0 <= at <= len(tail) - 8:
-            last = _ibm_float(tail[at:at + 8])
-    return XptLayout(5, table, nvars, start, row, rows, problem, last)
-
-
-def _read_seqn(fh, start: int, row: int, rows: int, pos: int | None) -> float | None:
-    if not rows or pos is None:
-        return None
-    fh.seek(start + (rows - 1) * row + pos)
-    return _ibm_float(fh.read(8))
-
-
-def _ibm_float(b: bytes) -> float | None:
-    """An 8-byte IBM mainframe double (the XPT numeric format); ``None`` for a missing value."""
-    if len(b) < 8 or (b[1:] == b"\0" * 7 and b[0] in b"._ABCDEFGHIJKLMNOPQRSTUVWXYZ"):
-        return None
-    sign = -1.0 if b[0] & 0x80 else 1.0
-    exponent = (b[0] & 0x7F) - 64
-    fraction = int.from_bytes(b[1:], "big") / float(1 << 56)
-    return sign * fraction * 16.0 ** exponent
+    return filecache.md5(path)  # the CDC list records MD5s; computed once per file version
 
 
 #: A file sorted by SEQN whose last SEQN is further than this share of its cycle's range from
@@ -226,14 +103,21 @@ class FileCheck:
 
     @property
     def damaged(self) -> bool:
-        return self.status == "damaged"
+        """Not to be used: damaged, or one of two files claiming the same name."""
+        return self.status in ("damaged", "duplicate")
 
 
-def verify_file(path: Path, *, synthetic: bool = False, name: str | None = None) -> FileCheck:
-    """Classify one file against :data:`RELEASES` (see the module docstring).
+def verify_file(path: Path, *, synthetic: bool = False, name: str | None = None,
+                demo: Path | None = None, entry: dict | None = None,
+                labelled: bool = False) -> FileCheck:
+    """Classify one file (see the module docstring); usable on a folder's files one by one.
 
-    ``name`` is the file name to judge it by (default: its own; a download's ``.part`` file
-    is judged by the name it will get).
+    ``name``: the file name to judge it by (default its own; a download's ``.part`` file is
+    judged by the name it will get). ``synthetic``: the file is one the generator wrote (its
+    record says so), so there is no CDC release to compare. ``demo``: the DEMO file of the
+    same cycle, for the relations between files (:mod:`nhmg_lib.data.relations`); ``None``
+    skips them. ``entry``: the file's manifest entry, whose SHA-256 it must still have.
+    ``labelled``: the folder carries a SYNTHETIC label that does not cover this file.
     """
     src = path = Path(path)
     size = path.stat().st_size
@@ -243,52 +127,102 @@ def verify_file(path: Path, *, synthetic: bool = False, name: str | None = None)
     fix = (f"Delete {fname} and run `nhmg download` to fetch it again (or place the CDC "
            "file there by hand).")
     path = path.parent / fname
+
+    def bad(why: str, rows: int | None = None) -> FileCheck:
+        return FileCheck(path.name, "damaged", size, rows, f"{why}. {fix}")
+
     if isinstance(layout, str):
-        return FileCheck(path.name, "damaged", size, None, f"{layout}. {fix}")
+        return bad(layout)
     if layout.problem:
-        return FileCheck(path.name, "damaged", size, layout.rows, f"{layout.problem}. {fix}")
+        return bad(layout.problem, layout.rows)
     table = layout.table.upper()
     if _STEM.match(table) and _STEM.match(stem) and table != stem:
-        return FileCheck(path.name, "damaged", size, layout.rows,
-                         f"it holds the data set {layout.table}, not {stem}: another file "
-                         f"saved under this name. {fix}")
+        return bad(f"it holds the data set {layout.table}, not {stem}: another file saved "
+                   "under this name", layout.rows)
     if synthetic:
         return FileCheck(path.name, "synthetic", size, layout.rows, "synthetic data")
+    if entry and entry.get("file") == path.name and entry.get("sha256"):
+        from nhmg_lib.data import filecache
+
+        if size != entry.get("size") or filecache.sha256(src) != entry["sha256"]:
+            return bad("its SHA-256 is no longer the one manifest.json recorded when it was "
+                       "saved: the file was changed after download", layout.rows)
+    check = _against_release(src, path.name, stem, size, layout, demo, bad)
+    if labelled and check.status != "damaged":
+        check.message += ("; the folder is labelled SYNTHETIC, but this file is not one the "
+                          "generator wrote (not in its record), so it is checked as NHANES data")
+    return check
+
+
+def _against_release(src: Path, fname: str, stem: str, size: int, layout: XptLayout,
+                     demo: Path | None, bad) -> FileCheck:
     known = releases().get(stem)
-    if known is None:
-        short = _cut_short(stem, layout)
-        return FileCheck(path.name, "unknown", size, layout.rows,
-                         "not in the list of known CDC releases; checked for structure only"
-                         + (f"; warning: {short}" if short else ""))
-    if known.rows is not None and layout.rows != known.rows:
-        return FileCheck(path.name, "damaged", size, layout.rows,
-                         f"it has {layout.rows:,} rows, the CDC release has {known.rows:,} "
-                         f"(truncated, or not the CDC file). {fix}")
-    if known.bytes is None:
-        return FileCheck(path.name, "other release", size, layout.rows,
-                         f"row count as in the CDC release ({known.rows:,}); size and MD5 not recorded")
-    if size == known.bytes:
-        if _md5(src) == known.md5:
-            return FileCheck(path.name, "known release", size, layout.rows, "CDC release as recorded")
-        return FileCheck(path.name, "other release", size, layout.rows,
-                         "same size as the recorded CDC release but another MD5 (the CDC "
-                         "re-releases files; if in doubt, fetch it again)")
+    if known is not None and known.bytes == size and _md5(src) == known.md5:
+        return FileCheck(fname, "known release", size, layout.rows, "CDC release as recorded")
+    if known is not None and known.rows is not None and layout.rows != known.rows:
+        return bad(f"it has {layout.rows:,} rows, the CDC release has {known.rows:,} "
+                   f"(truncated, or not the CDC file)", layout.rows)
+    from nhmg_lib.data.relations import check_relations
+
+    broken = []
+    if demo is not None:
+        from nhmg_lib.data import filecache
+
+        filecache.digests(src)  # facts are kept beside the file's digests
+        broken = filecache.fact(src, f"relations {stem} {filecache.identity(demo)}",
+                                lambda: check_relations(src, demo, stem))
+    if broken:
+        return bad("it breaks a relation NHANES fixes between the files of a cycle: "
+                   + "; ".join(broken), layout.rows)
     short = _cut_short(stem, layout)
     if short:
-        return FileCheck(path.name, "damaged", size, layout.rows,
-                         f"{size:,} bytes, the recorded CDC release {known.bytes:,} bytes, and "
-                         f"{short}. {fix}")
-    return FileCheck(path.name, "other release", size, layout.rows,
+        return bad(f"{size:,} bytes, and {short}", layout.rows)
+    if known is None:
+        return FileCheck(fname, "unknown", size, layout.rows,
+                         "not in the list of known CDC releases; checked for structure"
+                         + (" and against its cycle's DEMO" if demo is not None else " only"))
+    if known.bytes is None:
+        return FileCheck(fname, "other release", size, layout.rows,
+                         f"row count as in the CDC release ({known.rows:,}); size and MD5 not recorded")
+    if size == known.bytes:
+        return FileCheck(fname, "other release", size, layout.rows,
+                         "same size as the recorded CDC release but another MD5 (the CDC "
+                         "re-releases files; if in doubt, fetch it again)")
+    return FileCheck(fname, "other release", size, layout.rows,
                      f"{size:,} bytes, the recorded CDC release {known.bytes:,} bytes; its variables "
                      f"differ, so it is another release of the file (a warning, not an error)")
 
 
+_COPY = re.compile(r"^(?P<stem>[A-Z0-9_]+?)(\s*\(\d+\)|\s*-\s*COPY(\s*\d+)?|\s+COPY(\s*\d+)?)?\.XPT$")
+
+
+def claimed_stem(file_name: str) -> str | None:
+    """The NHANES file a name stands for: ``DEMO_J`` for ``demo_j.XPT`` and for the copies a
+    browser or file manager makes (``DEMO_J (1).xpt``, ``DEMO_J copy.xpt``); else ``None``."""
+    m = _COPY.match(file_name.upper())
+    return m.group("stem") if m else None
+
+
+def duplicates(names: list[str]) -> dict[str, list[str]]:
+    """Stems claimed by more than one of ``names`` (a folder's file names), with the names."""
+    groups: dict[str, list[str]] = {}
+    for n in names:
+        stem = claimed_stem(n)
+        if stem:
+            groups.setdefault(stem, []).append(n)
+    return {s: sorted(ns) for s, ns in groups.items() if len(ns) > 1}
+
+
 @dataclass
 class VerifyReport:
-    """Every ``.xpt`` file of a directory with its status; ``missing`` catalogue files."""
+    """Every ``.xpt`` file of a directory with its status; ``missing`` catalogue files.
+
+    ``labelled``: the folder carries the SYNTHETIC label; which files are synthetic is
+    decided per file by the generator's record, so a folder can be ``mixed``.
+    """
 
     data_dir: Path
-    synthetic: bool
+    labelled: bool
     files: list[FileCheck] = field(default_factory=list)
     missing: list[str] = field(default_factory=list)
 
@@ -297,8 +231,18 @@ class VerifyReport:
         return [f for f in self.files if f.damaged]
 
     @property
+    def synthetic(self) -> bool:
+        return self.mode == "synthetic"
+
+    @property
     def mode(self) -> str:
-        return "synthetic" if self.synthetic else "real"
+        """``synthetic`` (every file the generator's), ``real`` (none) or ``mixed``."""
+        made = [f.status == "synthetic" for f in self.files]
+        if made and all(made):
+            return "synthetic"
+        if any(made):
+            return "mixed"
+        return "synthetic" if self.labelled and not self.files else "real"
 
     def counts(self) -> dict[str, int]:
         return {s: sum(f.status == s for f in self.files) for s in STATUSES
@@ -307,7 +251,9 @@ class VerifyReport:
     def summary(self) -> str:
         counts = ", ".join(f"{n} {s}" for s, n in self.counts().items()) or "no .xpt files"
         miss = f"; {len(self.missing)} catalogue file(s) missing" if self.missing else ""
-        return f"{self.data_dir} ({self.mode} data): {counts}{miss}."
+        mode = f"{self.mode} data" + (", synthetic and NHANES files together"
+                                      if self.mode == "mixed" else "")
+        return f"{self.data_dir} ({mode}): {counts}{miss}."
 
     def text(self) -> str:
         width = max((len(f.file) for f in self.files), default=4)
@@ -332,32 +278,79 @@ class VerifyReport:
                 + " (`nhmg verify --data-dir DIR` lists every file.)")
 
 
-def verify_dir(data_dir: Path | str) -> VerifyReport:
-    """Check every ``.xpt`` file of ``data_dir`` (:func:`verify_file`) and list missing ones."""
+def verify_dir(data_dir: Path | str, names: list[str] | None = None) -> VerifyReport:
+    """Check the ``.xpt`` files of ``data_dir`` (:func:`verify_file`) and list missing ones.
+
+    ``names`` (file names or stems, e.g. ``["DEMO_G.xpt", "BMX_G"]``) checks only those that
+    are present -- for a command that reads a few files; a missing file is not damage. The
+    DEMO of each cycle is always read, as the reference of the relations.
+    """
+    from nhmg_lib.data import filecache
     from nhmg_lib.data.catalog import files_for
+    from nhmg_lib.data.manifest import load_manifest
 
     data_dir = Path(data_dir)
     if not data_dir.is_dir():
         raise DamagedDataError(f"The data directory {data_dir} does not exist. Run "
                                "`nhmg download --data-dir DIR` or `nhmg synth --out DIR`.")
-    synthetic = (data_dir / "SYNTHETIC").is_file()
-    report = VerifyReport(data_dir, synthetic)
-    present = set()
-    for path in sorted(data_dir.iterdir(), key=lambda p: p.name.upper()):
-        if path.is_file() and path.suffix.lower() == ".xpt":
-            present.add(path.name.upper())
-            report.files.append(verify_file(path, synthetic=synthetic))
-    report.missing = [s.filename for s in files_for() if s.filename.upper() not in present]
+    labelled = (data_dir / "SYNTHETIC").is_file()
+    made = _generated(data_dir) if labelled else {}
+    entries, _ = load_manifest(data_dir)
+    report = VerifyReport(data_dir, labelled)
+    # Hidden files are not data: a temporary file of an interrupted write is one.
+    xpts = sorted((p for p in data_dir.iterdir() if p.is_file() and p.suffix.lower() == ".xpt"
+                   and not p.name.startswith(".")), key=lambda p: p.name.upper())
+    twins = duplicates([p.name for p in xpts])
+    wanted = None if names is None else {
+        n.upper() if n.upper().endswith(".XPT") else f"{n.upper()}.XPT" for n in names}
+    is_demo = lambda p: p.stem.upper().startswith("DEMO_")  # noqa: E731
+    demos: dict[str, Path] = {}  # cycle -> a DEMO that passed, the reference of the relations
+    checks: dict[Path, FileCheck] = {}
+    for path in sorted(xpts, key=lambda p: not is_demo(p)):  # each cycle's DEMO first
+        stem = claimed_stem(path.name)
+        if wanted is not None and (stem is None or f"{stem}.XPT" not in wanted) \
+                and not is_demo(path):
+            continue
+        if stem in twins:
+            checks[path] = FileCheck(
+                path.name, "duplicate", path.stat().st_size, None,
+                f"{' and '.join(twins[stem])} both stand for {stem}; which one is meant cannot "
+                "be told, so neither is used: keep the right one and delete (or rename) the other")
+            continue
+        own = made.get(path.name.upper())
+        synthetic = own is not None and filecache.sha256(path) == own
+        cycle = path.stem.upper().rsplit("_", 1)[-1]
+        check = verify_file(path, synthetic=synthetic,
+                            demo=None if is_demo(path) else demos.get(cycle),
+                            entry=entries.get(path.stem.upper()),
+                            labelled=labelled and not synthetic)
+        if is_demo(path) and not check.damaged and not synthetic:
+            demos[cycle] = path
+        checks[path] = check
+    report.files = [checks[p] for p in xpts if p in checks and (
+        wanted is None or f"{claimed_stem(p.name)}.XPT" in wanted)]
+    present = {p.name.upper() for p in xpts}
+    report.missing = [s.filename for s in files_for() if s.filename.upper() not in present
+                      and (wanted is None or s.filename.upper() in wanted)]
+    filecache.flush()
     return report
 
 
-def require_intact(data_dir: Path | str) -> VerifyReport:
+def _generated(data_dir: Path) -> dict[str, str]:
+    """The generator's record of the files it wrote in ``data_dir`` (NAME.XPT -> SHA-256)."""
+    from nhmg_lib.data.generated import generated_files
+
+    return {n.upper(): sha for n, sha in generated_files(data_dir).items()}
+
+
+def require_intact(data_dir: Path | str, names: list[str] | None = None) -> VerifyReport:
     """:func:`verify_dir`, raising :class:`DamagedDataError` when any file is damaged."""
-    report = verify_dir(data_dir)
+    report = verify_dir(data_dir, names)
     if report.damaged:
         raise DamagedDataError(report.error_message())
     return report
 
 
 __all__ = ["Release", "releases", "xpt_layout", "XptLayout", "verify_file", "verify_dir",
-           "require_intact", "FileCheck", "VerifyReport", "DamagedDataError", "STATUSES"]
+           "require_intact", "FileCheck", "VerifyReport", "DamagedDataError", "STATUSES",
+           "claimed_stem", "duplicates"]

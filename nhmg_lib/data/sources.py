@@ -28,7 +28,8 @@ from nhmg_lib.data.fetch import FetchContext, FetchFailed, fetch
 from nhmg_lib.data.fetch import BACKOFF, CONNECT_TIMEOUT, READ_TIMEOUT, RETRIES
 from nhmg_lib.data.manifest import (check_xpt, load_manifest, manifest_hash, new_entry,
                                save_manifest, verify_entry)
-from nhmg_lib.data.releases import verify_file
+from nhmg_lib.data import filecache
+from nhmg_lib.data.releases import duplicates, verify_file
 
 LOCK_NAME = ".nhmg-download.lock"
 SYNTHETIC_FILES = ("SYNTHETIC", ".nhmg-generator")  # markers of nhmg_lib.data.synthetic
@@ -76,13 +77,17 @@ def file_url(spec: FileSpec, base_url: str | None = None) -> str:
 def find_file(data_dir: Path | str, spec: FileSpec) -> Path | None:
     """The file for ``spec`` in ``data_dir`` matched case-insensitively, or ``None``."""
     data_dir = Path(data_dir)
-    exact = data_dir / spec.filename
-    if exact.is_file():
-        return exact
     if not data_dir.is_dir():
         return None
+    files = [p for p in data_dir.iterdir() if p.suffix.lower() == ".xpt" and p.is_file()]
+    twins = duplicates([p.name for p in files]).get(spec.name.upper())
+    if twins:
+        raise DataDirError(
+            f"{data_dir} holds {' and '.join(twins)}, which both stand for {spec.filename}: "
+            "which one is meant cannot be told, so neither is used. Keep the right one and "
+            "delete (or rename) the other.")
     wanted = spec.filename.lower()
-    matches = sorted(p for p in data_dir.iterdir() if p.name.lower() == wanted and p.is_file())
+    matches = [p for p in files if p.name.lower() == wanted]
     return matches[0] if matches else None
 
 
@@ -148,18 +153,18 @@ def _ensure_writable(data_dir: Path) -> None:
 
 
 def _check_cached(data_dir: Path, spec: FileSpec, entry: dict | None,
-                  synthetic: bool = False) -> tuple[str, Path | None, str]:
+                  made: dict[str, str] | None = None) -> tuple[str, Path | None, str]:
     """Classify one cached file: ``reuse``, ``adopt``, ``fetch`` (absent) or ``corrupt``.
 
     A recorded file must still match its entry, and every file -- recorded or placed by
     hand -- must pass :func:`nhmg_lib.data.releases.verify_file` (size and rows of the known
-    CDC releases, the right data set). In a synthetic directory nothing is kept: every file
-    is fetched.
+    CDC releases, the right data set, the relations to its cycle's DEMO). A file the
+    synthetic-data generator wrote (``made``: its record, name -> SHA-256) is replaced.
     """
     path = find_file(data_dir, spec)
     if path is None:
         return "fetch", None, ""
-    if synthetic:
+    if made and made.get(path.name.upper()) == filecache.sha256(path):
         return "replace", path, "synthetic"
     if entry and entry.get("file") == path.name:
         problem = verify_entry(path, entry)
@@ -168,7 +173,8 @@ def _check_cached(data_dir: Path, spec: FileSpec, entry: dict | None,
         problem = check_xpt(path)
         state = "adopt"
     if problem is None:
-        check = verify_file(path)
+        demo = find_file(data_dir, FileSpec("DEMO", spec.cycle)) if spec.component != "DEMO" else None
+        check = verify_file(path, demo=demo)
         if check.damaged:
             problem = check.message.split(". Delete ")[0]
     return (state, path, "") if problem is None else ("corrupt", path, problem)
@@ -257,10 +263,12 @@ def _download(specs: list[FileSpec], data_dir: Path, base: str, start: float, wo
     report = DownloadReport(data_dir=data_dir)
     entries, manifest_corrupt = load_manifest(data_dir)
     synthetic = (data_dir / SYNTHETIC_FILES[0]).is_file()
-    if synthetic:
-        entries = {}
+    from nhmg_lib.data.generated import generated_files
+
+    made = ({n.upper(): sha for n, sha in generated_files(data_dir).items()}
+            if synthetic else {})
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-        checks = list(pool.map(lambda s: _check_cached(data_dir, s, entries.get(s.name), synthetic),
+        checks = list(pool.map(lambda s: _check_cached(data_dir, s, entries.get(s.name), made),
                                specs))
         todo = [s for s, (state, _, _) in zip(specs, checks)
                 if state in ("fetch", "corrupt", "replace")]
@@ -291,11 +299,11 @@ def _download(specs: list[FileSpec], data_dir: Path, base: str, start: float, wo
                            deadline_seconds=deadline)
         failures = _fetch_all(pool, todo, data_dir, base, entries, report, ctx, progress, log)
     report.seconds = time.monotonic() - start
-    if synthetic and not failures and todo:
+    if synthetic and not failures:
         # The marker goes only when no synthetic file is left (e.g. of a cycle not asked for).
         fetched = {f"{name}.xpt".upper() for name in report.fetched}
         left = sorted(p.name for p in data_dir.iterdir()
-                      if p.suffix.lower() == ".xpt" and p.name.upper() not in fetched)
+                      if p.name.upper() in made and p.name.upper() not in fetched)
         if not left:
             for name in SYNTHETIC_FILES:
                 (data_dir / name).unlink(missing_ok=True)

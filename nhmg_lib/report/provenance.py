@@ -22,6 +22,7 @@ from typing import Any, Iterable, Mapping
 import pandas as pd
 
 from nhmg_lib import __version__
+from nhmg_lib.data.atomic import atomic_write
 from nhmg_lib.report.tables import PublicationTable, publication_table
 
 #: Distributions whose versions the provenance lists (import name differs for some).
@@ -133,9 +134,8 @@ def write_downloads(records: Iterable[Mapping[str, Any]], scorecard: Any, out_di
 
     def write(name: str, text: str) -> None:
         path = out / name
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(text, encoding="utf-8")
-        tmp.replace(path)
+        with atomic_write(path) as fh:
+            fh.write(text)
         paths[name] = path
 
     records = list(records)
@@ -159,8 +159,10 @@ def data_record(mode: str, data_dir: str | Path) -> dict[str, Any]:
     from nhmg_lib.report.results import record
 
     d = Path(data_dir)
-    n = sum(1 for p in d.iterdir() if p.is_file() and p.suffix.lower() == ".xpt") if d.is_dir() else 0
-    return record("data/synthetic", 1.0 if mode == "synthetic" else 0.0, n)
+    n = sum(1 for p in d.iterdir() if p.is_file() and p.suffix.lower() == ".xpt"
+            and not p.name.startswith(".")) if d.is_dir() else 0
+    # A mixed folder (synthetic and NHANES files together) is not the NHANES data either.
+    return record("data/synthetic", 0.0 if mode == "real" else 1.0, n)
 
 
 class TextLine:
@@ -204,7 +206,8 @@ def data_check(context: Any, report: Any = None) -> PublicationTable | TextLine:
     notes = ["Known release: size and MD5 as the CDC file recorded in the package "
              "(nhmg_lib/data/cdc_releases.csv); other release: the row count matches but the "
              "file differs (the CDC re-releases files); unknown: not in that list, checked for "
-             "structure only; damaged: not used (`nhmg verify` exits non-zero)."]
+             "structure and against its cycle's DEMO (who must be in it, weight totals); "
+             "damaged or duplicate: not used (`nhmg verify` exits non-zero)."]
     if report.missing:
         notes.append("Catalogue files not in the directory: " + ", ".join(report.missing) + ".")
     return publication_table(frame, caption=f"The data files of this build checked against the "
