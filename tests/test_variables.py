@@ -245,7 +245,8 @@ def test_inflammatory_indices() -> None:
     raw = raw_frame(LBDSALSI=[40, 40, 0, 40], LBDLYMNO=[2, 2, 2, 2], LBXHSCRP=[1, NA, 1, 0],
                     LBDNENO=[4, 7.5, 7.6, 8], LBXPLTSI=[250, 400, 401, 300],
                     LBXRDW=[13, 13, 13, 13], LBXNEPCT=[55, 60, 65, 70])
-    assert labels(c.cally(raw)) == [pytest.approx(0.008, abs=1e-15), None, None, None]
+    # 4.0 g/dL x 2000 /uL / (0.1 mg/dL x 10^4) = 8000 / 1000 = 8
+    assert labels(c.cally(raw)) == [pytest.approx(8.0, rel=1e-12), None, None, None]
     assert c.np_product(raw).tolist() == [1000.0, 3000.0, 7.6 * 401, 2400.0]
     assert c.np_score(raw).tolist() == [0.0, 0.0, 2.0, 1.0]
     assert c.np_index(raw, Definitions(np_index="neutrophil_pct")).tolist() == [55.0, 60.0, 65.0, 70.0]
@@ -361,3 +362,15 @@ def test_real_vitamin_d_d3_against_total(full_real_dir: Path) -> None:
     assert (gap.round(1) == 1.4).sum() == 5542                       # D2 below its limit
     assert (gap > 2).sum() == 1201                                    # D2 measured
     assert d3.median() == pytest.approx(61.0, abs=3) and total.median() > d3.median()
+
+
+def test_real_indices_on_their_published_scales(full_real_dir: Path) -> None:
+    """2017-18 adults aged 20-59: CALLY on its authors' scale has a median of a few units
+    (published cohorts: medians between 1 and 10), PAR about 6 and RAR about 0.33."""
+    raw = load_raw(full_real_dir, cycles=("J",), cache=False, components=("CBC", "BIOPRO", "HSCRP"))
+    adult = raw["RIDAGEYR"].between(20, 59)
+    cally = c.cally(raw)[adult].dropna()
+    assert len(cally) == 3015 and 1 < cally.median() < 10
+    by_hand = (raw["LBDSALSI"] / 10) * (raw["LBDLYMNO"] * 1000) / (raw["LBXHSCRP"] / 10 * 1e4)
+    assert np.allclose(cally, by_hand[cally.index])
+    assert 4 < c.par(raw)[adult].median() < 8 and 0.28 < c.rar(raw)[adult].median() < 0.38

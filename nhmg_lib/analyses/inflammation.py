@@ -56,21 +56,31 @@ from nhmg_lib.survey.glm import SvyGLMResult, svyglm
 
 __all__ = [
     "INDICES", "INDEX_LABELS", "INDEX_UNITS", "TABLE_OUTCOMES", "InflammationError",
-    "index_column", "with_index_columns", "index_domain", "fit_tables", "IndexTables",
+    "units_note", "index_column", "with_index_columns", "index_domain", "fit_tables", "IndexTables",
     "records",
 ]
 
 INDICES: tuple[str, ...] = ("cally", "np", "par", "rar")
 INDEX_LABELS: dict[str, str] = {"cally": "CALLY", "np": "NP", "par": "PAR", "rar": "RAR"}
-#: Units of the untransformed indices (CONTRIBUTING, cohort frame).
+#: Units of the untransformed indices (CONTRIBUTING, cohort frame; definitions and their
+#: sources in :mod:`nhmg_lib.cohort.clinical`).
 INDEX_UNITS: dict[str, str] = {
-    "cally": "albumin (g/L) × lymphocytes (10⁹/L) / (CRP (mg/L) × 10⁴)",
+    "cally": "albumin (g/dL) × lymphocytes (/µL) / (CRP (mg/dL) × 10⁴)",
     "np_product": "neutrophils × platelets, (10⁹/L)²",
     "np_score": "0/1/2: neutrophils > 7.5 and platelets > 400 (10⁹/L)",
     "np_neutrophil_pct": "neutrophils, % of white cells",
     "par": "platelets (10⁹/L) per albumin (g/L)",
     "rar": "RDW (%) per albumin (g/L)",
 }
+
+
+def units_note(np_index: str = "product") -> str:
+    """One footnote giving the unit of every index (NP as ``np_index`` defines it)."""
+    units = {"cally": INDEX_UNITS["cally"], "np": INDEX_UNITS[f"np_{np_index}"],
+             "par": INDEX_UNITS["par"], "rar": INDEX_UNITS["rar"]}
+    return "Index units: " + "; ".join(f"{INDEX_LABELS[k]}, {v}" for k, v in units.items()) + "."
+
+
 #: Table id -> (outcome column or None for the index itself, family).
 TABLE_OUTCOMES: dict[str, tuple[str | None, str]] = {
     "table4": (None, "gaussian"),

@@ -116,19 +116,31 @@ def albumin(raw: pd.DataFrame) -> pd.Series:
 
 
 def cally(raw: pd.DataFrame) -> pd.Series:
-    """CALLY = albumin g/L (LBDSALSI) x lymphocytes 10^9/L (LBDLYMNO) / (hs-CRP mg/L
-    (LBXHSCRP) x 10^4); only where CRP was measured (2015-2018) and is positive."""
+    """CALLY index as its authors define it (Iida H et al., HPB 2022;24:101-115): albumin (g/dL)
+    x lymphocytes (/uL) / (CRP (mg/dL) x 10^4). From NHANES units, albumin LBDSALSI g/L / 10,
+    lymphocytes LBDLYMNO 10^3/uL x 1000, hs-CRP LBXHSCRP mg/L / 10; so CALLY =
+    LBDSALSI x LBDLYMNO x 1000 / (LBXHSCRP x 10^4) (2017-18 adults: median 4.6, 5th-95th
+    percentile 0.6-24). Only where
+    CRP was measured (2015-2018) and is positive."""
     crp = col(raw, "LBXHSCRP")
-    return albumin(raw) * col(raw, "LBDLYMNO") / (crp.where(crp > 0) * 1e4)
+    alb_g_dl = albumin(raw) / 10
+    lymph_per_ul = col(raw, "LBDLYMNO") * 1000
+    crp_mg_dl = crp.where(crp > 0) / 10
+    return alb_g_dl * lymph_per_ul / (crp_mg_dl * 1e4)
 
 
 def np_product(raw: pd.DataFrame) -> pd.Series:
-    """Neutrophils x platelets, (10^9/L)^2: LBDNENO x LBXPLTSI."""
+    """Neutrophils x platelets, (10^9/L)^2: LBDNENO x LBXPLTSI. The library's default NP
+    (``Definitions.np_index="product"``), modelled on the ln scale: a continuous version of
+    the two counts the published score (:func:`np_score`) dichotomises, because the paper
+    models NP per unit and reports medians, which a 0/1/2 score barely has."""
     return col(raw, "LBDNENO") * col(raw, "LBXPLTSI")
 
 
 def np_score(raw: pd.DataFrame) -> pd.Series:
-    """Neutrophil-platelet score 0/1/2: (LBDNENO > 7.5) + (LBXPLTSI > 400), 10^9/L."""
+    """Neutrophil-platelet score 0/1/2 as published (Watt DG et al., PLoS One
+    2015;10:e0142159): (neutrophils LBDNENO > 7.5) + (platelets LBXPLTSI > 400), both
+    10^9/L."""
     neut, plt = col(raw, "LBDNENO"), col(raw, "LBXPLTSI")
     return ((neut > 7.5).astype(float) + (plt > 400).astype(float)).where(neut.notna() & plt.notna())
 
@@ -145,10 +157,14 @@ def np_index(raw: pd.DataFrame, defs: Definitions = DEFAULT) -> pd.Series:
 
 
 def par(raw: pd.DataFrame) -> pd.Series:
-    """Platelet-to-albumin ratio: LBXPLTSI (10^9/L) / LBDSALSI (g/L)."""
+    """Platelet-to-albumin ratio, platelets LBXPLTSI (10^9/L) / albumin LBDSALSI (g/L), the
+    units of its usual definition in NHANES and clinical studies (2017-18 adults: median 6.0);
+    modelled on the ln scale, where a change of units moves only the intercept."""
     return col(raw, "LBXPLTSI") / albumin(raw)
 
 
 def rar(raw: pd.DataFrame) -> pd.Series:
-    """RDW-to-albumin ratio: LBXRDW (%) / LBDSALSI (g/L)."""
+    """RDW-to-albumin ratio, RDW LBXRDW (%) / albumin LBDSALSI (g/L) (2017-18 adults: median
+    0.33). Many reports divide by albumin in g/dL instead (values 10 times larger); modelled
+    on the ln scale, where that factor moves only the intercept."""
     return col(raw, "LBXRDW") / albumin(raw)
