@@ -36,7 +36,8 @@ Public API::
 
 Record ids: ``table4/<index>/model{1,2,3}/{ln_mg,q2,q3,q4,p_trend}`` (``p_trend``: estimate
 and CI are the trend term's β, ``p`` the P for trend), ``table5/<index>/model{m}/ln_index``
-(OR) and ``table6/<index>/model{m}/ln_index`` (β), index in cally, np, par, rar.
+(OR) and ``table6/<index>/model{m}/ln_index`` (β), index in cally, np, par, rar; each with
+``.../p_holm`` and ``.../p_bh``: its P adjusted over the four indices (:func:`adjusted_records`).
 """
 
 from __future__ import annotations
@@ -47,7 +48,7 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from nhmg_lib.analyses import models
+from nhmg_lib.analyses import models, multiplicity
 from nhmg_lib.cohort.definitions import DEFAULT, Definitions
 from nhmg_lib.survey.design import Design
 from nhmg_lib.errors import NhmgError
@@ -57,7 +58,7 @@ from nhmg_lib.survey.glm import SvyGLMResult, svyglm
 __all__ = [
     "INDICES", "INDEX_LABELS", "INDEX_UNITS", "TABLE_OUTCOMES", "InflammationError",
     "units_note", "index_column", "with_index_columns", "index_domain", "fit_tables", "IndexTables",
-    "records",
+    "records", "adjusted_records",
 ]
 
 INDICES: tuple[str, ...] = ("cally", "np", "par", "rar")
@@ -290,5 +291,28 @@ def fit_tables(adults: pd.DataFrame, defs: Definitions = DEFAULT, *, design: Des
 
 
 def records(adults: pd.DataFrame, defs: Definitions = DEFAULT) -> list[dict]:
-    """results.json records of Tables 4, 5 and 6."""
-    return fit_tables(adults, defs).records()
+    """results.json records of Tables 4, 5 and 6, with their P adjusted over the four indices
+    (:func:`adjusted_records`)."""
+    recs = fit_tables(adults, defs).records()
+    return recs + adjusted_records(recs)
+
+
+def adjusted_records(recs: Sequence[dict]) -> list[dict]:
+    """P of Tables 4-6 adjusted for testing four indices: ``<id>/p_holm`` and ``<id>/p_bh`` for
+    every ``table{4,5,6}/<index>/model<m>/<row>`` record, the family being the indices of one
+    table, model and row (e.g. the four Model 3 ORs of Table 5); Holm and Benjamini-Hochberg
+    as R ``p.adjust``. A null P stays null and leaves the family."""
+    families: dict[tuple[str, str, str], list[dict]] = {}
+    for r in recs:
+        parts = r["id"].split("/")
+        if len(parts) == 4 and parts[0] in TABLE_OUTCOMES and parts[1] in INDICES:
+            families.setdefault((parts[0], parts[2], parts[3]), []).append(r)
+    out = []
+    for members in families.values():
+        p = [np.nan if r["p"] is None else r["p"] for r in members]
+        for method in multiplicity.METHODS:
+            for r, q in zip(members, multiplicity.p_adjust(p, method)):
+                v = _num(q)
+                out.append({"id": f"{r['id']}/p_{method}", "estimate": v, "ci_low": None,
+                            "ci_high": None, "p": v, "n": r["n"]})
+    return out

@@ -169,7 +169,7 @@ def _explained_sections(defs: Definitions, boot: int, seed: int, reasons: list[R
                 table, _other, rest = r["id"].split("/", 2)
                 out.append(record(f"{table}/{index}/{rest}", None))
             reasons.extend((f"{t}/{index}", failed[index]) for t in ("table4", "table5", "table6"))
-        return out
+        return out + inflammation.adjusted_records(out)
 
     def table1_records(a: pd.DataFrame) -> list[Record]:
         """Table 1; when a row cannot be computed, row by row, the failed rows keeping their
