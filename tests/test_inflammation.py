@@ -146,7 +146,7 @@ def test_formatted_and_publication_tables(result):
     html = index_table(result, "table6")._repr_html_()
     assert "ln RAR" in html and "Model 3" in html
     assert "CALLY, albumin (g/dL) × lymphocytes (/µL) / (CRP (mg/dL) × 10⁴)" in html
-    assert "NP, neutrophils × platelets, (10⁹/L)²" in html and "RAR, RDW (%) per albumin (g/L)" in html
+    assert "NP, neutrophils × platelets, (10⁹/L)²" in html and "RAR, RDW (%) per albumin (g/dL)" in html
     assert "NP, 0/1/2" in "".join(index_table(result, "table4", np_index="score").footnotes)
     with pytest.raises(inf.InflammationError):
         result.formatted("table7")

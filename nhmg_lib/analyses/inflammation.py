@@ -71,7 +71,7 @@ INDEX_UNITS: dict[str, str] = {
     "np_score": "0/1/2: neutrophils > 7.5 and platelets > 400 (10⁹/L)",
     "np_neutrophil_pct": "neutrophils, % of white cells",
     "par": "platelets (10⁹/L) per albumin (g/L)",
-    "rar": "RDW (%) per albumin (g/L)",
+    "rar": "RDW (%) per albumin (g/dL)",
 }
 
 

@@ -108,7 +108,7 @@ ROWS: tuple[Row, ...] = (
     Row("cally", "CALLY", "median", decimals=None),
     Row("np", "NP", "median", decimals=0),
     Row("par", "PAR", "median", decimals=2),
-    Row("rar", "RAR", "median", decimals=3),
+    Row("rar", "RAR", "median", decimals=2),
 )
 
 _NP_LABELS = {

@@ -357,7 +357,8 @@ def _inversion_p(fit, grid: np.ndarray, dev: np.ndarray, logistic: bool) -> np.n
     best = int(np.argmin(dev))
     scale = 1.0
     if not logistic:    # Gaussian: deviance = weighted RSS; LR on the residual variance scale
-        scale = dev[best] / (fit(float(grid[best])).n - fit(float(grid[best])).params.size)
+        at_best = fit(float(grid[best]))
+        scale = dev[best] / (at_best.n - at_best.params.size)
     p = np.full(grid.size, np.nan)
     for i, k in enumerate(grid):
         try:

@@ -158,13 +158,15 @@ def np_index(raw: pd.DataFrame, defs: Definitions = DEFAULT) -> pd.Series:
 
 def par(raw: pd.DataFrame) -> pd.Series:
     """Platelet-to-albumin ratio, platelets LBXPLTSI (10^9/L) / albumin LBDSALSI (g/L), the
-    units of its usual definition in NHANES and clinical studies (2017-18 adults: median 6.0);
+    units of its clinical reports (e.g. Liu CL et al., Eur J Med Res 2024,
+    doi:10.1186/s40001-024-02235-2) (2017-18 adults: median 6.0);
     modelled on the ln scale, where a change of units moves only the intercept."""
     return col(raw, "LBXPLTSI") / albumin(raw)
 
 
 def rar(raw: pd.DataFrame) -> pd.Series:
-    """RDW-to-albumin ratio, RDW LBXRDW (%) / albumin LBDSALSI (g/L) (2017-18 adults: median
-    0.33). Many reports divide by albumin in g/dL instead (values 10 times larger); modelled
-    on the ln scale, where that factor moves only the intercept."""
-    return col(raw, "LBXRDW") / albumin(raw)
+    """RDW-to-albumin ratio on the scale of its clinical reports (e.g. Kimura H et al., Sci Rep
+    2023, doi:10.1038/s41598-023-42986-2: median 3.5 in CKD): RDW LBXRDW (%) / albumin (g/dL) =
+    LBXRDW / (LBDSALSI / 10) (2017-18 adults: median 3.3). Modelled on the ln scale, where
+    the unit of albumin moves only the intercept."""
+    return col(raw, "LBXRDW") / (albumin(raw) / 10)
