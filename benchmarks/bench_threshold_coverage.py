@@ -79,7 +79,7 @@ def main() -> None:
     print(f"test-inversion interval covers K:                  {share(covers(r['inv'], args.k) for r in runs)}")
     gate = [r for r in runs if r.get("sup", r["davies"])]
     gate_name = "bootstrap sup-t" if args.boot else "Davies"
-    print(f"  ... among replicates where {gate_name} rejects:   {share(covers(r['inv'], args.k) for r in gate)}")
+    print(f"  ... among replicates where {gate_name} rejects:".ljust(51) + share(covers(r['inv'], args.k) for r in gate))
     widths = [r["inv"][1] - r["inv"][0] for r in runs if r["inv"] is not None]
     print(f"  median width (ln units):                         {np.median(widths):.2f}")
     print(f"  reaches an end of the grid:                      {share(r['inv_end'] for r in runs)}")
