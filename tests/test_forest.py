@@ -39,6 +39,8 @@ def test_rows_are_a_table_with_counts_and_the_papers_values(analyses: dict) -> N
     assert paper["paper_estimate"].tolist() == [published.BY_ID["fig3/hypertension/yes/q3"].estimate,
                                                 published.BY_ID["fig3/hypertension/yes/q4"].estimate]
     assert "(paper 0.005)" in rows.loc[rows["text"] == "Hypertension", "cell"].iloc[0]
+    holm = a.interactions.set_index("subgroup")["p_holm"]
+    assert f", Holm {forest.fmt_p(holm['gender'])}" in rows.loc[rows["text"] == "Gender", "cell"].iloc[0]
     smi = forest.forest_rows(analyses["ln_smi"])
     assert smi["cases"].isna().all() and not smi["paper"].astype(bool).any()
 

@@ -145,6 +145,9 @@ def test_formatted_and_publication_tables(result):
     assert list(t5.index) == ["ln CALLY", "ln NP", "ln PAR", "ln RAR"]
     html = index_table(result, "table6")._repr_html_()
     assert "ln RAR" in html and "Model 3" in html
+    assert "CALLY, albumin (g/dL) × lymphocytes (/µL) / (CRP (mg/dL) × 10⁴)" in html
+    assert "NP, neutrophils × platelets, (10⁹/L)²" in html and "RAR, RDW (%) per albumin (g/dL)" in html
+    assert "NP, 0/1/2" in "".join(index_table(result, "table4", np_index="score").footnotes)
     with pytest.raises(inf.InflammationError):
         result.formatted("table7")
 
@@ -202,3 +205,28 @@ def test_cally_model3_matches_r(adults, result):
     assert ln["estimate"] == pytest.approx(np.exp(ref["t5"]["coef"]), rel=REL)
     assert (ln["ci_low"], ln["ci_high"]) == pytest.approx(tuple(np.exp(ref["t5"]["ci"])), rel=REL)
     assert ln["p"] == pytest.approx(ref["t5"]["p"], rel=REL)
+
+
+@pytest.mark.r
+def test_p_adjusted_over_the_four_indices_equals_r(result):
+    """Holm and BH over the four indices of one table, model and row, as R p.adjust."""
+    require_r(("jsonlite",))
+    recs = result.records()
+    adj = {r["id"]: r for r in inf.adjusted_records(recs)}
+    assert len(adj) == 2 * len(recs)
+    fam = [f"table5/{i}/model3/ln_index" for i in inf.INDICES]
+    by_id = {r["id"]: r for r in recs}
+    p = [by_id[i]["p"] for i in fam]
+    ref = run_r('library(jsonlite); p <- as.numeric(fromJSON("p.json"))\n'
+                'cat(toJSON(list(holm = p.adjust(p, "holm"), bh = p.adjust(p, "BH")), digits = NA),'
+                ' file = "out.json")', {"p.json": p})
+    np.testing.assert_allclose([adj[f"{i}/p_holm"]["p"] for i in fam], ref["holm"], rtol=1e-12)
+    np.testing.assert_allclose([adj[f"{i}/p_bh"]["estimate"] for i in fam], ref["bh"], rtol=1e-12)
+    # a null P leaves the family: the other three are adjusted as a family of three
+    recs3 = [dict(r, p=None) if r["id"] == fam[0] else r for r in recs]
+    adj3 = {r["id"]: r for r in inf.adjusted_records(recs3)}
+    assert adj3[f"{fam[0]}/p_holm"]["p"] is None
+    three = run_r('library(jsonlite); p <- as.numeric(fromJSON("p.json"))\n'
+                         'cat(toJSON(list(holm = p.adjust(p, "holm")), digits = NA), file = "out.json")',
+                         {"p.json": p[1:]})["holm"]
+    np.testing.assert_allclose([adj3[f"{i}/p_holm"]["p"] for i in fam[1:]], three, rtol=1e-12)

@@ -15,8 +15,8 @@ import pandas as pd
 import pytest
 
 from nhmg_lib.cohort.definitions import MODEL3_COVARIATES
-from nhmg_lib.analyses.subgroups import (SUBGROUPS, SubgroupError, interaction_frame, records,
-                                         subgroup_analysis)
+from nhmg_lib.analyses.subgroups import (SUBGROUPS, SubgroupError, adjusted_interaction_frame,
+                                         interaction_frame, records, subgroup_analysis)
 from nhmg_lib.survey import lrt
 from nhmg_lib.analyses import models
 from nhmg_lib.report.forest import forest_figure
@@ -108,12 +108,37 @@ def test_small_cells_are_not_estimable_with_reason() -> None:
     assert "no LMM cases in Q4" in hover
 
 
+@pytest.mark.r
+def test_adjusted_p_for_interaction_equals_r_p_adjust(analyses: dict) -> None:
+    """Holm and BH over the subgroups of one figure (default coding), as R p.adjust."""
+    require_r(("jsonlite",))
+    for outcome, a in analyses.items():
+        t = a.interactions
+        ref = run_r('library(jsonlite); p <- read.csv("p.csv")$p\n'
+                    'write_json(list(holm = p.adjust(p, "holm"), bh = p.adjust(p, "BH")), "out.json", digits = NA)',
+                    {"p.csv": t[["p"]]})
+        np.testing.assert_allclose(t["p_holm"], ref["holm"], rtol=1e-12)
+        np.testing.assert_allclose(t["p_bh"], ref["bh"], rtol=1e-12)
+        assert (t["p_holm"] >= t["p"]).all() and (t["p_bh"] <= t["p_holm"] + 1e-15).all()
+        recs = {r["id"]: r for r in a.records()}
+        fig = a.figure_id
+        for sg, holm, bh in zip(t["subgroup"], t["p_holm"], t["p_bh"]):
+            assert recs[f"{fig}/{sg}/p_interaction_holm"]["p"] == pytest.approx(holm, rel=1e-15)
+            assert recs[f"{fig}/{sg}/p_interaction_bh"]["estimate"] == pytest.approx(bh, rel=1e-15)
+    both = adjusted_interaction_frame({"LMM": analyses["lmm"], "SMI": analyses["ln_smi"]})
+    assert list(both.columns) == [("LMM", "P"), ("LMM", "Holm"), ("LMM", "BH"),
+                                  ("SMI", "P"), ("SMI", "Holm"), ("SMI", "BH")]
+    assert both.loc["Hypertension", ("LMM", "Holm")] == models.format_p(
+        analyses["lmm"].interactions.set_index("subgroup").loc["hypertension", "p_holm"])
+
+
 def test_records_ids_and_errors(frame: pd.DataFrame) -> None:
     recs = records(frame, subgroups=["gender"])
     ids = {r["id"] for r in recs}
     assert {"fig3/gender/male/q2", "fig3/gender/female/ln_mg", "fig3/gender/p_interaction",
             "fig3/gender/p_interaction_lnmg", "figS1/gender/p_interaction_lrt",
-            "figS1/gender/male/q4", "figS1/gender/p_interaction"} <= ids
+            "figS1/gender/male/q4", "figS1/gender/p_interaction", "fig3/gender/p_interaction_holm",
+            "figS1/gender/p_interaction_bh"} <= ids
     assert all(set(r) == {"id", "estimate", "ci_low", "ci_high", "p", "n"} for r in recs)
     assert [k for s in SUBGROUPS.values() for k, _, _ in s.levels][:4] == ["male", "female", "20_45", "46_59"]
     with pytest.raises(SubgroupError, match="unknown subgroups"):

@@ -94,6 +94,11 @@ def test_render_is_a_publication_table(t1: Table1) -> None:
     assert r._repr_latex_() is not None
 
 
+def test_footnote_gives_the_units_of_the_indices(t1: Table1) -> None:
+    assert t1.footnotes[-1].startswith("Index units: CALLY, albumin (g/dL) × lymphocytes (/µL)")
+    assert "PAR, platelets (10⁹/L) per albumin (g/L)" in t1.footnotes[-1]
+
+
 def test_np_score_is_categorical(adults: pd.DataFrame) -> None:
     a = adults.copy()
     a["np"] = np.where(a["np"] > 1300, 1, 0)

@@ -17,10 +17,11 @@ import pytest
 from nhmg_lib.cohort.definitions import MODEL3_COVARIATES
 from nhmg_lib.analyses import models
 from nhmg_lib.analyses.threshold import (
-    ThresholdBootstrap, ThresholdError, candidate_grid, davies_test, find_threshold, records,
-    threshold_bootstrap,
+    NO_BREAKPOINT, ThresholdBootstrap, ThresholdError, candidate_grid, davies_r_default, davies_test,
+    find_threshold, records, threshold_bootstrap,
 )
 from nhmg_lib.survey.bootstrap import rao_wu_multipliers
+from nhmg_lib.survey.glm import build_model_matrix
 from rhelpers import make_adults_frame, require_r, run_r
 
 SCRIPT = Path(__file__).parent / "r" / "splines_threshold_ref.R"
@@ -54,6 +55,7 @@ def r_ref(frame: pd.DataFrame) -> dict:
 def test_grid_search_and_two_piece_match_r(frame: pd.DataFrame, r_ref: dict) -> None:
     res = find_threshold(frame, candidates=CANDIDATES)
     np.testing.assert_allclose(res.profile["deviance"], r_ref["deviance"], rtol=1e-9)
+    np.testing.assert_allclose(res.profile["p_threshold"], r_ref["inversion_p"], rtol=1e-6, atol=1e-12)
     assert res.breakpoint == pytest.approx(r_ref["best"])
     ref = r_ref["lmm"]
     assert res.two_piece.df_resid == ref["df_resid"]
@@ -131,6 +133,24 @@ def test_davies_bound_matches_segmented(seg_ref: dict) -> None:
     assert d.best == seg_ref["davies_best"] and d.n_points == len(DAVIES_VALUES)
 
 
+@pytest.mark.r
+def test_davies_r_default_matches_segmented(frame: pd.DataFrame, seg_ref: dict) -> None:
+    """R's default davies.test (type "lrt", k = 10) on the weighted quasibinomial glm (as
+    reported) and on the unweighted binomial glm."""
+    res = find_threshold(frame, candidates=[5.6, 5.7], inversion=False)
+    d = res.davies_lrt
+    assert d.n_points == len(seg_ref["lrt_points"]) == 10
+    assert d.p == pytest.approx(seg_ref["lrt_p"], rel=1e-6)
+    assert d.best == pytest.approx(seg_ref["lrt_points"][int(np.argmax(np.abs(seg_ref["lrt_z"])))])
+    dom = (frame["in_cohort"] == 1) & frame[["lmm", "ln_mg", *MODEL3_COVARIATES]].notna().all(axis=1)
+    mm = build_model_matrix(frame.loc[dom, list(MODEL3_COVARIATES)].reset_index(drop=True),
+                                   list(MODEL3_COVARIATES))
+    plain = davies_r_default(frame.loc[dom, "ln_mg"].to_numpy(), frame.loc[dom, "lmm"].to_numpy(float),
+                             None, mm.X[:, 1:], True)
+    assert plain.p == pytest.approx(seg_ref["lrt_p_unweighted"], rel=1e-6)
+    assert abs(plain.statistic) == pytest.approx(np.max(np.abs(seg_ref["lrt_z_unweighted"])), rel=1e-6)
+
+
 def test_davies_bound_by_hand() -> None:
     """z = 0, 3, 0: M = 3, V = 6, P = 2 (Phi(-3) + 6 exp(-4.5) / sqrt(8 pi)); capped at 1."""
     from scipy import stats
@@ -160,13 +180,15 @@ def test_bootstrap_equals_refitting_each_resample(frame: pd.DataFrame, boot: Thr
     mult = rao_wu_multipliers(design.psu_stratum, np.arange(design.n_psu), 60, 4)[:, design.psu]
     checked = 0
     for b in np.flatnonzero(~np.isnan(boot.hinge).any(axis=0))[:3]:
-        refit = find_threshold(frame.assign(weight=frame["weight"] * mult[b]), candidates=BOOT_GRID)
+        refit = find_threshold(frame.assign(weight=frame["weight"] * mult[b]), candidates=BOOT_GRID,
+                               inversion=False)
         assert boot.breakpoints[b] == refit.breakpoint
         assert boot.below[b] == pytest.approx(refit.below.estimate, rel=1e-6, abs=1e-8)
         assert boot.above[b] == pytest.approx(refit.above.estimate, rel=1e-6, abs=1e-8)
         k = int(np.flatnonzero(BOOT_GRID == 5.6)[0])
         assert boot.hinge[k, b] == pytest.approx(
-            find_threshold(frame.assign(weight=frame["weight"] * mult[b]), candidates=[5.6]).profile["hinge"][0],
+            find_threshold(frame.assign(weight=frame["weight"] * mult[b]), candidates=[5.6],
+                           inversion=False).profile["hinge"][0],
             rel=1e-6)
         checked += 1
     assert checked == 3
@@ -209,11 +231,12 @@ def test_bootstrap_summaries_records_and_cache(frame: pd.DataFrame, boot: Thresh
     assert 1 / 61 <= p <= 1 and p < 0.2       # a real change in slope on these data
     ids = [r["id"] for r in boot.records()]
     assert ids == ["tableS3/lmm/breakpoint_ci", "tableS3/lmm/below_boot", "tableS3/lmm/above_boot",
-                   "tableS3/lmm/p_sup_boot", "tableS3/lmm/p_davies"]
+                   "tableS3/lmm/p_sup_boot", "tableS3/lmm/p_davies",
+                   "tableS3/lmm/breakpoint_ci_inversion", "tableS3/lmm/p_davies_lrt_r"]
     assert all(set(r) == {"id", "estimate", "ci_low", "ci_high", "p", "n"} for r in boot.records())
     rec = boot.records()[2]
     assert rec["ci_high"] == pytest.approx(np.exp(boot.above_ci[1])) and rec["estimate"] < 1
-    assert "sup-t" in boot.summary() and len(boot.formatted()) == 6
+    assert "sup-t" in boot.summary() and len(boot.formatted()) == 8
     again = threshold_bootstrap(frame, candidates=BOOT_GRID, boot=60, seed=4, result=boot.result,
                                 cache_dir=th_cache)
     assert again.from_cache and not boot.from_cache
@@ -239,6 +262,17 @@ def test_search_aware_tests_do_not_find_a_bend_in_a_straight_line(tmp_path) -> N
     assert bt.sup_t[1] > 0.05 and res.davies.p > 0.05
     lo, hi = bt.breakpoint_ci
     assert hi - lo > 0.3          # with no bend, the data do not pin K down
+    # ... so no breakpoint interval is shown, and the reason is given
+    recs = {r["id"]: r for r in bt.records()}
+    for key in ("breakpoint_ci", "breakpoint_ci_inversion"):
+        assert all(recs[f"tableS3/lmm/{key}"][f] is None for f in ("estimate", "ci_low", "ci_high"))
+    assert not bt.has_breakpoint and bt.shown_intervals() == {"bootstrap": None, "inversion": None}
+    t = bt.table().set_index("row")
+    assert t.loc["breakpoint", "note"] == t.loc["inversion", "note"] == NO_BREAKPOINT
+    assert bt.formatted().iloc[0, 0] == f"not shown [{NO_BREAKPOINT}]"
+    # the inversion set itself spans most of the grid: K is not identified without a kink
+    inv = res.inversion_ci()
+    assert inv is not None and inv[1] - inv[0] >= 0.5
 
 
 def test_gaussian_bootstrap_equals_refitting(frame: pd.DataFrame, tmp_path) -> None:
@@ -247,6 +281,37 @@ def test_gaussian_bootstrap_equals_refitting(frame: pd.DataFrame, tmp_path) -> N
                              cache_dir=str(tmp_path))
     design = models.design_for(frame)
     mult = rao_wu_multipliers(design.psu_stratum, np.arange(design.n_psu), 5, 2)[:, design.psu]
-    refit = find_threshold(frame.assign(weight=frame["weight"] * mult[0]), "ln_smi", candidates=BOOT_GRID)
+    refit = find_threshold(frame.assign(weight=frame["weight"] * mult[0]), "ln_smi", candidates=BOOT_GRID,
+                           inversion=False)
     assert bt.n_failed == 0 and bt.breakpoints[0] == refit.breakpoint
     assert bt.above[0] == pytest.approx(refit.above.estimate, rel=1e-8, abs=1e-10)
+
+
+def test_breakpoint_intervals_shown_and_covering_a_planted_kink() -> None:
+    """A steep planted kink at ln-Mg 5.75: the sup-t test rejects, both intervals are shown
+    and hold 5.75, and the records carry them (coverage over many replicates:
+    benchmarks/bench_threshold_coverage.py)."""
+    f = make_adults_frame(n=4000, n_strata=40, seed=5, domain_share=0.6)
+    rng = np.random.default_rng(105)
+    lin = -1.3 - 5.0 * np.maximum(f["ln_mg"] - 5.75, 0) + 0.02 * (f["age"] - 40)
+    f["lmm"] = (rng.random(len(f)) < 1 / (1 + np.exp(-lin))).astype(int)
+    res = find_threshold(f, candidates=BOOT_GRID)
+    bt = threshold_bootstrap(f, candidates=BOOT_GRID, boot=100, seed=3, result=res, cache=False)
+    assert bt.has_breakpoint and bt.sup_t[1] < 0.05
+    shown = bt.shown_intervals()
+    for key in ("bootstrap", "inversion"):
+        lo, hi = shown[key]
+        assert lo <= 5.75 <= hi and hi - lo < 0.6, key
+    assert shown["inversion"] == res.inversion_ci()
+    # the inversion set: candidates whose P of H0 "threshold = K" is >= 0.05, K_hat among them
+    inside = res.profile.loc[res.profile["p_threshold"] >= 0.05, "breakpoint"]
+    assert res.breakpoint in set(inside) and shown["inversion"] == (inside.min(), inside.max())
+    recs = {r["id"]: r for r in bt.records()}
+    inv = recs["tableS3/lmm/breakpoint_ci_inversion"]
+    assert (inv["estimate"], inv["ci_low"], inv["ci_high"]) == (res.breakpoint, *shown["inversion"])
+    assert recs["tableS3/lmm/breakpoint_ci"]["ci_low"] == shown["bootstrap"][0]
+    assert recs["tableS3/lmm/p_davies_lrt_r"]["p"] == res.davies_lrt.p < 0.05
+    assert res.at_grid_end((BOOT_GRID[0], 5.8)) == "lower" and res.at_grid_end(shown["inversion"]) == ""
+    # a grid end reached by an interval is flagged in the table
+    low, high = bt.grid_end_shares
+    assert 0 <= low <= 1 and 0 <= high <= 1

@@ -245,12 +245,13 @@ def test_inflammatory_indices() -> None:
     raw = raw_frame(LBDSALSI=[40, 40, 0, 40], LBDLYMNO=[2, 2, 2, 2], LBXHSCRP=[1, NA, 1, 0],
                     LBDNENO=[4, 7.5, 7.6, 8], LBXPLTSI=[250, 400, 401, 300],
                     LBXRDW=[13, 13, 13, 13], LBXNEPCT=[55, 60, 65, 70])
-    assert labels(c.cally(raw)) == [pytest.approx(0.008, abs=1e-15), None, None, None]
+    # 4.0 g/dL x 2000 /uL / (0.1 mg/dL x 10^4) = 8000 / 1000 = 8
+    assert labels(c.cally(raw)) == [pytest.approx(8.0, rel=1e-12), None, None, None]
     assert c.np_product(raw).tolist() == [1000.0, 3000.0, 7.6 * 401, 2400.0]
     assert c.np_score(raw).tolist() == [0.0, 0.0, 2.0, 1.0]
     assert c.np_index(raw, Definitions(np_index="neutrophil_pct")).tolist() == [55.0, 60.0, 65.0, 70.0]
     assert labels(c.par(raw)) == [6.25, 10.0, None, 7.5]
-    assert labels(c.rar(raw)) == [0.325, 0.325, None, 0.325]
+    assert labels(c.rar(raw)) == [pytest.approx(3.25)] * 2 + [None, pytest.approx(3.25)]   # 13 % / 4.0 g/dL
     assert pd.isna(c.np_score(raw_frame(LBDNENO=[NA], LBXPLTSI=[500])).iloc[0])
 
 
@@ -328,3 +329,48 @@ def test_real_indices(real_j: pd.DataFrame) -> None:
     cally = c.cally(real_j)
     inputs = real_j[["LBXHSCRP", "LBDSALSI", "LBDLYMNO"]].notna().all(axis=1)
     assert (cally.notna() == inputs).all() and cally.notna().sum() == 5882
+
+
+def test_vitamin_d_option_reads_d3_by_default() -> None:
+    raw = raw_frame(LBXVIDMS=[60.0, NA, 80.0], LBXVD3MS=[58.6, 40.2, NA])
+    assert labels(c.vitd(raw)) == [58.6, 40.2, None]
+    assert labels(c.vitd(raw, Definitions(vitamin_d="total"))) == [60.0, None, 80.0]
+    assert labels(v.derive(raw)["vitd"]) == [58.6, 40.2, None]
+
+
+@pytest.fixture(scope="module")
+def full_real_dir() -> Path:
+    """The fuller folder of real files (``nhanes-real``, with VID_J), beside the repository or
+    beside the folder of work trees; a skip when absent."""
+    repo = Path(__file__).resolve().parents[1]
+    for base in (repo.parent, repo.parent.parent):
+        folder = base / "shared" / "data" / "nhanes-real"
+        if (folder / "VID_J.xpt").is_file():
+            return folder
+    pytest.skip("real NHANES folder nhanes-real not found (only present in the project workspace)")
+
+
+def test_real_vitamin_d_d3_against_total(full_real_dir: Path) -> None:
+    """2017-18: the total exceeds D3 by D2, which is mostly below its limit (filled 1.45)."""
+    raw = load_raw(full_real_dir, cycles=("J",), cache=False, components=("VID",))
+    d3, total = c.vitd(raw), c.vitd(raw, Definitions(vitamin_d="total"))
+    assert (d3.notna().sum(), total.notna().sum()) == (7410, 7409)   # of 9,254 in DEMO_J
+    both = d3.notna() & total.notna()
+    gap = (total - d3)[both]
+    assert (gap > 0.9).all()
+    assert gap.median() == pytest.approx(1.4) and gap.mean() == pytest.approx(3.623, abs=1e-3)
+    assert (gap.round(1) == 1.4).sum() == 5542                       # D2 below its limit
+    assert (gap > 2).sum() == 1201                                    # D2 measured
+    assert d3.median() == pytest.approx(61.0, abs=3) and total.median() > d3.median()
+
+
+def test_real_indices_on_their_published_scales(full_real_dir: Path) -> None:
+    """2017-18 adults aged 20-59: CALLY on its authors' scale has a median of a few units
+    (published cohorts: medians between 1 and 10), PAR about 6 and RAR about 3.3."""
+    raw = load_raw(full_real_dir, cycles=("J",), cache=False, components=("CBC", "BIOPRO", "HSCRP"))
+    adult = raw["RIDAGEYR"].between(20, 59)
+    cally = c.cally(raw)[adult].dropna()
+    assert len(cally) == 3015 and 1 < cally.median() < 10
+    by_hand = (raw["LBDSALSI"] / 10) * (raw["LBDLYMNO"] * 1000) / (raw["LBXHSCRP"] / 10 * 1e4)
+    assert np.allclose(cally, by_hand[cally.index])
+    assert 4 < c.par(raw)[adult].median() < 8 and 2.8 < c.rar(raw)[adult].median() < 3.8

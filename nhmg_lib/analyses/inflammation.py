@@ -36,7 +36,8 @@ Public API::
 
 Record ids: ``table4/<index>/model{1,2,3}/{ln_mg,q2,q3,q4,p_trend}`` (``p_trend``: estimate
 and CI are the trend term's β, ``p`` the P for trend), ``table5/<index>/model{m}/ln_index``
-(OR) and ``table6/<index>/model{m}/ln_index`` (β), index in cally, np, par, rar.
+(OR) and ``table6/<index>/model{m}/ln_index`` (β), index in cally, np, par, rar; each with
+``.../p_holm`` and ``.../p_bh``: its P adjusted over the four indices (:func:`adjusted_records`).
 """
 
 from __future__ import annotations
@@ -47,7 +48,7 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from nhmg_lib.analyses import models
+from nhmg_lib.analyses import models, multiplicity
 from nhmg_lib.cohort.definitions import DEFAULT, Definitions
 from nhmg_lib.survey.design import Design
 from nhmg_lib.errors import NhmgError
@@ -56,21 +57,31 @@ from nhmg_lib.survey.glm import SvyGLMResult, svyglm
 
 __all__ = [
     "INDICES", "INDEX_LABELS", "INDEX_UNITS", "TABLE_OUTCOMES", "InflammationError",
-    "index_column", "with_index_columns", "index_domain", "fit_tables", "IndexTables",
-    "records",
+    "units_note", "index_column", "with_index_columns", "index_domain", "fit_tables", "IndexTables",
+    "records", "adjusted_records",
 ]
 
 INDICES: tuple[str, ...] = ("cally", "np", "par", "rar")
 INDEX_LABELS: dict[str, str] = {"cally": "CALLY", "np": "NP", "par": "PAR", "rar": "RAR"}
-#: Units of the untransformed indices (CONTRIBUTING, cohort frame).
+#: Units of the untransformed indices (CONTRIBUTING, cohort frame; definitions and their
+#: sources in :mod:`nhmg_lib.cohort.clinical`).
 INDEX_UNITS: dict[str, str] = {
-    "cally": "albumin (g/L) × lymphocytes (10⁹/L) / (CRP (mg/L) × 10⁴)",
+    "cally": "albumin (g/dL) × lymphocytes (/µL) / (CRP (mg/dL) × 10⁴)",
     "np_product": "neutrophils × platelets, (10⁹/L)²",
     "np_score": "0/1/2: neutrophils > 7.5 and platelets > 400 (10⁹/L)",
     "np_neutrophil_pct": "neutrophils, % of white cells",
     "par": "platelets (10⁹/L) per albumin (g/L)",
-    "rar": "RDW (%) per albumin (g/L)",
+    "rar": "RDW (%) per albumin (g/dL)",
 }
+
+
+def units_note(np_index: str = "product") -> str:
+    """One footnote giving the unit of every index (NP as ``np_index`` defines it)."""
+    units = {"cally": INDEX_UNITS["cally"], "np": INDEX_UNITS[f"np_{np_index}"],
+             "par": INDEX_UNITS["par"], "rar": INDEX_UNITS["rar"]}
+    return "Index units: " + "; ".join(f"{INDEX_LABELS[k]}, {v}" for k, v in units.items()) + "."
+
+
 #: Table id -> (outcome column or None for the index itself, family).
 TABLE_OUTCOMES: dict[str, tuple[str | None, str]] = {
     "table4": (None, "gaussian"),
@@ -280,5 +291,28 @@ def fit_tables(adults: pd.DataFrame, defs: Definitions = DEFAULT, *, design: Des
 
 
 def records(adults: pd.DataFrame, defs: Definitions = DEFAULT) -> list[dict]:
-    """results.json records of Tables 4, 5 and 6."""
-    return fit_tables(adults, defs).records()
+    """results.json records of Tables 4, 5 and 6, with their P adjusted over the four indices
+    (:func:`adjusted_records`)."""
+    recs = fit_tables(adults, defs).records()
+    return recs + adjusted_records(recs)
+
+
+def adjusted_records(recs: Sequence[dict]) -> list[dict]:
+    """P of Tables 4-6 adjusted for testing four indices: ``<id>/p_holm`` and ``<id>/p_bh`` for
+    every ``table{4,5,6}/<index>/model<m>/<row>`` record, the family being the indices of one
+    table, model and row (e.g. the four Model 3 ORs of Table 5); Holm and Benjamini-Hochberg
+    as R ``p.adjust``. A null P stays null and leaves the family."""
+    families: dict[tuple[str, str, str], list[dict]] = {}
+    for r in recs:
+        parts = r["id"].split("/")
+        if len(parts) == 4 and parts[0] in TABLE_OUTCOMES and parts[1] in INDICES:
+            families.setdefault((parts[0], parts[2], parts[3]), []).append(r)
+    out = []
+    for members in families.values():
+        p = [np.nan if r["p"] is None else r["p"] for r in members]
+        for method in multiplicity.METHODS:
+            for r, q in zip(members, multiplicity.p_adjust(p, method)):
+                v = _num(q)
+                out.append({"id": f"{r['id']}/p_{method}", "estimate": v, "ci_low": None,
+                            "ci_high": None, "p": v, "n": r["n"]})
+    return out

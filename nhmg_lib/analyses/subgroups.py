@@ -21,6 +21,12 @@ computed over the whole cohort domain and kept (:data:`INTERACTION_TESTS`):
   (:func:`nhmg_lib.survey.lrt.lrt_test`; saddlepoint tail as R's default, or Satterthwaite's
   scaled F with ``lrt_approximation="satterthwaite"``).
 
+Multiplicity. One figure tests seven subgroups (fourteen tests over the two figures), so the
+default coding's P is also given adjusted over the subgroups of its figure: Holm
+(``p_holm``, ``.../p_interaction_holm``) and Benjamini-Hochberg (``p_bh``,
+``.../p_interaction_bh``), as R ``p.adjust`` (:mod:`nhmg_lib.analyses.multiplicity`). The
+subgroup findings are exploratory either way.
+
 ``subgroup_analysis(..., interaction_test=...)`` names the coding that
 :meth:`SubgroupAnalysis.p_interaction` and :func:`interaction_frame` report by default; the
 records always carry all three under their own ids.
@@ -41,7 +47,7 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from nhmg_lib.analyses import models
+from nhmg_lib.analyses import models, multiplicity
 from nhmg_lib.cohort.definitions import MODEL3_COVARIATES
 from nhmg_lib.survey.design import Design
 from nhmg_lib.errors import NhmgError
@@ -51,7 +57,7 @@ from nhmg_lib.survey import lrt
 from nhmg_lib.survey.glm import SvyGLMResult, svyglm
 
 __all__ = ["Subgroup", "SUBGROUPS", "SubgroupAnalysis", "subgroup_analysis", "records",
-           "interaction_frame", "INTERACTION_TESTS", "CODING_LABELS", "interaction_codings_frame",
+           "interaction_frame", "adjusted_interaction_frame", "INTERACTION_TESTS", "CODING_LABELS", "interaction_codings_frame",
            "coding_disagreements",
            "FIGURE_IDS", "SubgroupError"]
 
@@ -139,7 +145,8 @@ class SubgroupAnalysis:
     Wald ``F``, ``df``, ``ddf``, ``p`` and ``reason`` when it could not be computed, the
     ln-Mg Wald ``F_lnmg``, ``df_lnmg``, ``ddf_lnmg``, ``p_lnmg``, ``reason_lnmg`` and the
     working LRT ``chisq_lrt``, ``df_lrt``, ``ddf_lrt``, ``p_lrt``, ``reason_lrt``
-    (:data:`INTERACTION_TESTS`). ``fits``: the fitted models by ``(subgroup, level,
+    (:data:`INTERACTION_TESTS`), and ``p_holm``, ``p_bh``: ``p`` adjusted over the subgroups.
+    ``fits``: the fitted models by ``(subgroup, level,
     "quartiles"|"ln_mg"|"interaction"|"interaction_lnmg"|"interaction_reduced")``.
     ``interaction_test`` names the coding reported by default.
     """
@@ -165,7 +172,8 @@ class SubgroupAnalysis:
 
     def interaction_table(self) -> pd.DataFrame:
         """P for interaction per subgroup, formatted as the paper prints it (the quartile Wald
-        test), followed by the two other codings of :data:`INTERACTION_TESTS`."""
+        test), the same adjusted over the figure's subgroups (Holm, BH), then the two other
+        codings of :data:`INTERACTION_TESTS`."""
         t = self.interactions
         out = pd.DataFrame({
             "Subgroup": [SUBGROUPS[s].label if s in SUBGROUPS else s for s in t["subgroup"]],
@@ -174,6 +182,9 @@ class SubgroupAnalysis:
             "P for interaction": [models.format_p(p) if np.isfinite(p) else f"NA ({r})"
                                   for p, r in zip(t["p"], t["reason"])],
         })
+        if "p_holm" in t.columns:
+            out["P, Holm"] = [models.format_p(p) if np.isfinite(p) else "NA" for p in t["p_holm"]]
+            out["P, BH"] = [models.format_p(p) if np.isfinite(p) else "NA" for p in t["p_bh"]]
         if "p_lnmg" in t.columns:
             fmt = lambda ps, rs: [models.format_p(p) if np.isfinite(p) else f"NA ({r})"  # noqa: E731
                                   for p, r in zip(ps, rs)]
@@ -187,7 +198,8 @@ class SubgroupAnalysis:
         return bad[["subgroup_label", "level_label", "term", "n", "reason"]].reset_index(drop=True)
 
     def records(self) -> list[dict]:
-        """``<fig>/<subgroup>/<level>/{q2,q3,q4,ln_mg}`` and ``<fig>/<subgroup>/p_interaction``."""
+        """``<fig>/<subgroup>/<level>/{q2,q3,q4,ln_mg}``, ``<fig>/<subgroup>/p_interaction`` (and
+        the other codings), ``<fig>/<subgroup>/p_interaction_{holm,bh}``."""
         def num(v: object) -> float | None:
             return float(v) if v is not None and np.isfinite(v) else None
 
@@ -199,7 +211,8 @@ class SubgroupAnalysis:
                         "estimate": num(r.estimate), "ci_low": num(r.ci_low),
                         "ci_high": num(r.ci_high), "p": num(r.p), "n": int(r.n)})
         for r in self.interactions.to_dict("records"):
-            for col, suffix, _doc in INTERACTION_TESTS.values():
+            adjusted = [(f"p_{m}", f"p_interaction_{m}") for m in multiplicity.METHODS]
+            for col, suffix in [(c, x) for c, x, _doc in INTERACTION_TESTS.values()] + adjusted:
                 if col in r:
                     out.append({"id": f"{self.figure_id}/{r['subgroup']}/{suffix}",
                                 "estimate": num(r[col]), "ci_low": None, "ci_high": None,
@@ -409,8 +422,10 @@ def subgroup_analysis(
             rows.extend(_cell_counts(level, data, mask, outcome, family == "quasibinomial"))
         inter.append(_interaction(data, design, outcome, family, sg, dom, covs, fits,
                                   lrt_approximation))
-    return SubgroupAnalysis(outcome, pd.DataFrame(rows), pd.DataFrame(inter), fits,
-                            interaction_test)
+    inter_frame = pd.DataFrame(inter)
+    for method in multiplicity.METHODS:   # over the subgroups of this figure, default coding
+        inter_frame[f"p_{method}"] = multiplicity.p_adjust(inter_frame["p"], method)
+    return SubgroupAnalysis(outcome, pd.DataFrame(rows), inter_frame, fits, interaction_test)
 
 
 def interaction_frame(analyses: dict[str, SubgroupAnalysis], test: str | None = None) -> pd.DataFrame:
@@ -427,6 +442,21 @@ def interaction_frame(analyses: dict[str, SubgroupAnalysis], test: str | None = 
         cols[name] = [models.format_p(p) if np.isfinite(p) else "NA" for p in t[col]]
         index = [SUBGROUPS[s].label if s in SUBGROUPS else s for s in t.index]
     return pd.DataFrame(cols, index=index)
+
+
+def adjusted_interaction_frame(analyses: dict[str, SubgroupAnalysis]) -> pd.DataFrame:
+    """P for interaction (default coding) raw and adjusted over the subgroups of each analysis
+    (Holm, Benjamini-Hochberg): columns ``(analysis, "P" | "Holm" | "BH")``, rows the
+    subgroups, formatted as the paper prints P values."""
+    if not analyses:
+        raise SubgroupError("adjusted_interaction_frame needs at least one analysis")
+    fmt = lambda ps: [models.format_p(p) if np.isfinite(p) else "NA" for p in ps]  # noqa: E731
+    parts = {}
+    for name, a in analyses.items():
+        t = a.interactions.set_index("subgroup")
+        parts[name] = pd.DataFrame({"P": fmt(t["p"]), "Holm": fmt(t["p_holm"]), "BH": fmt(t["p_bh"])},
+                                   index=[SUBGROUPS[s].label if s in SUBGROUPS else s for s in t.index])
+    return pd.concat(parts, axis=1)
 
 
 #: Column labels of :func:`interaction_codings_frame`, by coding.

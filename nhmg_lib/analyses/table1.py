@@ -55,6 +55,7 @@ from typing import Any, Literal, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from nhmg_lib.analyses import inflammation
 from nhmg_lib.cohort.definitions import DEFAULT, Definitions
 from nhmg_lib.survey.descriptive import (
     DescriptiveError, TestResult, svychisq, svymean, svyprop, svyquantile, svyranktest,
@@ -107,7 +108,7 @@ ROWS: tuple[Row, ...] = (
     Row("cally", "CALLY", "median", decimals=None),
     Row("np", "NP", "median", decimals=0),
     Row("par", "PAR", "median", decimals=2),
-    Row("rar", "RAR", "median", decimals=3),
+    Row("rar", "RAR", "median", decimals=2),
 )
 
 _NP_LABELS = {
@@ -359,5 +360,6 @@ def table1(
         "Categorical variables: n (%).",
         "P values: design-based t-test (means), design-based Wilcoxon rank test (medians), "
         "Rao–Scott corrected F test (categorical).",
+        inflammation.units_note(defs.np_index),
     ]
     return Table1(long=long_df, display=display, tests=tests, footnotes=footnotes)

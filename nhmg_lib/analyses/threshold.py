@@ -35,12 +35,34 @@ Honest uncertainty (the breakpoint is chosen on the data; the tests above treat 
      bootstrap process ``max_K |b2*(K) - b2(K)| / se*(K)`` (the centring makes the resamples
      mimic the null whatever the truth). P = ``(1 + #{T* >= T}) / (1 + B)``. Chosen because it
      uses the design (strata, PSUs, weights) and the very search the estimate uses;
-   * Davies' test (R ``segmented::davies.test``, GLM branch, two-sided): the upper bound
-     ``P <= 2 [Phi(-M) + V exp(-M^2/2) / sqrt(8 pi)]`` with ``M = max_K |z(K)|`` and ``V`` the
-     total variation of ``z`` along the grid, capped at 1. Here ``z(K)`` is the design-based
-     Wald t of the hinge (R's uses the model-based z of a glm); all grid candidates are used
-     (R's default is 10 evenly spaced points). An analytic bound, so no resampling, but it
-     leans on the normality of the Wald process.
+   * Davies' test (the formula of R ``segmented::davies.test``, GLM branch, two-sided): the
+     upper bound ``P <= 2 [Phi(-M) + V exp(-M^2/2) / sqrt(8 pi)]`` with ``M = max_K |z(K)|``
+     and ``V`` the total variation of ``z`` along the grid, capped at 1. Here ``z(K)`` is the
+     design-based Wald t of the hinge at every candidate of the book's grid. R's default is
+     different on both counts: ``type = "lrt"`` takes ``z(K)`` as the signed root of the
+     deviance drop of a ``glm`` (divided by its dispersion), at ``k = 10`` evenly spaced
+     points from the second-smallest to the second-largest exposure value;
+     :func:`davies_r_default` reproduces it (on the Model 3 ``glm`` with the survey weights,
+     scaled to mean 1, as prior weights), for comparison only: it ignores strata and PSUs.
+     An analytic bound, so no resampling, but it leans on the normality of the process.
+
+6. Where is the breakpoint? Only where a change in slope exists: without a kink the
+   breakpoint of a continuous two-piece model is not identified, and any interval for it only
+   traces the searched range. The book therefore shows a breakpoint interval only when the
+   search-aware test (bootstrap sup-t) rejects at 5%, and flags an interval that reaches an
+   end of the grid. Two intervals are given:
+
+   * the bootstrap percentile interval of step 4;
+   * test inversion (Hansen 2017, "Regression kink with an unknown threshold", JBES 35:228-240,
+     recommends inverting a test of the threshold rather than a Wald interval): the set of
+     candidates ``K`` at which ``H0: threshold = K`` is not rejected at 5%. The statistic is
+     Hansen's profile likelihood ratio ``D(K) - D(K_hat)`` (Gaussian: on the scale of the
+     residual variance), made design-based as R ``anova.svyglm`` does for one degree of
+     freedom: divided by the Rao-Scott design effect of the threshold direction at ``K``, the
+     ratio of the design-based to the model-based variance of the step ``1(x > K)`` added to
+     the two-piece model (the step is the derivative of the hinge ``(x - K)_+`` with respect
+     to ``K``); then chi-square(1). Reported as the hull of that set (``inversion_ci``), with
+     a flag when the set has gaps.
 """
 
 from __future__ import annotations
@@ -66,7 +88,11 @@ from nhmg_lib.analyses.splines import family_for, model_design
 from nhmg_lib.survey.glm import LinearCombination, SvyGLMResult, WaldTestResult, build_model_matrix, svyglm
 
 __all__ = ["ThresholdError", "ThresholdResult", "find_threshold", "candidate_grid", "records",
-           "DaviesTest", "davies_test", "ThresholdBootstrap", "threshold_bootstrap"]
+           "DaviesTest", "davies_test", "davies_r_default", "NO_BREAKPOINT", "ThresholdBootstrap", "threshold_bootstrap"]
+
+
+#: Why the breakpoint intervals are null: no change in slope to locate.
+NO_BREAKPOINT = "no breakpoint: the search-aware test does not reject"
 
 
 class ThresholdError(NhmgError, ValueError):
@@ -80,7 +106,9 @@ class ThresholdResult:
     ``profile``: DataFrame ``breakpoint, deviance, loglik, hinge, t_hinge`` over the
     candidates (loglik = -deviance / 2 with weights scaled to mean 1: the weighted
     log-likelihood up to a constant; ``hinge`` the hinge coefficient and ``t_hinge`` its
-    design-based Wald t, the process Davies' test reads). ``below`` / ``above``: slope per ln unit as :class:`LinearCombination` on the
+    design-based Wald t, the process Davies' test reads), and ``p_threshold``: the P of the
+    design-based test of ``H0: threshold = K`` (module docstring, step 6; NaN when not
+    computed). ``davies_lrt``: :func:`davies_r_default` on the same data. ``below`` / ``above``: slope per ln unit as :class:`LinearCombination` on the
     link scale. ``hinge``: design-based Wald F test of the hinge; ``lr``/``p_lr``: weighted LR
     statistic and its chi-square(1) p (design ignored).
     """
@@ -97,6 +125,7 @@ class ThresholdResult:
     hinge: WaldTestResult
     lr: float
     p_lr: float
+    davies_lrt: "DaviesTest | None" = None
 
     @property
     def logistic(self) -> bool:
@@ -115,6 +144,33 @@ class ThresholdResult:
         """Davies' test for a change in slope over the searched candidates (:func:`davies_test`
         on the design-based Wald t of the hinge at every candidate)."""
         return davies_test(self.profile["t_hinge"].to_numpy(), self.profile["breakpoint"].to_numpy())
+
+    def inversion_set(self, alpha: float = 0.05) -> np.ndarray:
+        """Candidates where ``H0: threshold = K`` is not rejected at ``alpha``."""
+        p = self.profile["p_threshold"].to_numpy()
+        return self.profile["breakpoint"].to_numpy()[np.isfinite(p) & (p >= alpha)]
+
+    def inversion_ci(self, alpha: float = 0.05) -> tuple[float, float] | None:
+        """Test-inversion interval of the breakpoint: the hull of :meth:`inversion_set` (None
+        when empty or not computed)."""
+        keep = self.inversion_set(alpha)
+        return (float(keep.min()), float(keep.max())) if keep.size else None
+
+    def inversion_has_gaps(self, alpha: float = 0.05) -> bool:
+        """Whether some candidate inside the inversion interval is rejected."""
+        ci = self.inversion_ci(alpha)
+        if ci is None:
+            return False
+        grid = self.profile["breakpoint"].to_numpy()
+        return int(((grid >= ci[0]) & (grid <= ci[1])).sum()) > self.inversion_set(alpha).size
+
+    def at_grid_end(self, interval: tuple[float, float] | None) -> str:
+        """"lower", "upper", "both" or "" as ``interval`` reaches an end of the searched grid."""
+        if interval is None:
+            return ""
+        grid = self.profile["breakpoint"].to_numpy()
+        lo, hi = interval[0] <= grid.min() + 1e-9, interval[1] >= grid.max() - 1e-9
+        return "both" if lo and hi else "lower" if lo else "upper" if hi else ""
 
     @property
     def breakpoint_mg(self) -> float:
@@ -239,17 +295,23 @@ def find_threshold(
     step: float = 0.01,
     design: Design | None = None,
     alpha: float = 0.05,
+    inversion: bool = True,
 ) -> ThresholdResult:
-    """Run the threshold effect analysis (module docstring) on the adults ``frame``."""
+    """Run the threshold effect analysis (module docstring) on the adults ``frame``.
+
+    ``inversion``: also test ``H0: threshold = K`` at every candidate (one more fit per
+    candidate; module docstring, step 6)."""
     design, use, mm, x, y = _model_inputs(frame, outcome, exposure, covariates, domain, design)
     grid = (candidate_grid(x[use], lower, upper, step) if candidates is None
             else np.asarray(candidates, float))
     family = family_for(outcome)
 
-    def fit(k: float | None) -> SvyGLMResult:
+    def fit(k: float | None, step: bool = False) -> SvyGLMResult:
         cols = {"Intercept": np.ones(use.sum()), exposure: x[use]}
         if k is not None:
             cols["hinge"] = np.maximum(x[use] - k, 0.0)
+        if step:
+            cols["step"] = (x[use] > k).astype(float)
         block = np.column_stack(list(cols.values()) + [mm.X[:, 1:]])
         names = list(cols) + mm.columns[1:]
         X = pd.DataFrame(np.nan, index=frame.index, columns=names)
@@ -265,6 +327,9 @@ def find_threshold(
     hinge_coef = np.array([float(f.params["hinge"]) for f in fits])
     hinge_t = np.array([float(f.tvalues["hinge"]) for f in fits])
     best = int(np.argmin(dev))                 # first minimum: ties go to the smallest K
+    p_at = np.full(grid.size, np.nan)
+    if inversion:
+        p_at = _inversion_p(fit, grid, dev, family == "quasibinomial")
     k = float(grid[best])
     two, one = fit(k), fit(None)
     if family == "quasibinomial":
@@ -274,12 +339,38 @@ def find_threshold(
     return ThresholdResult(
         outcome=outcome, exposure=exposure, breakpoint=k,
         profile=pd.DataFrame({"breakpoint": grid, "deviance": dev, "loglik": -dev / 2,
-                              "hinge": hinge_coef, "t_hinge": hinge_t}),
+                              "hinge": hinge_coef, "t_hinge": hinge_t, "p_threshold": p_at}),
         linear=one, two_piece=two,
         below=two.lincom({exposure: 1.0}, alpha), above=two.lincom({exposure: 1.0, "hinge": 1.0}, alpha),
         slope=one.lincom({exposure: 1.0}, alpha),
         hinge=two.wald_test("hinge"), lr=lr, p_lr=float(stats.chi2.sf(max(lr, 0.0), 1)),
+        davies_lrt=davies_r_default(x[use], y[use], design.weights[use], mm.X[:, 1:],
+                                    family == "quasibinomial"),
     )
+
+
+def _inversion_p(fit, grid: np.ndarray, dev: np.ndarray, logistic: bool) -> np.ndarray:
+    """P of ``H0: threshold = K`` at every candidate (module docstring, step 6): the profile
+    likelihood-ratio ``D(K) - D(K_hat)`` over the Rao-Scott design effect of the threshold
+    direction at ``K`` (the design-based over the model-based variance of the step
+    ``1(x > K)`` added to the two-piece fit), referred to chi-square(1)."""
+    best = int(np.argmin(dev))
+    scale = 1.0
+    if not logistic:    # Gaussian: deviance = weighted RSS; LR on the residual variance scale
+        at_best = fit(float(grid[best]))
+        scale = dev[best] / (at_best.n - at_best.params.size)
+    p = np.full(grid.size, np.nan)
+    for i, k in enumerate(grid):
+        try:
+            f = fit(float(k), step=True)
+        except (NhmgError, np.linalg.LinAlgError, ValueError):
+            continue                 # no one on one side of K: no test there (left NaN)
+        naive = float(f.naive_cov.loc["step", "step"]) * scale
+        deff = float(f.cov.loc["step", "step"]) / naive if naive > 0 else np.nan
+        lr = max(dev[i] - dev[best], 0.0) / scale
+        if np.isfinite(deff) and deff > 0:
+            p[i] = float(stats.chi2.sf(lr / deff, 1))
+    return p
 
 
 # ----------------------------------------------------------------------------- Davies' test
@@ -309,6 +400,72 @@ def davies_test(z: np.ndarray, points: np.ndarray) -> DaviesTest:
     M = float(abs(z[i]))
     p = 2 * (stats.norm.sf(M) + V * np.exp(-M * M / 2) / np.sqrt(8 * np.pi))
     return DaviesTest(M, float(points[i]), V, float(min(p, 1.0)), int(z.size))
+
+
+def davies_r_default(x: np.ndarray, y: np.ndarray, weights: np.ndarray | None, covariates: np.ndarray,
+                     logistic: bool, k: int = 10) -> DaviesTest:
+    """What R's default ``segmented::davies.test(fit, seg.Z = ~x)`` gives (``type = "lrt"``,
+    ``k = 10``, two-sided) for ``fit = glm(y ~ x + covariates, weights = w)``: ``w`` the survey
+    weights scaled to mean 1 (family quasibinomial or gaussian, dispersion = deviance /
+    residual df of each hinge fit) or, with ``weights=None``, no weights (binomial: dispersion
+    1). At ``k`` evenly spaced points from the second-smallest to the second-largest ``x``,
+    ``z = sign(hinge) sqrt((D_linear - D_hinge) / dispersion)``; then :func:`davies_test`.
+    Strata and PSUs play no part: for comparison with R only."""
+    x, y = np.asarray(x, float), np.asarray(y, float)
+    w = np.ones_like(x) if weights is None else np.asarray(weights, float) / np.mean(weights)
+    base = np.column_stack([np.ones_like(x), x, covariates])
+    _, dev0, _, eta0 = _glm_fit(base, y, w, logistic)
+    xs = np.sort(x)
+    values = np.linspace(xs[1], xs[-2], k)
+    df_ok = int((w > 0).sum())
+    z = np.full(k, np.nan)
+    for i, v in enumerate(values):
+        X = np.column_stack([np.maximum(x - v, 0.0), base])
+        beta, dev, rank, _ = _glm_fit(X, y, w, logistic, eta0)
+        if rank < X.shape[1] or dev0 < dev:
+            continue                          # R drops rank-deficient fits (and NaN roots)
+        disp = 1.0 if (logistic and weights is None) else dev / (df_ok - rank)
+        z[i] = np.sign(beta[0]) * np.sqrt((dev0 - dev) / disp)
+    return davies_test(z, values)
+
+
+def _glm_fit(X: np.ndarray, y: np.ndarray, w: np.ndarray, logistic: bool,
+             eta: np.ndarray | None = None, tol: float = 1e-8, maxit: int = 25
+             ) -> tuple[np.ndarray, float, int, np.ndarray]:
+    """Prior-weighted GLM by IRLS as R ``glm.fit`` (logit or identity link; R's start,
+    convergence rule and clamping of the logit at +-30): coefficients, deviance, rank and
+    linear predictor. ``eta``: start (R ``etastart``)."""
+    rank = int(np.linalg.matrix_rank(X * np.sqrt(w)[:, None]))
+    if not logistic:
+        sw = np.sqrt(w)
+        beta = np.linalg.lstsq(X * sw[:, None], y * sw, rcond=None)[0]
+        return beta, float(np.sum(w * (y - X @ beta) ** 2)), rank, X @ beta
+    eps = np.finfo(float).eps
+
+    def inv(e: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        t = np.where(e < -30, eps, np.where(e > 30, 1 / eps, np.exp(np.clip(e, -30, 30))))
+        return t / (1 + t), np.maximum(t / (1 + t) ** 2, eps)
+
+    def deviance(mu: np.ndarray) -> float:
+        return float(-2 * np.sum(w * (y * np.log(mu) + (1 - y) * np.log1p(-mu))))
+
+    if eta is None:
+        mu0 = (w * y + 0.5) / (w + 1.0)                   # R's binomial mustart
+        eta = np.log(mu0 / (1 - mu0))
+    mu, _ = inv(eta)
+    dev_old = deviance(mu)
+    beta = np.zeros(X.shape[1])
+    for _ in range(maxit):
+        mu, d = inv(eta)
+        sw = np.sqrt(w * d * d / (mu * (1 - mu)))
+        zz = eta + (y - mu) / d
+        beta = np.linalg.lstsq(X * sw[:, None], zz * sw, rcond=None)[0]
+        eta = X @ beta
+        dev = deviance(inv(eta)[0])
+        if abs(dev - dev_old) / (abs(dev) + 0.1) < tol:
+            break
+        dev_old = dev
+    return beta, dev, rank, eta
 
 
 # ----------------------------------------------------------------------------- bootstrap
@@ -383,44 +540,116 @@ class ThresholdBootstrap:
         t_star = np.nanmax(np.abs(h - full[:, None]) / se[:, None], axis=0)
         return t_obs, float((1 + np.sum(t_star >= t_obs)) / (1 + ok.sum()))
 
+    @property
+    def has_breakpoint(self) -> bool:
+        """Whether the search-aware sup-t test rejects "no change in slope" at ``alpha``: the
+        condition for showing a breakpoint interval at all."""
+        return self.sup_t[1] < self.alpha
+
+    @property
+    def grid_end_shares(self) -> tuple[float, float]:
+        """Shares of resamples whose breakpoint is the lowest / the highest candidate (a
+        breakpoint on the edge of the search is the search's, not the data's)."""
+        b = self.breakpoints[~self.failed]
+        return float(np.mean(b <= self.grid.min() + 1e-9)), float(np.mean(b >= self.grid.max() - 1e-9))
+
+    def shown_intervals(self) -> dict[str, tuple[float, float] | None]:
+        """The breakpoint intervals as the book shows them: ``{"bootstrap": ..., "inversion":
+        ...}``, both None when the sup-t test does not reject (:data:`NO_BREAKPOINT`)."""
+        if not self.has_breakpoint:
+            return {"bootstrap": None, "inversion": None}
+        return {"bootstrap": self.breakpoint_ci, "inversion": self.result.inversion_ci(self.alpha)}
+
+    def reading(self) -> str:
+        """Where the breakpoint is, in one sentence for readers: the two intervals when the
+        sup-t test rejects, else why none is shown (with where the resamples' breakpoints
+        went)."""
+        lo_end, hi_end = self.grid_end_shares
+        p = models.format_p(self.sup_t[1])
+        if not self.has_breakpoint:
+            return (f"no breakpoint is located: the search-aware test finds no change in slope "
+                    f"(bootstrap sup-t P = {p}), and without a bend the breakpoint of a two-piece "
+                    f"model is not identified, so any interval would only trace the searched range "
+                    f"({100 * lo_end:.0f}% of the resamples put it on the lowest candidate and "
+                    f"{100 * hi_end:.0f}% on the highest)")
+        parts = []
+        for key, name in (("bootstrap", "bootstrap percentile"), ("inversion", "test inversion")):
+            ci = self.shown_intervals()[key]
+            if ci is None:
+                parts.append(f"no candidate survives {name}")
+                continue
+            end = self.result.at_grid_end(ci)
+            flag = f", reaching the {end} end of the searched range" if end else ""
+            parts.append(f"ln-Mg {ci[0]:.2f}–{ci[1]:.2f} ({np.exp(ci[0]):.0f}–{np.exp(ci[1]):.0f} "
+                         f"mg/day) by {name}{flag}")
+        return (f"the search-aware test finds a change in slope (bootstrap sup-t P = {p}), and the "
+                f"breakpoint lies at " + "; ".join(parts))
+
     def share_within(self, width: float) -> float:
         """Share of resamples whose breakpoint lies within ``width`` of the estimate."""
         b = self.breakpoints[~self.failed]
         return float(np.mean(np.abs(b - self.result.breakpoint) <= width + 1e-9))
 
     def table(self) -> pd.DataFrame:
-        """Rows ``breakpoint, below, above, p_sup, p_davies, p_hinge`` (estimates on the
-        reported scale; the Wald P of the hinge at the chosen K for comparison)."""
+        """Rows ``breakpoint, inversion, below, above, p_sup, p_davies, p_davies_lrt_r,
+        p_hinge`` (estimates on the reported scale; the Wald P of the hinge at the chosen K for
+        comparison). The two breakpoint rows have NaN bounds when the sup-t test does not
+        reject; ``note`` says why, or which end of the grid an interval reaches."""
         r = self.result
         sc = r._scale
+        shown = self.shown_intervals()
+        nan2 = (np.nan, np.nan)
+
+        def note(key: str) -> str:
+            if not self.has_breakpoint:
+                return NO_BREAKPOINT
+            if shown[key] is None:
+                return "every candidate rejected"
+            end = r.at_grid_end(shown[key])
+            gap = "; the set has gaps" if key == "inversion" and r.inversion_has_gaps(self.alpha) else ""
+            return (f"reaches the {end} end{'s' if end == 'both' else ''} of the searched range"
+                    if end else "") + gap
+
+        davies_r = r.davies_lrt
         rows = [
             ("breakpoint", "Inflection point K (ln scale), bootstrap 95% CI", r.breakpoint,
-             *self.breakpoint_ci, np.nan),
+             *(shown["bootstrap"] or nan2), np.nan, note("bootstrap")),
+            ("inversion", "Inflection point K (ln scale), test-inversion 95% CI", r.breakpoint,
+             *(shown["inversion"] or nan2), np.nan, note("inversion")),
             ("below", "Two-piece model: ln-Mg < K, per ln unit, bootstrap 95% CI",
-             sc(r.below.estimate), *map(sc, self.below_ci), np.nan),
+             sc(r.below.estimate), *map(sc, self.below_ci), np.nan, ""),
             ("above", "Two-piece model: ln-Mg >= K, per ln unit, bootstrap 95% CI",
-             sc(r.above.estimate), *map(sc, self.above_ci), np.nan),
+             sc(r.above.estimate), *map(sc, self.above_ci), np.nan, ""),
             ("p_sup", "Change in slope, bootstrap sup-t test over all K (recommended)",
-             self.sup_t[0], np.nan, np.nan, self.sup_t[1]),
-            ("p_davies", "Change in slope, Davies' test over all K",
-             r.davies.statistic, np.nan, np.nan, r.davies.p),
+             self.sup_t[0], np.nan, np.nan, self.sup_t[1], ""),
+            ("p_davies", "Change in slope, Davies' test over all K (design-based t, book's grid)",
+             r.davies.statistic, np.nan, np.nan, r.davies.p, ""),
+            ("p_davies_lrt_r", "Change in slope, Davies' test as R's default (LRT, 10 points, no design)",
+             np.nan if davies_r is None else davies_r.statistic, np.nan, np.nan,
+             np.nan if davies_r is None else davies_r.p, ""),
             ("p_hinge", "Change in slope, Wald F at the chosen K (treats K as fixed)",
-             r.hinge.F, np.nan, np.nan, r.hinge.p),
+             r.hinge.F, np.nan, np.nan, r.hinge.p, ""),
         ]
-        return pd.DataFrame(rows, columns=["row", "label", "estimate", "ci_low", "ci_high", "p"])
+        return pd.DataFrame(rows, columns=["row", "label", "estimate", "ci_low", "ci_high", "p", "note"])
 
     def formatted(self, digits: int = 2) -> pd.DataFrame:
         """:meth:`table` as text cells: estimate (95% CI) and P."""
         cells = []
         t = self.table()
         for r in t.itertuples(index=False):
-            if r.row == "breakpoint":
-                est = (f"{r.estimate:.2f} ({r.ci_low:.2f}, {r.ci_high:.2f}); "
-                       f"{np.exp(r.estimate):.0f} ({np.exp(r.ci_low):.0f}, {np.exp(r.ci_high):.0f}) mg/day")
+            if r.row in ("breakpoint", "inversion"):
+                if np.isfinite(r.ci_low):
+                    est = (f"{r.estimate:.2f} ({r.ci_low:.2f}, {r.ci_high:.2f}); {np.exp(r.estimate):.0f} "
+                           f"({np.exp(r.ci_low):.0f}, {np.exp(r.ci_high):.0f}) mg/day")
+                else:
+                    est = "not shown"
+                if r.note:
+                    est += f" [{r.note}]"
             elif r.row in ("below", "above"):
                 est = f"{r.estimate:.{digits}f} ({r.ci_low:.{digits}f}, {r.ci_high:.{digits}f})"
             else:
-                est = {"p_sup": "sup t", "p_davies": "max |t|", "p_hinge": "F"}[r.row] + f" = {r.estimate:.2f}"
+                est = {"p_sup": "sup t", "p_davies": "max |t|", "p_davies_lrt_r": "max |z|",
+                       "p_hinge": "F"}[r.row] + f" = {r.estimate:.2f}"
             cells.append({"Estimate (95% CI)": est, "P": models.format_p(r.p) if np.isfinite(r.p) else ""})
         return pd.DataFrame(cells, index=t["label"].tolist())
 
@@ -433,21 +662,31 @@ class ThresholdBootstrap:
     __str__ = summary
 
     def records(self, prefix: str = "tableS3/lmm") -> list[dict]:
-        """``<prefix>/{breakpoint_ci,below_boot,above_boot,p_sup_boot,p_davies}`` records."""
+        """``<prefix>/{breakpoint_ci,below_boot,above_boot,p_sup_boot,p_davies}`` records, then
+        ``breakpoint_ci_inversion`` and ``p_davies_lrt_r``. The two breakpoint intervals are null
+        records (:data:`NO_BREAKPOINT`) when the sup-t test does not reject."""
         t = self.table().set_index("row")
         n = self.result.n
+
+        def num(v: float) -> float | None:
+            return float(v) if v is not None and np.isfinite(v) else None
 
         def rec(key: str, row: str, with_ci: bool) -> dict:
             r = t.loc[row]
             if not with_ci:
-                return {"id": f"{prefix}/{key}", "estimate": float(r.p), "ci_low": None,
-                        "ci_high": None, "p": float(r.p), "n": n}
+                return {"id": f"{prefix}/{key}", "estimate": num(r.p), "ci_low": None,
+                        "ci_high": None, "p": num(r.p), "n": n}
+            if row in ("breakpoint", "inversion") and not np.isfinite(r.ci_low):
+                return {"id": f"{prefix}/{key}", "estimate": None, "ci_low": None,
+                        "ci_high": None, "p": None, "n": n}
             return {"id": f"{prefix}/{key}", "estimate": float(r.estimate), "ci_low": float(r.ci_low),
                     "ci_high": float(r.ci_high), "p": None, "n": n}
 
         return [rec("breakpoint_ci", "breakpoint", True), rec("below_boot", "below", True),
                 rec("above_boot", "above", True), rec("p_sup_boot", "p_sup", False),
-                rec("p_davies", "p_davies", False)]
+                rec("p_davies", "p_davies", False),
+                rec("breakpoint_ci_inversion", "inversion", True),
+                rec("p_davies_lrt_r", "p_davies_lrt_r", False)]
 
 
 def threshold_bootstrap(

@@ -98,9 +98,12 @@ def ckd(raw: pd.DataFrame, defs: Definitions = DEFAULT) -> pd.Series:
     return yes_no(yes, gfr >= 60)
 
 
-def vitd(raw: pd.DataFrame) -> pd.Series:
-    """Serum 25(OH)D2 + D3, nmol/L, LBXVIDMS."""
-    return col(raw, "LBXVIDMS")
+def vitd(raw: pd.DataFrame, defs: Definitions = DEFAULT) -> pd.Series:
+    """Serum vitamin D, nmol/L: 25(OH)D3 (LBXVD3MS, the paper's covariate) by default, or
+    25(OH)D2 + D3 (LBXVIDMS) with ``vitamin_d="total"``. D2 is below its detection limit in
+    most adults, where NHANES fills it with the limit over root 2, so the total runs a few
+    nmol/L above D3."""
+    return col(raw, "LBXVD3MS" if defs.vitamin_d == "d3" else "LBXVIDMS")
 
 
 # ---------------------------------------------------------------- inflammatory indices
@@ -113,19 +116,31 @@ def albumin(raw: pd.DataFrame) -> pd.Series:
 
 
 def cally(raw: pd.DataFrame) -> pd.Series:
-    """CALLY = albumin g/L (LBDSALSI) x lymphocytes 10^9/L (LBDLYMNO) / (hs-CRP mg/L
-    (LBXHSCRP) x 10^4); only where CRP was measured (2015-2018) and is positive."""
+    """CALLY index as its authors define it (Iida H et al., HPB 2022;24:101-115): albumin (g/dL)
+    x lymphocytes (/uL) / (CRP (mg/dL) x 10^4). From NHANES units, albumin LBDSALSI g/L / 10,
+    lymphocytes LBDLYMNO 10^3/uL x 1000, hs-CRP LBXHSCRP mg/L / 10; so CALLY =
+    LBDSALSI x LBDLYMNO x 1000 / (LBXHSCRP x 10^4) (2017-18 adults: median 4.6, 5th-95th
+    percentile 0.6-24). Only where
+    CRP was measured (2015-2018) and is positive."""
     crp = col(raw, "LBXHSCRP")
-    return albumin(raw) * col(raw, "LBDLYMNO") / (crp.where(crp > 0) * 1e4)
+    alb_g_dl = albumin(raw) / 10
+    lymph_per_ul = col(raw, "LBDLYMNO") * 1000
+    crp_mg_dl = crp.where(crp > 0) / 10
+    return alb_g_dl * lymph_per_ul / (crp_mg_dl * 1e4)
 
 
 def np_product(raw: pd.DataFrame) -> pd.Series:
-    """Neutrophils x platelets, (10^9/L)^2: LBDNENO x LBXPLTSI."""
+    """Neutrophils x platelets, (10^9/L)^2: LBDNENO x LBXPLTSI. The library's default NP
+    (``Definitions.np_index="product"``), modelled on the ln scale: a continuous version of
+    the two counts the published score (:func:`np_score`) dichotomises, because the paper
+    models NP per unit and reports medians, which a 0/1/2 score barely has."""
     return col(raw, "LBDNENO") * col(raw, "LBXPLTSI")
 
 
 def np_score(raw: pd.DataFrame) -> pd.Series:
-    """Neutrophil-platelet score 0/1/2: (LBDNENO > 7.5) + (LBXPLTSI > 400), 10^9/L."""
+    """Neutrophil-platelet score 0/1/2 as published (Watt DG et al., PLoS One
+    2015;10:e0142159): (neutrophils LBDNENO > 7.5) + (platelets LBXPLTSI > 400), both
+    10^9/L."""
     neut, plt = col(raw, "LBDNENO"), col(raw, "LBXPLTSI")
     return ((neut > 7.5).astype(float) + (plt > 400).astype(float)).where(neut.notna() & plt.notna())
 
@@ -142,10 +157,16 @@ def np_index(raw: pd.DataFrame, defs: Definitions = DEFAULT) -> pd.Series:
 
 
 def par(raw: pd.DataFrame) -> pd.Series:
-    """Platelet-to-albumin ratio: LBXPLTSI (10^9/L) / LBDSALSI (g/L)."""
+    """Platelet-to-albumin ratio, platelets LBXPLTSI (10^9/L) / albumin LBDSALSI (g/L), the
+    units of its clinical reports (e.g. Liu CL et al., Eur J Med Res 2024,
+    doi:10.1186/s40001-024-02235-2) (2017-18 adults: median 6.0);
+    modelled on the ln scale, where a change of units moves only the intercept."""
     return col(raw, "LBXPLTSI") / albumin(raw)
 
 
 def rar(raw: pd.DataFrame) -> pd.Series:
-    """RDW-to-albumin ratio: LBXRDW (%) / LBDSALSI (g/L)."""
-    return col(raw, "LBXRDW") / albumin(raw)
+    """RDW-to-albumin ratio on the scale of its clinical reports (e.g. Kimura H et al., Sci Rep
+    2023, doi:10.1038/s41598-023-42986-2: median 3.5 in CKD): RDW LBXRDW (%) / albumin (g/dL) =
+    LBXRDW / (LBDSALSI / 10) (2017-18 adults: median 3.3). Modelled on the ln scale, where
+    the unit of albumin moves only the intercept."""
+    return col(raw, "LBXRDW") / (albumin(raw) / 10)

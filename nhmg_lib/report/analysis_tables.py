@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from nhmg_lib.analyses import inflammation
 from nhmg_lib.analyses.inflammation import TABLE_TITLES, IndexTables
 from nhmg_lib.analyses.table1 import NAME as TABLE1_NAME
 from nhmg_lib.analyses.table1 import Table1
@@ -22,9 +23,10 @@ def table1_table(t1: Table1) -> PublicationTable:
 
 def index_table(result: IndexTables, table: str, *,
                 quartile_ranges: dict[int, tuple[float, float]] | None = None,
-                **kwargs: Any) -> PublicationTable:
+                np_index: str = "product", **kwargs: Any) -> PublicationTable:
     """Table 4, 5 or 6: :meth:`IndexTables.formatted` as a publication table with a default
-    caption, label and footnotes (override through ``kwargs``), the paper's numbers beside the
+    caption, label and footnotes (override through ``kwargs``; ``np_index`` names the NP whose
+    unit the footnote gives), the paper's numbers beside the
     book's (:func:`nhmg_lib.report.paper_lines.beside`, with the quartile ranges if given)."""
     measure = "OR" if table == "table5" else "β"
     notes = {
@@ -46,6 +48,7 @@ def index_table(result: IndexTables, table: str, *,
             "eGFR and 25(OH)D.",
             f"Participants (domain of the cohort with the index): {sizes}. CALLY needs "
             "hs-CRP, measured only in 2015-2018.",
+            inflammation.units_note(np_index),
         ],
     )
     kw.update(kwargs)

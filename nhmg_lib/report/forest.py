@@ -58,8 +58,8 @@ def _published(figure_id: str) -> dict[str, Any]:
 def forest_rows(analysis: "SubgroupAnalysis", terms: Sequence[str] = ("q2", "q3", "q4")) -> pd.DataFrame:
     """The plotted lines, top to bottom, as a published tabular forest plot lays them out.
 
-    ``kind``: ``header`` (a subgroup variable; ``cell`` holds its P for interaction and the
-    paper's, where printed) or ``term`` (one estimate). ``text``: the subgroup's name on a
+    ``kind``: ``header`` (a subgroup variable; ``cell`` holds its P for interaction, the same
+    Holm-adjusted over the figure's subgroups, and the paper's, where printed) or ``term`` (one estimate). ``text``: the subgroup's name on a
     header, the level's name on the first term of each level (else ""); ``term``: ``Q2`` ...;
     ``n`` and ``cases``: participants and LMM cases of the level in that quartile (``ln_mg``:
     the level; ``cases`` NaN for ln SMI); ``estimate, ci_low, ci_high, p, estimable, reason``;
@@ -81,6 +81,8 @@ def forest_rows(analysis: "SubgroupAnalysis", terms: Sequence[str] = ("q2", "q3"
     for sg, block in rows.groupby("subgroup", sort=False):
         p_int = inter.loc[sg, "p"] if sg in inter.index else np.nan
         cell = f"P for interaction {fmt_p(p_int) or 'NA'}"
+        if sg in inter.index and "p_holm" in inter.columns and np.isfinite(inter.loc[sg, "p_holm"]):
+            cell += f", Holm {fmt_p(inter.loc[sg, 'p_holm'])}"
         pid = f"{analysis.figure_id}/{sg}/p_interaction"
         if pid in paper:
             cell += f" (paper {published.text(pid)})"

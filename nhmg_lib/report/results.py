@@ -173,7 +173,7 @@ def _explained_sections(defs: Definitions, boot: int, seed: int, reasons: list[R
                 table, _other, rest = r["id"].split("/", 2)
                 out.append(record(f"{table}/{index}/{rest}", None))
             reasons.extend((f"{t}/{index}", failed[index]) for t in ("table4", "table5", "table6"))
-        return out
+        return out + inflammation.adjusted_records(out)
 
     def table1_records(a: pd.DataFrame) -> list[Record]:
         """Table 1; when a row cannot be computed, row by row, the failed rows keeping their
@@ -211,8 +211,18 @@ def _explained_sections(defs: Definitions, boot: int, seed: int, reasons: list[R
             reasons.append((f"table1/{v}", failed[v]))
         return out
 
+    def threshold_records(a: pd.DataFrame) -> list[Record]:
+        """Table S3; a breakpoint interval left null (no change in slope) says why."""
+        from nhmg_lib.analyses import threshold
+
+        out = threshold.records(a, boot=boot, seed=seed)
+        reasons.extend((r["id"], threshold.NO_BREAKPOINT) for r in out
+                       if r["id"].split("/")[-1].startswith("breakpoint_ci") and r["estimate"] is None)
+        return out
+
     replace = {"Figures 3, S1": subgroup_records, "Table 1": table1_records, "Tables 7, 8": mediation_records,
-               "Tables 7, 8 by weighting": weighting_records, "Tables 4-6": inflammation_records}
+               "Tables 7, 8 by weighting": weighting_records, "Tables 4-6": inflammation_records,
+               "Table S3": threshold_records}
     return [(name, replace.get(name, make)) for name, make in _sections(defs, boot, seed)]
 
 

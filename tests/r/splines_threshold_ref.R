@@ -2,7 +2,8 @@
 # Inputs: adults.csv, params.json (candidates, covariates, k_smi). For every candidate K the
 # two-piece logistic Model 3 over subset(design, in_cohort == 1): its deviance; at the best K
 # the slopes below/above with t CIs from vcov, regTermTest of the hinge, and the one-line
-# model's deviance. For ln SMI the same at the given K.
+# model's deviance; the P of H0: threshold = K at every candidate. For ln SMI the same at
+# the given K.
 suppressPackageStartupMessages({ library(survey); library(jsonlite) })
 options(survey.lonely.psu = "fail")
 p <- fromJSON("params.json", simplifyVector = TRUE)
@@ -32,7 +33,18 @@ summ <- function(fit, y, fam) {
 }
 dev <- sapply(p$candidates, function(k) deviance(fit_at("lmm", k, quasibinomial())))
 best <- p$candidates[which.min(dev)]
-out <- list(deviance = dev, best = best,
+# Test of H0: threshold = K (test inversion): (D(K) - D(best)) over the Rao-Scott design
+# effect of the step 1(ln_mg > K) added to the two-piece model, vcov / naive.cov.
+inv_p <- sapply(seq_along(p$candidates), function(i) {
+  k <- p$candidates[i]
+  d$hinge <- pmax(d$ln_mg - k, 0); d$step <- as.numeric(d$ln_mg > k)
+  des <- svydesign(ids = ~SDMVPSU, strata = ~SDMVSTRA, weights = ~weight, nest = TRUE, data = d)
+  f <- svyglm(as.formula(paste("lmm ~ ln_mg + hinge + step +", cov_rhs)),
+              design = subset(des, in_cohort == 1), family = quasibinomial())
+  deff <- vcov(f)["step", "step"] / f$naive.cov["step", "step"]
+  pchisq((dev[i] - min(dev)) / deff, 1, lower.tail = FALSE)
+})
+out <- list(deviance = dev, best = best, inversion_p = inv_p,
             lmm = summ(fit_at("lmm", best, quasibinomial()), "lmm", quasibinomial()),
             smi = summ(fit_at("ln_smi", p$k_smi, gaussian()), "ln_smi", gaussian()))
 writeLines(toJSON(out, digits = NA, auto_unbox = TRUE), "out.json")
