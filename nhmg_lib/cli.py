@@ -173,6 +173,7 @@ def _check_synth_args(args: argparse.Namespace) -> None:
         raise NhmgError(f"--scale {args.scale}: must be a fraction of the full sample size, "
                         "greater than 0 and at most 1 (e.g. 0.25).")
     out = Path(args.out)
+    _check_name_lengths(out, "--out")
     if out.exists() and not out.is_dir():
         raise NhmgError(f"--out {out}: exists and is not a directory.")
     if out.is_dir():
@@ -190,6 +191,7 @@ def _check_out(path: Path, flag: str) -> None:
     import tempfile
 
     path = Path(path)
+    _check_name_lengths(path, flag)
     if path.is_dir():
         raise NhmgError(f"{flag} {path}: is a directory; give a file name.")
     parent = path.parent
@@ -205,6 +207,24 @@ def _check_out(path: Path, flag: str) -> None:
                         "Choose a writable location.") from None
     if path.exists() and not os.access(path, os.W_OK):
         raise NhmgError(f"{flag} {path}: the file exists and is not writable.")
+
+
+def _check_name_lengths(path: Path, flag: str) -> None:
+    """Every name still to be created must fit the file system's limit (``NAME_MAX``, 255
+    bytes on most), or the write would fail after the computation."""
+    existing = Path(os.path.abspath(path))
+    while not os.path.exists(existing) and existing != existing.parent:
+        existing = existing.parent  # os.path.exists is False (no error) for a too-long name
+    try:
+        limit = os.pathconf(existing, "PC_NAME_MAX")
+    except (OSError, ValueError):
+        limit = 255
+    for part in Path(os.path.abspath(path)).relative_to(existing).parts:
+        size = len(os.fsencode(part))
+        if size > limit:
+            short = part if len(part) <= 40 else f"{part[:20]}...{part[-12:]}"
+            raise NhmgError(f"{flag}: the name {short!r} is {size} bytes long; the file system "
+                            f"of {existing} allows at most {limit}. Choose a shorter name.")
 
 
 def _preflight(data_dir: Path):
