@@ -83,8 +83,10 @@ def _cmd_cohort(args: argparse.Namespace) -> None:
 
 
 def _cmd_results(args: argparse.Namespace) -> None:
+    from nhmg_lib.cohort.flow import cohort_from_dir
     from nhmg_lib.report.provenance import data_record
     from nhmg_lib.report.results import collect_with_reasons
+    from nhmg_lib.survey.bootstrap import require_memory
 
     defs = _definitions(args.set)
     if args.boot < MIN_BOOT:
@@ -94,7 +96,12 @@ def _cmd_results(args: argparse.Namespace) -> None:
     _check_out(args.out, "--out")
     verified = _preflight(args.data_dir)
     start = time.perf_counter()
-    records, reasons = collect_with_reasons(args.data_dir, defs, boot=args.boot, seed=args.seed)
+    cohort = cohort_from_dir(args.data_dir, defs)
+    # The bootstraps (Table S3, Tables 7-8) must fit in memory: refused now, with the
+    # estimate, rather than failing at the allocation after minutes of other sections.
+    require_memory(args.boot, cohort.final_n, f"--boot {args.boot}")
+    records, reasons = collect_with_reasons(args.data_dir, defs, boot=args.boot, seed=args.seed,
+                                            cohort=cohort)
     records.append(data_record(verified.mode, args.data_dir))
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -62,6 +62,8 @@ def _cases(tmp: Path, synth: Path) -> list[tuple[list[str], int, str]]:
         (["download", "--data-dir", str(tmp / "d"), "--workers", "0"], 2, "--workers 0: must be a positive"),
         (["download", "--data-dir", str(tmp / "d"), "--deadline", "-3"], 2, "--deadline -3.0"),
         (res + [str(tmp / ("a" * 300 + ".json"))], 2, "is 305 bytes long; the file system of"),
+        (res + [str(tmp / "r.json"), "--boot", "100000000000"], 2,
+         "--boot 100000000000: 100,000,000,000 resamples of "),
         (["cohort", "--data-dir", str(synth), "--out", str(tmp / ("b" * 300) / "c.csv")], 2,
          "is 300 bytes long"),
         (["synth", "--out", str(tmp / ("s" * 256))], 2, "is 256 bytes long"),

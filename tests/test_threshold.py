@@ -356,3 +356,22 @@ def test_ctrl_c_stops_the_bootstrap_within_seconds_without_worker_tracebacks(tmp
     assert proc.returncode == 130 and elapsed < 5
     assert err.strip() == "interrupted", err
     assert not any(map(_alive, workers))
+
+
+def test_a_bootstrap_that_cannot_fit_in_memory_is_refused_before_allocating(frame, monkeypatch):
+    from nhmg_lib.survey import bootstrap
+
+    res = find_threshold(frame, candidates=CANDIDATES)
+    n = res.n
+    monkeypatch.setattr(bootstrap, "available_memory", lambda: 100 * 2**20)  # 100 MiB
+    drawn = []
+    monkeypatch.setattr(bootstrap, "rao_wu_multipliers", lambda *a: drawn.append(a))
+    # per resample: 24 bytes a row, 8 a PSU, 16 per candidate and coefficient (+2)
+    p = res.two_piece.params.size - 1  # X without the hinge column
+    per = 24 * n + 8 * 80 + 16 * CANDIDATES.size * (p + 2)
+    with pytest.raises(bootstrap.BootstrapMemoryError) as caught:
+        threshold_bootstrap(frame, candidates=CANDIDATES, boot=10_000, result=res, cache=False)
+    assert f"the threshold bootstrap: 10,000 resamples of {n:,} rows need about " \
+           f"{10_000 * per / 2**20:,.1f} MiB" in str(caught.value)
+    assert f"enough for about {100 * 2**20 // per:,} resamples" in str(caught.value)
+    assert drawn == []

@@ -56,7 +56,7 @@ from scipy import stats
 from nhmg_lib.analyses import models
 from nhmg_lib.analyses.cache import cache_key, cache_load, cache_save
 from nhmg_lib.analyses.workers import progress_bar, run_pieces
-from nhmg_lib.survey import batched
+from nhmg_lib.survey import batched, bootstrap
 from nhmg_lib.survey.bootstrap import rao_wu_multipliers
 from nhmg_lib.cohort.definitions import MODEL3_COVARIATES
 from nhmg_lib.survey.design import Design
@@ -502,6 +502,10 @@ def threshold_bootstrap(
                     logistic)
     stored = cache_load(key, cache_dir) if cache else None
     if stored is None:
+        # the multipliers (rows and PSUs) and, per candidate, the coefficients kept twice
+        bootstrap.require_memory(boot, xu.size, "the threshold bootstrap",
+                                 extra_per_resample=8 * psu_strata.size
+                                 + 16 * grid.size * (X.shape[1] + 2))
         try:
             # Draws per PSU (the same stream as drawing per row: only the PSU labels matter).
             mult_psu = rao_wu_multipliers(psu_strata, np.arange(psu_strata.size), boot, seed)
