@@ -375,3 +375,28 @@ def test_a_bootstrap_that_cannot_fit_in_memory_is_refused_before_allocating(fram
            f"{10_000 * per / 2**20:,.1f} MiB" in str(caught.value)
     assert f"enough for about {100 * 2**20 // per:,} resamples" in str(caught.value)
     assert drawn == []
+
+
+def test_progress_shows_the_time_left_on_a_terminal_only(monkeypatch, capsys):
+    import re
+    import time
+
+    from nhmg_lib.analyses import workers
+
+    monkeypatch.delenv("NHMG_BOOK_BUILD", raising=False)
+    monkeypatch.setattr("sys.stderr.isatty", lambda: True, raising=False)
+    assert workers.show_progress()
+    monkeypatch.setenv("NHMG_BOOK_BUILD", "1")  # never inside the book's pages
+    assert not workers.show_progress()
+    assert workers.progress_bar(10, "x", "resample").disable
+    monkeypatch.delenv("NHMG_BOOK_BUILD")
+    monkeypatch.setattr("sys.stderr.isatty", lambda: False, raising=False)  # a log file
+    assert not workers.show_progress()
+    with workers.progress_bar(4, "threshold bootstrap", "resample", progress=True) as bar:
+        for _ in range(4):
+            time.sleep(0.35)  # the bar appears after 1 s
+            bar.update(1)
+    err = capsys.readouterr().err
+    # e.g. "threshold bootstrap:  75%|███  | 3/4 [00:01<00:00,  2.86resample/s]"
+    assert "threshold bootstrap" in err
+    assert re.search(r"3/4 \[00:0\d<00:0\d", err), err  # elapsed < time left
