@@ -105,6 +105,7 @@ def _cmd_results(args: argparse.Namespace) -> None:
     from nhmg_lib.cohort.flow import cohort_from_dir
     from nhmg_lib.report.provenance import data_record
     from nhmg_lib.report.results import collect_with_reasons
+    from nhmg_lib.survey.bootstrap import require_memory
 
     defs = _definitions(args.set)
     if args.boot < MIN_BOOT:
@@ -118,6 +119,9 @@ def _cmd_results(args: argparse.Namespace) -> None:
     _say(cohort.flow_text())
     if not args.allow_cycle_loss:
         cohort.check_cycles()
+    # The bootstraps (Table S3, Tables 7-8) must fit in memory: refused now, with the
+    # estimate, rather than failing at the allocation after minutes of other sections.
+    require_memory(args.boot, cohort.final_n, f"--boot {args.boot}")
     records, reasons = collect_with_reasons(args.data_dir, defs, boot=args.boot, seed=args.seed,
                                             cohort=cohort)
     records.append(data_record(verified.mode, args.data_dir))
@@ -224,6 +228,7 @@ def _check_synth_args(args: argparse.Namespace) -> None:
         raise NhmgError(f"--scale {args.scale}: must be a fraction of the full sample size, "
                         "greater than 0 and at most 1 (e.g. 0.25).")
     out = Path(args.out)
+    _check_name_lengths(out, "--out")
     if out.exists() and not out.is_dir():
         raise NhmgError(f"--out {out}: exists and is not a directory.")
     if out.is_dir():
@@ -249,6 +254,7 @@ def _check_out(path: Path, flag: str) -> None:
     from nhmg_lib.data.atomic import describe
 
     path = Path(path)
+    _check_name_lengths(path, flag)
     try:
         path.lstat()
     except (FileNotFoundError, NotADirectoryError):
@@ -270,6 +276,24 @@ def _check_out(path: Path, flag: str) -> None:
                         "Choose a writable location.") from None
     if path.exists() and not os.access(path, os.W_OK):
         raise NhmgError(f"{flag} {path}: the file exists and is not writable.")
+
+
+def _check_name_lengths(path: Path, flag: str) -> None:
+    """Every name still to be created must fit the file system's limit (``NAME_MAX``, 255
+    bytes on most), or the write would fail after the computation."""
+    existing = Path(os.path.abspath(path))
+    while not os.path.exists(existing) and existing != existing.parent:
+        existing = existing.parent  # os.path.exists is False (no error) for a too-long name
+    try:
+        limit = os.pathconf(existing, "PC_NAME_MAX")
+    except (OSError, ValueError):
+        limit = 255
+    for part in Path(os.path.abspath(path)).relative_to(existing).parts:
+        size = len(os.fsencode(part))
+        if size > limit:
+            short = part if len(part) <= 40 else f"{part[:20]}...{part[-12:]}"
+            raise NhmgError(f"{flag}: the name {short!r} is {size} bytes long; the file system "
+                            f"of {existing} allows at most {limit}. Choose a shorter name.")
 
 
 def _preflight(data_dir: Path):
@@ -444,16 +468,36 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
+class _Terminated(BaseException):
+    """SIGTERM, raised like Ctrl-C so that clean-up (worker pools, partial files) runs."""
+
+
+def _terminate(signum: int, frame: object) -> None:
+    raise _Terminated()
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    import signal
+
+    try:
+        previous = signal.signal(signal.SIGTERM, _terminate)
+    except ValueError:  # not the main thread: leave signals alone
+        previous = None
     try:
         args.func(args)
     except NhmgError as exc:
         print(f"nhmg {args.command}: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
+        print(f"nhmg {args.command}: interrupted", file=sys.stderr)
         return 130
+    except _Terminated:
+        print(f"nhmg {args.command}: terminated", file=sys.stderr)
+        return 143
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
     return 0
 
 

@@ -149,3 +149,51 @@ write_json(list(se_mean = unname(SE(svymean(~y, rep)))[1], se_total = unname(SE(
         se_m, se_t = boot_se(M, w, y)
         print(f"wrong rule: SE mean {se_m:.4f}, SE total {se_t:.1f}")
         assert abs(se_t / ref["se_total"] - 1) > 2 * TOL_SE or abs(se_m / ref["se_mean"] - 1) > 2 * TOL_SE
+
+
+# ------------------------------------------------------------------------ memory estimate
+def test_memory_estimate_refuses_with_the_estimate_and_what_fits():
+    import pytest
+
+    from nhmg_lib.survey.bootstrap import BootstrapMemoryError, memory_needed, require_memory
+
+    # 24 bytes per resample and row, plus the extra per resample
+    assert memory_needed(1000, 500) == 12_000_000
+    assert memory_needed(1000, 500, extra_per_resample=1000) == 13_000_000
+    require_memory(1000, 500, "x", available=12_000_000)  # fits exactly: no error
+    with pytest.raises(BootstrapMemoryError) as caught:
+        require_memory(1000, 500, "--boot 1000", available=6_000_000)
+    assert str(caught.value) == (
+        "--boot 1000: 1,000 resamples of 500 rows need about 11.4 MiB of memory and 5.7 MiB "
+        "is available, enough for about 500 resamples. Use fewer resamples.")
+
+
+def test_memory_estimate_covers_the_measured_peak_of_drawing_the_resamples():
+    import tracemalloc
+
+    from nhmg_lib.survey.bootstrap import memory_needed, rao_wu_multipliers, row_counts
+
+    boot, n = 2000, 1500
+    strata = np.repeat(np.arange(15), n // 15)
+    psu = np.tile([1, 2], n // 2)
+    for draw in (lambda: row_counts(n, boot, 1).astype(np.float64),
+                 lambda: rao_wu_multipliers(strata, psu, boot, 1)):
+        tracemalloc.start()
+        draw()
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+        # the estimate holds the peak, and is not a wild overestimate of it
+        assert 8 * boot * n <= peak <= memory_needed(boot, n) <= 3 * peak
+
+
+def test_available_memory_is_known_on_linux():
+    from pathlib import Path
+
+    from nhmg_lib.survey.bootstrap import available_memory
+
+    if not Path("/proc/meminfo").is_file():
+        return
+    avail = available_memory()
+    total = int(next(line for line in Path("/proc/meminfo").read_text().splitlines()
+                     if line.startswith("MemTotal:")).split()[1]) * 1024
+    assert avail is not None and 0 < avail <= total

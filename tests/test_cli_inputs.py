@@ -62,7 +62,28 @@ def _cases(tmp: Path, synth: Path) -> list[tuple[list[str], int, str]]:
         (["multiverse", "--data-dir", str(real), "--out", str(tmp / "m.csv")], 2, "are damaged"),
         (["download", "--data-dir", str(tmp / "d"), "--workers", "0"], 2, "--workers 0: must be a positive"),
         (["download", "--data-dir", str(tmp / "d"), "--deadline", "-3"], 2, "--deadline -3.0"),
+        (res + [str(tmp / ("a" * 300 + ".json"))], 2, "is 305 bytes long; the file system of"),
+        (res + [str(tmp / "r.json"), "--boot", "100000000000"], 2,
+         "--boot 100000000000: 100,000,000,000 resamples of "),
+        (["cohort", "--data-dir", str(synth), "--out", str(tmp / ("b" * 300) / "c.csv")], 2,
+         "is 300 bytes long"),
+        (["synth", "--out", str(tmp / ("s" * 256))], 2, "is 256 bytes long"),
+        (["results", "--data-dir", str(_with_infinite_psu(tmp, synth)), "--out", str(tmp / "r.json"),
+          "--boot", "20"], 2, "design column SDMVPSU: 10 row(s) hold inf, not a whole-number"),
     ]
+
+
+def _with_infinite_psu(tmp: Path, synth: Path) -> Path:
+    """A copy of the synthetic data whose first ten DEMO_G rows have SDMVPSU = inf."""
+    import numpy as np
+    import pyreadstat
+
+    out = tmp / "inf_psu"
+    shutil.copytree(synth, out)
+    df, _ = pyreadstat.read_xport(str(out / "DEMO_G.xpt"))
+    df.loc[:9, "SDMVPSU"] = np.inf
+    pyreadstat.write_xport(df, str(out / "DEMO_G.xpt"), file_format_version=5, table_name="DEMO_G")
+    return out
 
 
 def test_bad_inputs_table(synth, tmp_path, capsys):
@@ -151,3 +172,33 @@ def test_a_section_that_failed_whole_is_an_error_even_without_records(capsys):
     with pytest.raises(NhmgError, match="No estimate at all for table4"):
         _report_missing_estimates([rec], [("table4", "Tables 4-6 failed: no quartile Q1")])
     assert "not estimable: table4 (no records): Tables 4-6 failed" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("env, text", [
+    ({"NHMG_SYNTH_SCALE": "-2"}, "NHMG_SYNTH_SCALE=-2: must be a fraction of the full sample size"),
+    ({"NHMG_SYNTH_SCALE": "inf"}, "NHMG_SYNTH_SCALE=inf: must be"),
+    ({"NHMG_SYNTH_SEED": "-1"}, "NHMG_SYNTH_SEED=-1: the seed must be 0 or a positive integer"),
+])
+def test_bad_synthetic_data_settings_are_clear_errors(env, text, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("NHMG_CACHE_DIR", str(tmp_path))
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    assert main(["build", "--data", "synthetic"]) == 2
+    err = capsys.readouterr().err
+    assert text in err and "Traceback" not in err
+    assert list(tmp_path.iterdir()) == []  # refused before generating anything
+
+
+def test_infinite_or_negative_weights_are_named_with_their_count(make_raw):
+    from nhmg_lib.cohort.variables import derive
+    from nhmg_lib.data.codes import RawFrameError
+
+    raw = make_raw(WTDR2D=[1000.0, float("inf"), float("inf"), 2000.0], SDMVPSU=1, SDMVSTRA=90)
+    with pytest.raises(RawFrameError, match=r"weight column WTDR2D: 2 row\(s\) hold inf"):
+        derive(raw)
+    raw = make_raw(WTDR2D=[1000.0, -5.0, float("nan")], SDMVPSU=1, SDMVSTRA=90)
+    with pytest.raises(RawFrameError, match=r"WTDR2D: 1 row\(s\) hold -5.0"):
+        derive(raw)
+    raw = make_raw(WTDR2D=[1000.0, float("nan")], SDMVPSU=[1.0, 1.5], SDMVSTRA=90)
+    with pytest.raises(RawFrameError, match=r"design column SDMVPSU: 1 row\(s\) hold 1.5"):
+        derive(raw)

@@ -533,6 +533,46 @@ def test_overall_deadline_stops_a_trickle_and_keeps_the_partial_file(tmp_path):
     assert "time limit of 0.2 s" in str(caught.value) or "read timeout" in str(caught.value)
 
 
+def test_the_deadline_stops_a_trickling_server_within_seconds(tmp_path):
+    # Bytes keep arriving (64 every 50 ms, never a read-timeout silence), so only the overall
+    # limit can stop it; it must do so at once, not when a large read buffer fills.
+    big = make_xpt("DEMO_G", rows=40_000)
+    with XptServer({"DEMO_G": big}) as srv:
+        srv.fault("DEMO_G", "trickle")
+        start = time.monotonic()
+        with pytest.raises(DownloadError) as caught:
+            fetch(srv, tmp_path, specs=SPECS[:1], timeout=(2.0, 20.0), deadline=1.5)
+        elapsed = time.monotonic() - start
+    assert 1.5 <= elapsed < 4.5
+    assert "the overall time limit of 1.5 s passed" in str(caught.value)
+    part = tmp_path / "DEMO_G.xpt.part"
+    assert 0 < part.stat().st_size < len(big)  # kept for the next run, which resumes it
+    assert big.startswith(part.read_bytes())
+
+
+def test_the_deadline_ends_a_silent_wait_before_the_read_timeout(tmp_path):
+    with XptServer({"DEMO_G": FILES["DEMO_G"]}) as srv:
+        srv.fault("DEMO_G", "stall_headers")  # nothing at all, for 30 s
+        start = time.monotonic()
+        with pytest.raises(DownloadError, match="time limit of 1 s"):
+            fetch(srv, tmp_path, specs=SPECS[:1], timeout=(2.0, 20.0), deadline=1.0)
+        assert time.monotonic() - start < 4
+
+
+def test_cancel_ends_a_transfer_blocked_on_a_silent_server(tmp_path):
+    import threading
+
+    with XptServer({"DEMO_G": FILES["DEMO_G"]}) as srv:
+        srv.fault("DEMO_G", "stall")  # headers and a few bytes, then silence
+        ctx = FetchContext(timeout=(2.0, 20.0), retries=3, backoff=1.0)
+        threading.Timer(0.5, ctx.interrupt).start()
+        start = time.monotonic()
+        with pytest.raises(FetchFailed) as caught:
+            fetch_one(f"{srv.base_url}/2011/DataFiles/DEMO_G.xpt", tmp_path / "DEMO_G.xpt.part", ctx)
+        assert time.monotonic() - start < 3
+    assert caught.value.kind == "cancelled"
+
+
 def test_plain_progress_lines_for_logs(server, tmp_path):
     lines = []
     fetch(server, tmp_path, specs=SPECS[:2], log=lines.append)

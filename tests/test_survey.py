@@ -287,3 +287,15 @@ def test_speed_many_models_on_full_size_frame():
         svyglm(form, d, family="quasibinomial", domain="in_cohort", levels=LEVELS)
     elapsed = time.perf_counter() - t0
     assert elapsed < 6.0, f"30 Model-3 fits took {elapsed:.1f} s"
+
+
+def test_infinite_strata_or_psu_codes_are_an_error_with_their_count():
+    import numpy as np
+    import pytest
+
+    from nhmg_lib.survey.design import Design, DesignError
+
+    strata = np.array([1.0, 1.0, 2.0, 2.0])
+    with pytest.raises(DesignError, match=r"2 row\(s\) with an infinite value in design column 'SDMVPSU'"):
+        Design.from_arrays(strata, np.array([1.0, np.inf, np.inf, 2.0]), np.ones(4),
+                           names=("SDMVSTRA", "SDMVPSU", "weight"))

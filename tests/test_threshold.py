@@ -203,7 +203,7 @@ def test_resamples_split_over_processes_give_the_same_bootstrap(frame: pd.DataFr
 
     monkeypatch.setattr(threshold, "PIECE", 25)                # 60 resamples: 3 pieces
     one = threshold_bootstrap(frame, candidates=BOOT_GRID, boot=60, seed=4, cache=False, workers=1)
-    two = threshold_bootstrap(frame, candidates=BOOT_GRID, boot=60, seed=4, cache=False, workers=2)
+    two = threshold_bootstrap(frame, candidates=BOOT_GRID, boot=60, seed=4, cache=False, workers=2, progress=False)
     assert not two.from_cache and one.n_ok == two.n_ok
     for a, b in ((one.breakpoints, two.breakpoints), (one.above, two.above), (one.hinge, two.hinge)):
         np.testing.assert_array_equal(a, b)
@@ -315,3 +315,153 @@ def test_breakpoint_intervals_shown_and_covering_a_planted_kink() -> None:
     # a grid end reached by an interval is flagged in the table
     low, high = bt.grid_end_shares
     assert 0 <= low <= 1 and 0 <= high <= 1
+
+
+# ---------------------------------------------------------------------- stopping the workers
+_RUN_BOOTSTRAP = """
+import sys
+sys.path.insert(0, {tests!r})
+import numpy as np
+from test_threshold import hinge_frame
+from nhmg_lib.analyses.threshold import threshold_bootstrap
+frame = hinge_frame()
+print("started", flush=True)
+try:
+    threshold_bootstrap(frame, candidates=np.round(np.arange(5.40, 6.06, 0.03), 2), boot=250,
+                        seed=4, cache=False, workers=2, progress=False)
+except KeyboardInterrupt:
+    print("interrupted", file=sys.stderr)
+    sys.exit(130)
+"""
+
+
+def _children(pid: int) -> list[int]:
+    """Live (not zombie) processes whose parent is ``pid``."""
+    out = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid and fields[0] != "Z":
+            out.append(int(stat.parent.name))
+    return out
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def _start_bootstrap(tmp_path: Path):
+    """A process running a 2-worker threshold bootstrap (two pieces of ~10-20 s each), and
+    its two workers once both are computing."""
+    import subprocess
+    import sys
+    import time
+
+    script = tmp_path / "run.py"
+    script.write_text(_RUN_BOOTSTRAP.format(tests=str(Path(__file__).parent)))
+    proc = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+    assert proc.stdout.readline().strip() == "started"
+    until = time.monotonic() + 30
+    while len(_children(proc.pid)) < 2 and time.monotonic() < until:
+        time.sleep(0.1)
+    workers = _children(proc.pid)
+    assert len(workers) == 2, "the bootstrap did not start its two workers"
+    time.sleep(0.5)  # both are inside their piece now
+    return proc, workers
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs Linux /proc")
+@pytest.mark.parametrize("how", ["SIGKILL", "SIGTERM"])
+def test_workers_die_with_a_killed_parent(tmp_path, how):
+    import os
+    import signal
+    import time
+
+    proc, workers = _start_bootstrap(tmp_path)
+    os.kill(proc.pid, getattr(signal, how))
+    proc.wait(10)
+    until = time.monotonic() + 5
+    while any(map(_alive, workers)) and time.monotonic() < until:
+        time.sleep(0.1)
+    survivors = [w for w in workers if _alive(w)]
+    for w in survivors:  # do not leave them behind even when the test fails
+        os.kill(w, signal.SIGKILL)
+    assert survivors == []
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs Linux /proc")
+@pytest.mark.parametrize("target", ["group", "parent"])
+def test_ctrl_c_stops_the_bootstrap_within_seconds_without_worker_tracebacks(tmp_path, target):
+    import os
+    import signal
+    import time
+
+    proc, workers = _start_bootstrap(tmp_path)
+    start = time.monotonic()
+    if target == "group":  # Ctrl-C at a terminal: the whole process group
+        os.killpg(proc.pid, signal.SIGINT)
+    else:  # a notebook's interrupt, `kill -INT`: the parent alone
+        os.kill(proc.pid, signal.SIGINT)
+    try:
+        proc.wait(5)
+    finally:
+        for w in (w for w in workers if _alive(w)):
+            os.kill(w, signal.SIGKILL)
+        if proc.poll() is None:
+            proc.kill()
+    elapsed = time.monotonic() - start
+    err = proc.stderr.read()
+    assert proc.returncode == 130 and elapsed < 5
+    assert err.strip() == "interrupted", err
+    assert not any(map(_alive, workers))
+
+
+def test_a_bootstrap_that_cannot_fit_in_memory_is_refused_before_allocating(frame, monkeypatch):
+    from nhmg_lib.survey import bootstrap
+
+    res = find_threshold(frame, candidates=CANDIDATES)
+    n = res.n
+    monkeypatch.setattr(bootstrap, "available_memory", lambda: 100 * 2**20)  # 100 MiB
+    drawn = []
+    monkeypatch.setattr(bootstrap, "rao_wu_multipliers", lambda *a: drawn.append(a))
+    # per resample: 24 bytes a row, 8 a PSU, 16 per candidate and coefficient (+2)
+    p = res.two_piece.params.size - 1  # X without the hinge column
+    per = 24 * n + 8 * 80 + 16 * CANDIDATES.size * (p + 2)
+    with pytest.raises(bootstrap.BootstrapMemoryError) as caught:
+        threshold_bootstrap(frame, candidates=CANDIDATES, boot=10_000, result=res, cache=False)
+    assert f"the threshold bootstrap: 10,000 resamples of {n:,} rows need about " \
+           f"{10_000 * per / 2**20:,.1f} MiB" in str(caught.value)
+    assert f"enough for about {100 * 2**20 // per:,} resamples" in str(caught.value)
+    assert drawn == []
+
+
+def test_progress_shows_the_time_left_on_a_terminal_only(monkeypatch, capsys):
+    import re
+    import time
+
+    from nhmg_lib.analyses import workers
+
+    monkeypatch.delenv("NHMG_BOOK_BUILD", raising=False)
+    monkeypatch.setattr("sys.stderr.isatty", lambda: True, raising=False)
+    assert workers.show_progress()
+    monkeypatch.setenv("NHMG_BOOK_BUILD", "1")  # never inside the book's pages
+    assert not workers.show_progress()
+    assert workers.progress_bar(10, "x", "resample").disable
+    monkeypatch.delenv("NHMG_BOOK_BUILD")
+    monkeypatch.setattr("sys.stderr.isatty", lambda: False, raising=False)  # a log file
+    assert not workers.show_progress()
+    with workers.progress_bar(4, "threshold bootstrap", "resample", progress=True) as bar:
+        for _ in range(4):
+            time.sleep(0.35)  # the bar appears after 1 s
+            bar.update(1)
+    err = capsys.readouterr().err
+    # e.g. "threshold bootstrap:  75%|███  | 3/4 [00:01<00:00,  2.86resample/s]"
+    assert "threshold bootstrap" in err
+    assert re.search(r"3/4 \[00:0\d<00:0\d", err), err  # elapsed < time left

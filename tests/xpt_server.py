@@ -17,7 +17,8 @@ site sends for moved files; ``"truncate"``: full Content-Length, half the body, 
 then silence until the server stops; ``"stall_headers"``: silence before any header;
 ``"no_range"``: ignore a Range header and send the whole file with 200; ``"no_length"``:
 no Content-Length, the body cut on an 80-byte record boundary, then close (a 200 response
-whose end is only the closed connection); ``"whole_no_length"``: the same with the whole body.
+whose end is only the closed connection); ``"whole_no_length"``: the same with the whole body;
+``"trickle"``: headers, then 64 bytes every 50 ms (never a long silence, never done in time).
 
 Every 200/206 carries an ``ETag`` (the body's MD5); a request with ``If-Range`` that does not
 match it gets the whole file with 200, as HTTP says.
@@ -176,6 +177,24 @@ def _make_handler(server: XptServer) -> type[BaseHTTPRequestHandler]:
                 cut = len(body) if fault == "whole_no_length" else len(body) // 2 // 80 * 80
                 self.wfile.write(body[:cut])
                 self.wfile.flush()
+                self.close_connection = True
+                return
+            if fault == "trickle":
+                self.send_response(status)
+                self.send_header("Content-Type", "application/octet-stream")
+                self.send_header("Content-Length", str(len(body)))
+                for key, value in extra.items():
+                    self.send_header(key, value)
+                self.end_headers()
+                sent = 0
+                while sent < len(body) and not server._stop.is_set():
+                    try:
+                        self.wfile.write(body[sent:sent + 64])
+                        self.wfile.flush()
+                    except OSError:  # the client hung up
+                        break
+                    sent += 64
+                    server._stop.wait(0.05)
                 self.close_connection = True
                 return
             if fault in ("truncate", "stall"):

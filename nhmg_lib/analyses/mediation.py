@@ -69,6 +69,7 @@ import pandas as pd
 from tqdm import tqdm  # plain text bar: the widget variant warns without ipywidgets
 
 from nhmg_lib.analyses.cache import cache_key, cache_load, cache_save
+from nhmg_lib.analyses.workers import progress_bar
 from nhmg_lib.survey import batched, bootstrap
 from nhmg_lib.cohort.definitions import MODEL3_COVARIATES
 from nhmg_lib.errors import NhmgError
@@ -397,7 +398,7 @@ def mediate(frame: pd.DataFrame, exposure: str = "ln_mg", mediator: str = "ln_np
             boot: int = 1000, seed: int = 1, scheme: bootstrap.Scheme = "rows",
             strata: str = "SDMVSTRA", psu: str = "SDMVPSU", normalize_weights: bool | None = None,
             include_apparent: bool = True, cache: bool = True,
-            cache_dir: str | None = None, progress: bool = True,
+            cache_dir: str | None = None, progress: bool | None = None,
             weighting: Weighting | None = None) -> MediationResult:
     """VanderWeele-Valeri mediation of ``exposure -> outcome`` by ``mediator`` (see module).
 
@@ -437,7 +438,7 @@ def mediate_block(frame: pd.DataFrame,
                   boot: int = 1000, seed: int = 1, scheme: bootstrap.Scheme = "rows",
                   strata: str = "SDMVSTRA", psu: str = "SDMVPSU", normalize_weights: bool | None = None,
                   include_apparent: bool = True, cache: bool = True,
-                  cache_dir: str | None = None, progress: bool = True,
+                  cache_dir: str | None = None, progress: bool | None = None,
                   weighting: Weighting | None = None
                   ) -> dict[tuple[str, str], MediationResult]:
     """:func:`mediate` for every mediator x outcome pair, keyed ``(mediator, outcome)``.
@@ -459,7 +460,7 @@ def _run(frame: pd.DataFrame, exposure: str, mediator: str, outcome: str,
          covariates: Sequence[str], outcome_family: Family | None, weights: str | None,
          a: float, a_star: float, m: float | Literal["mean"], boot: int, seed: int,
          scheme: bootstrap.Scheme, strata: str, psu: str, weighting: str,
-         include_apparent: bool, cache: bool, cache_dir: str | None, progress: bool,
+         include_apparent: bool, cache: bool, cache_dir: str | None, progress: bool | None,
          shared: dict[str, object] | None) -> MediationResult:
     if scheme not in bootstrap.SCHEMES:
         raise MediationError(f"scheme={scheme!r}; choose one of {list(bootstrap.SCHEMES)}")
@@ -488,6 +489,7 @@ def _run(frame: pd.DataFrame, exposure: str, mediator: str, outcome: str,
         draws_in = {k: stored["boot"][i] for i, k in enumerate(_PARAMS)}
         failed = stored["failed"].astype(bool)
     else:
+        bootstrap.require_memory(boot, data.n, f"the bootstrap of {mediator} -> {outcome}")
         full, full_failed, coef = _fit(data, family, np.ones((1, data.n)), ("full",), memo=shared)
         if full_failed[0] or not all(np.isfinite(v[0]) for v in full.values()):
             raise MediationError(
@@ -504,8 +506,7 @@ def _run(frame: pd.DataFrame, exposure: str, mediator: str, outcome: str,
             mult = np.asarray(mult, dtype=np.float64)  # BLAS needs floats; convert once
             if shared is not None:
                 shared[mkey] = mult
-        with tqdm(total=2 * boot, desc=f"bootstrap {mediator}->{outcome}", unit="fit",
-                  delay=1.0, disable=not progress, leave=False) as bar:
+        with progress_bar(2 * boot, f"bootstrap {mediator}->{outcome}", "fit", progress) as bar:
             draws_in, failed, _ = _fit(data, family, mult, mult_key, start=coef[0], bar=bar,
                                        memo=shared)
         if cache:

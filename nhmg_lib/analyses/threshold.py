@@ -68,7 +68,6 @@ Honest uncertainty (the breakpoint is chosen on the data; the tests above treat 
 from __future__ import annotations
 
 import os
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from typing import Sequence
 
@@ -78,7 +77,8 @@ from scipy import stats
 
 from nhmg_lib.analyses import models
 from nhmg_lib.analyses.cache import cache_key, cache_load, cache_save
-from nhmg_lib.survey import batched
+from nhmg_lib.analyses.workers import progress_bar, run_pieces
+from nhmg_lib.survey import batched, bootstrap
 from nhmg_lib.survey.bootstrap import rao_wu_multipliers
 from nhmg_lib.cohort.definitions import MODEL3_COVARIATES
 from nhmg_lib.survey.design import Design
@@ -708,12 +708,15 @@ def threshold_bootstrap(
     cache: bool = True,
     cache_dir: str | None = None,
     workers: int | None = None,
+    progress: bool | None = None,
 ) -> ThresholdBootstrap:
     """Repeat the grid search of :func:`find_threshold` in ``boot`` design resamples.
 
     The resamples are split over ``workers`` processes (default: every core, up to
     :data:`MAX_WORKERS`; 1 = this process); each resample's path is fitted on its own, so
-    the split changes nothing but the time.
+    the split changes nothing but the time. Ctrl-C or the death of this process stops them
+    (:func:`nhmg_lib.analyses.workers.run_pieces`). ``progress``: a bar with the time left on
+    stderr (default: only on a terminal, never in the book build).
 
     ``result`` (the full-sample analysis with the same arguments) is computed when absent.
     Resamples come from :func:`rao_wu_multipliers` over the PSUs of the whole design (a
@@ -738,6 +741,10 @@ def threshold_bootstrap(
                     logistic)
     stored = cache_load(key, cache_dir) if cache else None
     if stored is None:
+        # the multipliers (rows and PSUs) and, per candidate, the coefficients kept twice
+        bootstrap.require_memory(boot, xu.size, "the threshold bootstrap",
+                                 extra_per_resample=8 * psu_strata.size
+                                 + 16 * grid.size * (X.shape[1] + 2))
         try:
             # Draws per PSU (the same stream as drawing per row: only the PSU labels matter).
             mult_psu = rao_wu_multipliers(psu_strata, np.arange(psu_strata.size), boot, seed)
@@ -749,7 +756,7 @@ def threshold_bootstrap(
             # seeded with the full-sample two-piece fit, reordered to [X, hinge]
             b = result.two_piece.params.to_numpy()
             start = np.r_[b[:2], b[3:], b[2]]
-        path = _fit_path(X, columns, yu, w, mult, start, logistic, workers)
+        path = _fit_path(X, columns, yu, w, mult, start, logistic, workers, progress)
         # A candidate whose fit does not exist in a resample (separation: e.g. no event with
         # a positive weight above K) drops out of that resample's search; a resample without
         # any usable candidate fails. Both are counted, never silently kept.
@@ -787,9 +794,13 @@ def _path_piece(X: np.ndarray, columns: np.ndarray, y: np.ndarray, w: np.ndarray
     return batched.wls_path(X, columns, y, w, mult)
 
 
+def _path_piece_args(args: tuple) -> batched.PathFit:
+    return _path_piece(*args)
+
+
 def _fit_path(X: np.ndarray, columns: np.ndarray, y: np.ndarray, w: np.ndarray,
               mult: np.ndarray, start: np.ndarray | None, logistic: bool,
-              workers: int | None) -> batched.PathFit:
+              workers: int | None, progress: bool | None = None) -> batched.PathFit:
     """The batched path fits of every resample (rows of ``mult``) in pieces of
     :data:`PIECE` resamples, the pieces spread over processes and joined along the resample
     axis: the same numbers for any number of processes."""
@@ -800,11 +811,15 @@ def _fit_path(X: np.ndarray, columns: np.ndarray, y: np.ndarray, w: np.ndarray,
     if workers < 1:
         raise ThresholdError(f"workers must be at least 1, got {workers}")
     args = [(X, columns, y, w, mult[p], start, logistic) for p in pieces]
-    if workers == 1:
-        fits = [_path_piece(*a) for a in args]
-    else:
-        with ProcessPoolExecutor(max_workers=workers) as pool:
-            fits = list(pool.map(_path_piece, *zip(*args)))
+    with progress_bar(boot, "threshold bootstrap", "resample", progress) as bar:
+        if workers == 1:
+            fits = []
+            for a in args:
+                fits.append(_path_piece(*a))
+                bar.update(a[4].shape[0])
+        else:
+            fits = run_pieces(_path_piece_args, args, workers,
+                              on_done=lambda a: bar.update(a[4].shape[0]))
     return batched.PathFit(
         family=fits[0].family,
         coef=np.concatenate([f.coef for f in fits], axis=1),

@@ -133,40 +133,141 @@ _SAVED = re.compile(r"Notebook exception traceback saved in: (\S+)")
 
 
 def _run_streamed(cmd: list[str], cwd: Path, env: Mapping[str, str]) -> tuple[int, list[str]]:
-    """Run ``cmd`` echoing its output as it comes (to stderr) and keep the lines."""
+    """Run ``cmd`` echoing its output as it comes (to stderr) and keep the lines.
+
+    The command runs in a session of its own, so a Ctrl-C at the terminal reaches this
+    process alone; it then stops the whole tree (jupyter-book and its kernels, which run in
+    sessions of their own too) quietly, instead of each printing a traceback."""
     lines: list[str] = []
     with subprocess.Popen(cmd, cwd=cwd, env=dict(env), stdout=subprocess.PIPE,
-                          stderr=subprocess.STDOUT, text=True, errors="replace") as proc:
+                          stderr=subprocess.STDOUT, text=True, errors="replace",
+                          start_new_session=True) as proc:
         assert proc.stdout is not None
-        for line in proc.stdout:
-            sys.stderr.write(line)
-            lines.append(line.rstrip("\n"))
+        try:
+            for line in proc.stdout:
+                sys.stderr.write(line)
+                lines.append(line.rstrip("\n"))
+        except BaseException:
+            _stop_tree(proc.pid)
+            raise
     sys.stderr.flush()
     return proc.returncode, lines
 
 
-def first_cause(output: list[str]) -> str:
-    """One paragraph naming the first real cause of a failed build: the failing chapter and
-    the exception line of its executed notebook's log, else the first Sphinx warning/error."""
-    clean = [_ANSI.sub("", line) for line in output]
+def _descendants(pid: int) -> list[int]:
+    """Every process below ``pid`` (children first), read from /proc; [] elsewhere."""
+    parents: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            ppid = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+        parents.setdefault(ppid, []).append(int(stat.parent.name))
+    out, todo = [], [pid]
+    while todo:
+        kids = parents.get(todo.pop(), [])
+        out += kids
+        todo += kids
+    return out
+
+
+def _stop_tree(pid: int, grace: float = 3.0) -> None:
+    """SIGTERM ``pid`` and everything below it, then SIGKILL what is left after ``grace`` s."""
+    import signal
+
+    tree = [pid] + _descendants(pid)
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        for p in tree:
+            try:
+                os.kill(p, sig)
+            except OSError:
+                pass
+        until = time.monotonic() + grace
+        while time.monotonic() < until and any(_running(p) for p in tree):
+            time.sleep(0.05)
+
+
+def _running(pid: int) -> bool:
+    """Alive and not a zombie (Linux /proc; elsewhere: assumed gone)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
+
+
+#: Lines that look like warnings but never fail a build (kernel start-up, config notes).
+_HARMLESS = re.compile(r"\[IPKernelApp\] WARNING|Kernel is running over TCP|Debugger warning|"
+                       r"unknown config value|frozen modules")
+_EXECUTING = re.compile(r"^(\S+\.(?:md|ipynb)): Executing notebook")
+_CELL = re.compile(r"^(?:Cell In ?\[(\d+)\], line (\d+)|Input In \[(\d+)\])")
+
+
+def _chapter_of(log: Path) -> str:
+    parts = log.parts[log.parts.index("reports") + 1:] if "reports" in log.parts else log.parts[-1:]
+    return "/".join(parts).removesuffix(".err.log") + ".md"
+
+
+def _failed_cell(text: list[str]) -> str:
+    """``code cell N (line L: `first source line`)`` from a notebook's exception log."""
+    marks = [i for i, t in enumerate(text) if t.startswith("------------------")]
+    source = next((t for t in text[marks[0] + 1:marks[1]] if t.strip()), "") if len(marks) > 1 else ""
+    for t in text:
+        m = _CELL.match(t)
+        if m:
+            number, line = m.group(1) or m.group(3), m.group(2)
+            where = f"code cell {number}" + (f", line {line}" if line else "")
+            return where + (f" (`{source.strip()[:60]}`)" if source else "")
+    return f"the cell `{source.strip()[:60]}`" if source else ""
+
+
+def _notebook_cause(clean: list[str]) -> str | None:
+    """The first chapter whose execution failed, with its cell and exception line."""
     for line in clean:
         saved = _SAVED.search(line)
         if not saved:
             continue
         log = Path(saved.group(1))
-        parts = log.parts[log.parts.index("reports") + 1:] if "reports" in log.parts else log.parts[-1:]
-        chapter = "/".join(parts).removesuffix(".err.log") + ".md"
-        exc = ""
+        cell = exc = ""
         if log.is_file():
-            text = [_ANSI.sub("", t).strip() for t in log.read_text(errors="replace").splitlines()]
-            found = [t for t in text if _EXCEPTION.match(t)]
+            text = [_ANSI.sub("", t).rstrip() for t in log.read_text(errors="replace").splitlines()]
+            found = [t.strip() for t in text if _EXCEPTION.match(t.strip())]
             exc = found[-1] if found else ""
-        where = f"the chapter {chapter} failed"
-        return (f"First cause: {where}" + (f" with {exc}" if exc else "") +
-                f" (its full traceback: {log}).")
-    for line in clean:
-        if re.search(r"\b(WARNING|ERROR|CRITICAL)\b", line) or _EXCEPTION.match(line.strip()):
-            return f"First cause: {line.strip()}"
+            cell = _failed_cell(text)
+        return (f"the chapter {_chapter_of(log)} failed" + (f" in {cell}" if cell else "") +
+                (f" with {exc}" if exc else "") + f" (its full traceback: {log})")
+    return None
+
+
+def _crash_cause(clean: list[str]) -> str | None:
+    """Sphinx stopped on an exception ("Exception occurred:", e.g. a kernel that died): the
+    exception line and the chapter that was executing then."""
+    for i, line in enumerate(clean):
+        if line.strip() != "Exception occurred:":
+            continue
+        exc = next((t.strip() for t in clean[i + 1:i + 40] if _EXCEPTION.match(t.strip())), "")
+        chapter = next((m.group(1) for t in reversed(clean[:i]) if (m := _EXECUTING.match(t))), "")
+        where = f"the chapter {chapter} stopped the build" if chapter else "Sphinx stopped"
+        hint = " (the kernel died: out of memory, or killed)" if "DeadKernelError" in exc else ""
+        return f"{where} with {exc or 'an exception'}{hint}"
+    return None
+
+
+def first_cause(output: list[str]) -> str:
+    """One paragraph naming the first real cause of a failed build: the failing chapter, its
+    cell and the exception line of its executed notebook's log; else the exception that
+    stopped Sphinx and the chapter it was executing; else the first error, then the first
+    warning that is not a known harmless one (kernel start-up notes)."""
+    clean = [_ANSI.sub("", line) for line in output]
+    cause = _notebook_cause(clean) or _crash_cause(clean)
+    if cause:
+        return f"First cause: {cause}."
+    candidates = [line.strip() for line in clean if not _HARMLESS.search(line)]
+    tests = (lambda t: re.search(r"\b(ERROR|CRITICAL)\b", t), _EXCEPTION.match,
+             lambda t: re.search(r"\bWARNING\b", t))
+    for test in tests:
+        hit = next((line for line in candidates if test(line)), None)
+        if hit:
+            return f"First cause: {hit}"
     tail = next((line.strip() for line in reversed(clean) if line.strip()), "")
     return f"No warning or error was printed; the last line was: {tail}" if tail else \
         "jupyter-book printed nothing."
@@ -233,10 +334,10 @@ def build(pdf: bool = False, data: str | None = None, force: bool = False, *,
         run_env.update(env)
     log("nhmg build: " + " ".join(cmd))
     returncode, output = _run_streamed(cmd, root, run_env)
-    if returncode != 0:
+    if returncode != 0:  # the cause first: the streamed output above can be long
         raise BookBuildError(
-            f"jupyter-book exited with status {returncode}. {first_cause(output)} "
-            "Re-run with `nhmg build --force` after fixing.")
+            f"{first_cause(output)} (jupyter-book exited with status {returncode}; "
+            "re-run with `nhmg build --force` after fixing.)")
     key_path.write_text(key + "\n")
 
     if pdf:

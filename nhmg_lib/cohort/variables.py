@@ -37,7 +37,13 @@ def weight(raw: pd.DataFrame, defs: Definitions = DEFAULT) -> pd.Series:
     from the cycles present. Missing weights become 0 so every PSU stays in the design.
     """
     var = {"wtdr2d": "WTDR2D", "wtdrd1": "WTDRD1", "wtmec2yr": "WTMEC2YR"}[defs.weight]
-    return (col(raw, var) / raw["cycle"].nunique()).fillna(0.0)
+    w = col(raw, var)
+    bad = np.isinf(w.to_numpy(dtype=float)) | (w < 0).to_numpy()
+    if bad.any():  # a missing weight is NHANES's "not in this subsample"; these are damage
+        raise RawFrameError(f"weight column {var}: {int(bad.sum())} row(s) hold "
+                            f"{float(w[bad].iloc[0])!r}, not a finite non-negative weight "
+                            "(is the file damaged?)")
+    return (w / raw["cycle"].nunique()).fillna(0.0)
 
 
 def age(raw: pd.DataFrame) -> pd.Series:
@@ -248,6 +254,19 @@ EXTRA_COLUMNS: tuple[str, ...] = (
 )
 
 
+def design_code(raw: pd.DataFrame, name: str) -> pd.Series:
+    """A stratum or PSU column as integers (missing stays missing); an infinite or
+    fractional code is damage, named with its count rather than cast or crashed on."""
+    s = col(raw, name)
+    v = s.to_numpy(dtype=float)
+    bad = ~np.isnan(v) & (~np.isfinite(v) | (np.round(v) != v))
+    if bad.any():
+        example = float(v[bad][0])
+        raise RawFrameError(f"design column {name}: {int(bad.sum())} row(s) hold {example!r}, "
+                            "not a whole-number stratum or PSU code (is the DEMO file damaged?)")
+    return s.astype("Int64")
+
+
 def derive(raw: pd.DataFrame, defs: Definitions = DEFAULT) -> pd.DataFrame:
     """Every derived column (SPEC section 7 order without mg_q, then ``EXTRA_COLUMNS``).
 
@@ -266,7 +285,7 @@ def _derive(raw: pd.DataFrame, defs: Definitions) -> pd.DataFrame:
     muscle = smi(raw)
     cols: dict[str, pd.Series] = {
         "SEQN": raw["SEQN"].astype("int64"),
-        "SDMVSTRA": col(raw, "SDMVSTRA").astype("Int64"), "SDMVPSU": col(raw, "SDMVPSU").astype("Int64"),
+        "SDMVSTRA": design_code(raw, "SDMVSTRA"), "SDMVPSU": design_code(raw, "SDMVPSU"),
         "weight": weight(raw, defs), "cycle": cycle(raw), "age": age(raw),
         "gender": gender(raw), "race": race(raw, defs), "pir_cat": pir_cat(raw),
         "education": education(raw), "smoking": smoking(raw), "drinking": drinking(raw, defs),

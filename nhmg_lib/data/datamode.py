@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import inspect
+import math
 import os
 import shutil
 import socket
@@ -325,6 +326,13 @@ def ensure_synthetic(seed: int = DEFAULT_SEED, scale: float = 1.0,
 def _synthetic_context(reason: str, log: Callable[[str], None] | None) -> DataContext:
     seed = _env_int("NHMG_SYNTH_SEED", DEFAULT_SEED)
     scale = _env_float("NHMG_SYNTH_SCALE", 1.0)
+    # The same bounds as `nhmg synth --seed/--scale`, checked before anything is generated.
+    if seed < 0:
+        raise DataModeError(f"NHMG_SYNTH_SEED={seed}: the seed must be 0 or a positive integer.")
+    if not (math.isfinite(scale) and 0 < scale <= 1):
+        raise DataModeError(f"NHMG_SYNTH_SCALE={os.environ.get('NHMG_SYNTH_SCALE')}: must be a "
+                            "fraction of the full sample size, greater than 0 and at most 1 "
+                            "(e.g. 0.25).")
     path = ensure_synthetic(seed, scale, log=log)
     return DataContext(path, "synthetic", reason, data_hash(path), seed, scale)
 

@@ -10,6 +10,7 @@ briefly and then stops every other transfer, so an offline machine fails in seco
 
 from __future__ import annotations
 
+import socket
 import threading
 import time
 from dataclasses import dataclass, field
@@ -72,6 +73,34 @@ class FetchContext:
     deadline: float | None = None  # time.monotonic() after which every transfer stops
     deadline_seconds: float | None = None
     _local: threading.local = field(default_factory=threading.local)
+    _open: set = field(default_factory=set)  # responses being read, to wake on a stop
+    _open_lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def interrupt(self) -> None:
+        """Ctrl-C: every transfer stops now, even one blocked waiting for a silent server."""
+        self.cancelled.set()
+        self.wake()
+
+    def wake(self) -> None:
+        """Shut down the sockets being read, so a blocked read returns at once; each transfer
+        then sees why (cancelled, the deadline) and stops with that reason."""
+        with self._open_lock:
+            responses = list(self._open)
+        for resp in responses:
+            sock = getattr(getattr(resp.raw, "connection", None), "sock", None)
+            try:
+                if sock is not None:
+                    sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass  # already closed
+
+    def timeout_now(self) -> tuple[float, float]:
+        """The (connect, read) timeouts of a new request: never past the deadline, so a
+        server silent before its headers cannot hold a transfer beyond it."""
+        if self.deadline is None:
+            return self.timeout
+        left = max(0.05, self.deadline - time.monotonic())
+        return (min(self.timeout[0], left), min(self.timeout[1], left))
 
     def session(self) -> requests.Session:
         """One session per worker thread: requests sessions are not safe to share."""
@@ -145,9 +174,9 @@ def _request(url: str, part: Path, ctx: FetchContext,
         if state.get("validator"):  # resume only if the file has not changed since
             headers["If-Range"] = state["validator"]
     try:
-        resp = ctx.session().get(url, headers=headers, stream=True, timeout=ctx.timeout)
+        resp = ctx.session().get(url, headers=headers, stream=True, timeout=ctx.timeout_now())
     except requests.RequestException as exc:
-        raise classify(exc, ctx.timeout) from None
+        raise _stopped(ctx) or classify(exc, ctx.timeout) from None
     code, status = resp.status_code, f"{resp.status_code} {resp.reason or ''}".strip()
     if code == 206 and offset:
         total = _content_range_total(resp.headers.get("Content-Range", ""))
@@ -191,6 +220,25 @@ def _past_deadline(ctx: FetchContext) -> FetchFailed | None:
     return None
 
 
+def _stopped(ctx: FetchContext) -> FetchFailed | None:
+    """Why the run stops (Ctrl-C, the deadline), if it does: read errors after a stop are
+    only its echo (:meth:`FetchContext.wake` shut the socket down)."""
+    if ctx.cancelled.is_set():
+        return FetchFailed("cancelled", "the download was interrupted")
+    return _past_deadline(ctx)
+
+
+def _body(resp: requests.Response):
+    """The body as it arrives: whatever bytes the socket has (up to ``_CHUNK``), not
+    ``_CHUNK`` at a time, so the checks between chunks run even while a server trickles."""
+    raw = resp.raw
+    while True:
+        chunk = raw.read1(_CHUNK)
+        if not chunk:
+            return
+        yield chunk
+
+
 def _attempt(url: str, part: Path, ctx: FetchContext, state: dict) -> None:
     """One HTTP request writing or appending to ``part``; raises ``FetchFailed`` on failure."""
     resp, offset, total = _request(url, part, ctx, state)
@@ -203,14 +251,14 @@ def _attempt(url: str, part: Path, ctx: FetchContext, state: dict) -> None:
         ctx.on_bytes(offset)
         state["total_reported"] = True
     sniff = b""  # first bytes of a fresh body, to reject HTML pages before saving them
+    with ctx._open_lock:
+        ctx._open.add(resp)
     try:
         with resp, open(part, "ab" if offset else "wb") as fh:
-            for chunk in resp.iter_content(_CHUNK):
-                if ctx.cancelled.is_set():
-                    raise FetchFailed("cancelled", "the download was interrupted")
-                late = _past_deadline(ctx)
-                if late:
-                    raise late
+            for chunk in _body(resp):
+                stop = _stopped(ctx)
+                if stop:
+                    raise stop
                 if offset == 0 and len(sniff) < 512:
                     sniff += chunk[: 512 - len(sniff)]
                     if len(sniff) >= len(XPT_MAGIC) and not sniff.startswith(XPT_MAGICS):
@@ -218,17 +266,26 @@ def _attempt(url: str, part: Path, ctx: FetchContext, state: dict) -> None:
                 fh.write(chunk)
                 state["received"] += len(chunk)
                 ctx.on_bytes(len(chunk))
+            stop = _stopped(ctx)
+            if stop:  # the body "ended" because a stop shut its socket down
+                raise stop
         if offset == 0 and not sniff.startswith(XPT_MAGICS):  # a body shorter than the magic
             raise FetchFailed("permanent", describe_non_xpt(sniff))
     except FetchFailed as failed:
         if failed.kind not in ("cancelled", "deadline"):  # an interrupted part is kept
             part.unlink(missing_ok=True)
         raise
-    except requests.RequestException as exc:
-        raise classify(exc, ctx.timeout, part.stat().st_size, total) from None
+    except (requests.RequestException, urllib3.exceptions.HTTPError) as exc:
+        raise _stopped(ctx) or classify(exc, ctx.timeout, part.stat().st_size, total) from None
     except OSError as exc:  # the local disk, not the server: retrying will not help
+        stop = _stopped(ctx)
+        if stop:  # a socket error after a stop woke the read
+            raise stop from None
         part.unlink(missing_ok=True)
         raise FetchFailed("permanent", f"cannot write {part}: {exc.strerror or exc}") from None
+    finally:
+        with ctx._open_lock:
+            ctx._open.discard(resp)
     if total is None:
         # Only the closed connection ended this body: a cut one looks the same. Ask for the
         # bytes after it (Range + If-Range): a 416 confirms the end, a 206 sends the rest.

@@ -297,7 +297,17 @@ def _download(specs: list[FileSpec], data_dir: Path, base: str, start: float, wo
         ctx = FetchContext(timeout=timeout, retries=retries, backoff=backoff,
                            deadline=None if deadline is None else start + deadline,
                            deadline_seconds=deadline)
-        failures = _fetch_all(pool, todo, data_dir, base, entries, report, ctx, progress, log)
+        # At the deadline, wake the transfers blocked on a socket: each then stops at once.
+        timer = None if deadline is None else threading.Timer(
+            max(0.0, ctx.deadline - time.monotonic()), ctx.wake)
+        if timer is not None:
+            timer.daemon = True
+            timer.start()
+        try:
+            failures = _fetch_all(pool, todo, data_dir, base, entries, report, ctx, progress, log)
+        finally:
+            if timer is not None:
+                timer.cancel()
     report.seconds = time.monotonic() - start
     if synthetic and not failures:
         # The marker goes only when no synthetic file is left (e.g. of a cycle not asked for).
@@ -368,7 +378,7 @@ def _fetch_all(pool: ThreadPoolExecutor, todo: list[FileSpec], data_dir: Path, b
     try:
         results = list(pool.map(one, todo))
     except BaseException:
-        ctx.cancelled.set()  # Ctrl-C: let running transfers stop at their next chunk
+        ctx.interrupt()  # Ctrl-C: every running transfer stops now, blocked ones included
         raise
     finally:
         bar.close()

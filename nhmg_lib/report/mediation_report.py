@@ -99,7 +99,7 @@ class MediationBlock(dict):
 
 def mediation_block(adults: pd.DataFrame, defs: Definitions = DEFAULT, boot: int = 1000,
                     seed: int = 1, *, scheme: str = "rows", cache_dir: str | None = None,
-                    progress: bool = False, weighting: str = "normalised") -> MediationBlock:
+                    progress: bool | None = None, weighting: str = "normalised") -> MediationBlock:
     """Every index x outcome mediation on the cohort rows, keyed ``(mediator, outcome)`` with
     ``mediator`` in :data:`MEDIATORS` and ``outcome`` in ``lmm``, ``ln_smi``. ``weighting``:
     how the survey weight enters the models (:data:`nhmg_lib.analyses.mediation.WEIGHTINGS`).

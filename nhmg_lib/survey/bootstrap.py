@@ -20,12 +20,73 @@ Schemes
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Literal
 
 import numpy as np
 
+from nhmg_lib.errors import NhmgError
+
 Scheme = Literal["rows", "design"]
 SCHEMES: tuple[str, ...] = ("rows", "design")
+
+#: Peak bytes a bootstrap here holds per resample and data row: the float64 multipliers (8),
+#: a second copy while they are drawn or cut into pieces (8), and the integer work arrays of
+#: the draw (4-8). Measured: 20 for mediation, 17-23 for the threshold path
+#: (tests/test_bootstrap.py checks the estimate against the measured peak).
+BYTES_PER_CELL = 24
+
+
+class BootstrapMemoryError(NhmgError, ValueError):
+    """The resamples asked for cannot fit in the memory available."""
+
+
+def available_memory() -> int | None:
+    """Bytes that can still be allocated without swapping: ``MemAvailable`` (Linux), or the
+    room left under a cgroup (container) limit when smaller; ``None`` when unknown."""
+    found = []
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                found.append(int(line.split()[1]) * 1024)
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        limit = Path("/sys/fs/cgroup/memory.max").read_text().strip()
+        if limit.isdigit():
+            used = int(Path("/sys/fs/cgroup/memory.current").read_text())
+            found.append(max(0, int(limit) - used))
+    except (OSError, ValueError):
+        pass
+    return min(found) if found else None
+
+
+def memory_needed(boot: int, n: int, extra_per_resample: int = 0) -> int:
+    """Estimated peak bytes of ``boot`` resamples over ``n`` rows (:data:`BYTES_PER_CELL`),
+    plus ``extra_per_resample`` (e.g. the coefficients kept per resample)."""
+    return int(boot) * (BYTES_PER_CELL * int(n) + int(extra_per_resample))
+
+
+def require_memory(boot: int, n: int, what: str, *, extra_per_resample: int = 0,
+                   available: int | None = None) -> None:
+    """Refuse, before anything is allocated, ``boot`` resamples that cannot fit: the error
+    gives the estimate, the memory available and the most resamples that fit."""
+    avail = available_memory() if available is None else available
+    need = memory_needed(boot, n, extra_per_resample)
+    if avail is None or need <= avail:
+        return
+    fits = avail // max(1, memory_needed(1, n, extra_per_resample))
+    raise BootstrapMemoryError(
+        f"{what}: {boot:,} resamples of {n:,} rows need about {_size(need)} of memory and "
+        f"{_size(avail)} is available, enough for about {fits:,} resamples. Use fewer resamples.")
+
+
+def _size(b: float) -> str:
+    for unit in ("bytes", "KiB", "MiB", "GiB"):
+        if b < 1024 or unit == "GiB":
+            return f"{b:,.0f} {unit}" if unit == "bytes" else f"{b:,.1f} {unit}"
+        b /= 1024
+    return f"{b:,.1f} GiB"
 
 
 def row_counts(n: int, boot: int, seed: int) -> np.ndarray:

@@ -143,6 +143,13 @@ class Design:
         for name, arr in zip(names[:2], (strata, psu)):
             if pd.isna(pd.Series(arr)).any():
                 raise DesignError(f"missing values in design column {name!r} (as R: 'missing values in `id'/`strata')")
+            values = pd.Series(arr)
+            if pd.api.types.is_numeric_dtype(values):
+                # inf is not missing to pandas, but it is no stratum or PSU label either
+                bad = int((~np.isfinite(values.to_numpy(dtype=float))).sum())
+                if bad:
+                    raise DesignError(f"{bad} row(s) with an infinite value in design column "
+                                      f"{name!r}: a stratum or PSU must be a finite code")
         w = pd.to_numeric(pd.Series(weights), errors="coerce").to_numpy(dtype=float)
         if not np.isfinite(w).all():
             bad = int((~np.isfinite(w)).sum())
