@@ -99,24 +99,21 @@ def rules_table(rec: Reconciliation, *, synthetic: bool = False, name: str = "")
     cycles = list(rec.reaching.index)
     rows, index = [], []
     for key, row in rec.rules.iterrows():
-        rule = str(key).removeprefix("+ ")
-        what = ("the book's step (Model 3 covariates, NP/PAR/RAR inputs, a dietary weight)"
-                if key == "book" else "every candidate rule above" if rule == "every rule"
-                else "the set whose share is nearest the paper's" if str(key).startswith("closest")
-                else COVARIATE_RULES.get(rule, str(key)))
         index.append(("Book's step" if key == "book" else str(key)).replace("_", " "))
-        rows.append([what, *[row[c] for c in cycles], row["pooled"],
+        rows.append([*[row[c] for c in cycles], row["pooled"],
                      "–" if pd.isna(row["pooled_pct"]) else f"{row['pooled_pct']:.1f}%"])
     index.append("Paper (Figure 1)")
-    rows.append(["all four cycles", *["–"] * len(cycles), excluded, f"{pct:.1f}%"])
-    cols = ["Rule", *[_cycle(c) for c in cycles], "Pooled", "Share of those reaching"]
+    rows.append([*["–"] * len(cycles), excluded, f"{pct:.1f}%"])
+    cols = [*[_cycle(c) for c in cycles], "Pooled", "Share"]
     frame = pd.DataFrame(rows, index=index, columns=cols).astype(object)
+    rules = "; ".join(f"{r.replace('_', ' ')}: {doc}" for r, doc in COVARIATE_RULES.items())
     closest = " + ".join(rec.closest) or "none"
     return publication_table(
         frame, name=name, formatter=_fmt, stub_header="Rule set",
-        align=["l", *["r"] * (len(cycles) + 2)],
         caption="Excluded at the covariate step under each candidate rule, beside the paper",
-        footnotes=[f"Paper: {excluded:,} of {reaching:,} ({pct:.1f}%). Pooled: the cycles that "
+        footnotes=["Book's step: the Model 3 covariates, the inputs of NP, PAR and RAR and a "
+                   f"dietary weight. Rules added to it: {rules}.",
+                   f"Paper: {excluded:,} of {reaching:,} ({pct:.1f}%). Pooled: the cycles that "
                    "decide the row; share = pooled / those reaching the step in those cycles.",
                    f"Closest to the paper's share: {closest} (named, never the default; "
                    "choose it with --set covariate_rules=...).", *_notes(rec, synthetic)])
