@@ -201,6 +201,8 @@ def test_interaction_test_option(frame: pd.DataFrame, analyses: dict) -> None:
     assert interaction_frame({"LMM": lr}).iloc[0, 0] == interaction_frame({"LMM": a}, "quartile_lrt").loc["Age (years)", "LMM"]
     table = a.interaction_table()
     assert list(table.columns[-2:]) == ["P, ln-Mg × subgroup (Wald)", "P, quartiles × subgroup (LRT)"]
+    assert table.set_index("Subgroup").loc["Age (years)", "P, Holm"] == models.format_p(t.loc["age", "p_holm"])
+    assert lr.interactions["p_holm"].iloc[0] == lr.interactions["p"].iloc[0]   # one subgroup: nothing to adjust
     with pytest.raises(SubgroupError, match="interaction_test"):
         subgroup_analysis(frame, subgroups=["age"], interaction_test="score")
 
