@@ -259,6 +259,9 @@ sys.path.insert(0, {tests!r})
 import numpy as np
 from test_threshold import hinge_frame
 from nhmg_lib.analyses.threshold import threshold_bootstrap
+import signal
+from nhmg_lib.cli import _terminate
+signal.signal(signal.SIGTERM, _terminate)  # as under `nhmg`: forked workers inherit it
 frame = hinge_frame()
 print("started", flush=True)
 try:
