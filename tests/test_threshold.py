@@ -265,7 +265,7 @@ signal.signal(signal.SIGTERM, _terminate)  # as under `nhmg`: forked workers inh
 frame = hinge_frame()
 print("started", flush=True)
 try:
-    threshold_bootstrap(frame, candidates=np.round(np.arange(5.40, 6.06, 0.03), 2), boot=250,
+    threshold_bootstrap(frame, candidates=np.round(np.arange(5.55, 5.95, 0.08), 2), boot=250,
                         seed=4, cache=False, workers=2, progress=False)
 except KeyboardInterrupt:
     print("interrupted", file=sys.stderr)
