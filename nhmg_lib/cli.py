@@ -485,6 +485,9 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError:  # not the main thread: leave signals alone
         previous = None
     try:
+        for key, value in vars(args).items():  # before any file is touched
+            if isinstance(value, Path):
+                _check_name_lengths(value, "--" + key.replace("_", "-"))
         args.func(args)
     except NhmgError as exc:
         print(f"nhmg {args.command}: {exc}", file=sys.stderr)

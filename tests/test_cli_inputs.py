@@ -68,6 +68,8 @@ def _cases(tmp: Path, synth: Path) -> list[tuple[list[str], int, str]]:
         (["cohort", "--data-dir", str(synth), "--out", str(tmp / ("b" * 300) / "c.csv")], 2,
          "is 300 bytes long"),
         (["synth", "--out", str(tmp / ("s" * 256))], 2, "is 256 bytes long"),
+        (["verify", "--data-dir", str(tmp / ("d" * 300))], 2, "--data-dir: the name 'dddd"),
+        (["download", "--data-dir", str(tmp / ("d" * 300) / "x")], 2, "is 300 bytes long"),
         (["results", "--data-dir", str(_with_infinite_psu(tmp, synth)), "--out", str(tmp / "r.json"),
           "--boot", "20"], 2, "design column SDMVPSU: 10 row(s) hold inf, not a whole-number"),
     ]

@@ -30,8 +30,11 @@ _PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 
 
 def _die_with_parent(parent: int) -> None:
-    """Pool initializer: be killed when ``parent`` exits; leave Ctrl-C to the parent."""
+    """Pool initializer: be killed when ``parent`` exits; leave Ctrl-C to the parent, and
+    let the pool's SIGTERM end this worker quietly (a forked worker inherits the parent's
+    Python handlers, e.g. the command line's SIGTERM one)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
     if sys.platform.startswith("linux"):
         try:
             ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL))
