@@ -164,15 +164,9 @@ def contrast_facts(results: Mapping[tuple[str, str], mediation.MediationResult],
 
 
 def quartile_medians(adults: pd.DataFrame, exposure: str = "ln_mg") -> tuple[float, float]:
-    """Unweighted medians of ``exposure`` in the first and fourth cohort quartiles (``mg_q``
-    where present, else quartiles computed on the cohort)."""
-    rows = cohort_rows(adults)
-    x = pd.to_numeric(rows[exposure], errors="coerce")
-    if "mg_q" in rows.columns and rows["mg_q"].notna().any():
-        q = pd.to_numeric(rows["mg_q"], errors="coerce")
-    else:
-        q = pd.qcut(x, 4, labels=False) + 1
-    return float(x[q == 1].median()), float(x[q == 4].median())
+    """Unweighted medians of ``exposure`` in the first and fourth cohort quartiles
+    (:func:`nhmg_lib.analyses.mediation.quartile_medians` on the cohort rows)."""
+    return mediation.quartile_medians(cohort_rows(adults), exposure)
 
 
 def contrast_points(adults: pd.DataFrame, exposure: str = "ln_mg") -> dict[str, tuple[float, float]]:
