@@ -578,3 +578,18 @@ def prevalence_facts(adults: pd.DataFrame) -> dict[str, str]:
             "prev_n_common": str(int((~groups["rare"]).sum())),
             "prev_common_groups": (", ".join(lv for (_v, lv) in groups.index[~groups["rare"]])
                                    or "none")}
+
+
+def design_facts(results: Mapping[tuple[str, str], mediation.MediationResult],
+                 design: Mapping[tuple[str, str], mediation.MediationResult],
+                 adults: pd.DataFrame) -> dict[str, str]:
+    """How much wider the design-bootstrap CIs are than the row-bootstrap ones
+    (:func:`ci_widening`, Q1 -> Q4 contrast): the median ratio and the range, in words."""
+    w = ci_widening(results, design, adults).dropna()
+    if w.empty:
+        return {"design_widening": "–", "design_widening_range": "–"}
+
+    def times(x: float) -> str:
+        return f"{x:.2f} times"
+    return {"design_widening": times(float(w.median())),
+            "design_widening_range": f"{w.min():.2f} to {w.max():.2f}"}
