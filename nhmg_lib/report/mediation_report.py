@@ -156,9 +156,12 @@ def contrast_facts(results: Mapping[tuple[str, str], mediation.MediationResult],
     for outcome, tag in (("lmm", "lmm"), ("ln_smi", "smi")):
         res = results.get(("ln_np", outcome))
         for which in ("unit", "q1q4", "iqr"):
-            pm = contrast(res, adults, which).estimate["pm"] if res is not None else np.nan
-            out[f"pm_np_{tag}_{which}"] = (f"{format_number(100 * pm, 0)}%" if np.isfinite(pm)
-                                           else "not estimable")
+            c = contrast(res, adults, which) if res is not None else None
+            pm = c.estimate["pm"] if c is not None else np.nan
+            out[f"pm_np_{tag}_{which}"] = (
+                "not estimable" if not np.isfinite(pm)
+                else "not meaningful (the total effect's CI includes the null)"
+                if pm_verdict(c) is not None else f"{format_number(100 * pm, 0)}%")
         t3 = res.params["t3"] if res is not None else np.nan
         out[f"t3_np_{tag}"] = format_number(t3, 3) if np.isfinite(t3) else "not estimable"
     return out
