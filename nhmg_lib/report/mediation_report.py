@@ -26,10 +26,17 @@ is evaluated at ``a*`` and the NIE at ``a`` (module :mod:`nhmg_lib.analyses.medi
 ``a* = 0`` (1 mg/day) lies far below any observed intake (ln-Mg 2.3-7.7), and there the
 interaction term dominates.
 
+Every NDE, NIE, TE and proportion mediated also has ``<id>/design`` (e.g.
+``table7/np/q1q4/nie/design``): the same estimate with the CI and P of the design bootstrap
+(:func:`design_block`: PSUs resampled within strata, Rao-Wu rescaled weights, the same fits
+refitted in every resample, all batched).
+
 :func:`table` is the publication table: one block of rows per contrast (in-data contrasts
 first when the cohort frame is passed, then ``mediator``'s), one row per mediator: NDE,
-NIE, TE with 95% bootstrap CI and P, proportion mediated in %. Figures 4 and 5 are drawn by
-:mod:`nhmg_lib.report.mediation_diagram`.
+NIE, TE with 95% row-bootstrap CI, design-bootstrap CI (with ``design``) and P, proportion
+mediated in %, "not meaningful" when the total effect's CI includes the null
+(:func:`pm_verdict`). :func:`prevalence_table` is the rare-outcome check printed beside
+Table 7. Figures 4 and 5 are drawn by :mod:`nhmg_lib.report.mediation_diagram`.
 """
 
 from __future__ import annotations
