@@ -259,9 +259,10 @@ def why_differs(id: str, *, defs: Definitions = DEFAULT, synthetic: bool = False
     """The categories of :data:`WHY` that can explain a difference for ``id``, most
     decisive first."""
     head = id.split("/", 1)[0]
-    out = ["synthetic data"] if synthetic else []
-    if different_measure(id, defs):
-        out.append("different measure")
+    # a different measure decides on any data; synthetic data decides every other pair
+    out = ["different measure"] if different_measure(id, defs) else []
+    if synthetic:
+        out.append("synthetic data")
     out.append("definition")
     if head in ("table7", "table8"):
         out += ["weighting", "contrast"]
