@@ -169,8 +169,8 @@ class Findings:
         frame = pd.DataFrame(rows, columns=["Section", "Paper", "Book", "Holds"],
                              index=pd.MultiIndex.from_tuples(index))
         notes = [self.summary() + ".",
-                 "A finding (in bold, with the paper's section) holds when every check under it "
-                 "passes. Paper: what the paper states (an estimate above > or below < the null "
+                 "A finding (its own line, with the paper's section and the verdict) holds when "
+                 "every check on the indented lines under it passes. Paper: what the paper states (an estimate above > or below < the null "
                  "value, 1 for odds ratios and 0 for betas, or the LMM group's value against the "
                  "non-LMM group's; significant or not at 0.05). Book: the value this build "
                  "computed. ✓/✗: whether the book's value meets the paper's statement.",
