@@ -78,6 +78,17 @@ def test_a_finding_holds_only_when_every_check_passes(tmp_path):
     assert "(sig)" not in "".join(fs.frame["evidence"])
     table = fs.render()
     assert table.name == "table-findings" and "✗ (1 of 2)" in table.to_csv()
+    # a grid, not run-on text: the finding on one line, each check on its own line
+    assert table.columns == ["Section", "Paper", "Book", "Holds"]
+    i = table.row_labels.index("Table 2: negative in models 1 and 2")
+    assert table.cells[i] == ["3.2", "", "", "✗ (1 of 2)"]
+    assert table.row_labels[i + 1:i + 3] == ["Model 1, per ln unit of magnesium (OR)",
+                                             "Model 2, per ln unit of magnesium (OR)"]
+    assert table.cells[i + 2] == ["", "< 1", "1.1", "✗"] and table.row_indent[i + 2]
+    j = table.row_labels.index("age")
+    assert table.cells[j][1] == "LMM > non-LMM" and table.cells[j][3] == "✓"
+    assert table.cells[j + 1] == ["", "significant", "p < 0.001", "✓"]
+    assert all(";" not in c for row in table.cells for c in row)
     path = tmp_path / "r.json"
     path.write_text(json.dumps(list(BY_ID.values())))
     assert findings(str(path), stated).n_hold == 1
@@ -119,10 +130,14 @@ def test_headline_joins_the_scorecard_and_the_findings():
     from nhmg_lib.report.scorecard import scorecard
 
     recs = [rec(p.id, p.estimate, p.ci_low, p.ci_high) for p in published.VALUES]
-    n = len(published.VALUES)
+    # the NP pairs compare the paper's 0/1/2 score with the book's default product: not counted
+    k = sum("np" in p.id.split("/") for p in published.VALUES)
+    n = len(published.VALUES) - k
     line = headline(recs)
+    assert k == 4
     assert line.startswith(f"{n} of {n} published numbers reproduced within rounding; "
-                           f"{n} of {n} agree in sign and significance. ")
+                           f"{n} of {n} agree in sign and significance; {k} further pairs "
+                           "compare different measures and are not counted. ")
     assert line == f"{scorecard(recs).summary()}. {findings(recs).summary()}."
     assert line.endswith(f"0 of {len(published.FINDINGS)} findings stated in words hold on the "
                          f"book's numbers ({len(published.FINDINGS)} with checks not computed).")

@@ -22,7 +22,8 @@ BOOT = 50
 
 @pytest.fixture(scope="module")
 def adults() -> pd.DataFrame:
-    df = make_adults_frame(n=2500, seed=3, domain_share=0.5)
+    # every stratum keeps both PSUs in the domain, so the design bootstrap can resample it
+    df = make_adults_frame(n=2500, seed=3, domain_share=0.5, holes=False)
     rng = np.random.default_rng(11)
     n = len(df)
     # inflammatory indices (positive; ln_<x> is taken by the mediation module), related to Mg
@@ -46,8 +47,13 @@ def block(adults: pd.DataFrame, cache: str) -> dict:
 
 
 @pytest.fixture(scope="module")
-def recs(adults: pd.DataFrame, block: dict) -> list[dict]:
-    return mr.records(adults, boot=BOOT, seed=2, results=block)
+def design(adults: pd.DataFrame, cache: str) -> dict:
+    return mr.design_block(adults, boot=BOOT, seed=2, cache_dir=cache)
+
+
+@pytest.fixture(scope="module")
+def recs(adults: pd.DataFrame, block: dict, design: dict) -> list[dict]:
+    return mr.records(adults, boot=BOOT, seed=2, results=block, design=design)
 
 
 def test_block_keys_and_cohort_rows(adults, block):
@@ -76,6 +82,8 @@ def test_record_ids_complete_and_unique(recs):
             expected |= {f"{table}/{index}/{k}" for k in mediation.EFFECTS}
             expected |= {f"{table}/{index}/{c}/{k}" for c in ("q1q4", "iqr")
                          for k in mediation.EFFECTS}
+            expected |= {f"{table}/{index}{c}/{k}/design" for c in ("", "/q1q4", "/iqr")
+                         for k in ("nde", "nie", "te", "pm")}
     assert set(ids) == expected
     for r in recs:
         assert set(r) == {"id", "estimate", "ci_low", "ci_high", "p", "n"}
@@ -174,7 +182,10 @@ def test_table_leads_with_contrasts_inside_the_data(adults, block):
 def test_path_coefficients_match_params(block):
     res = block[("ln_np", "lmm")]
     pc = mediation_diagram.path_coefficients(res)
-    assert pc["a"][0] == res.params["b1"] and pc["b"][0] == res.params["t2"]
+    assert pc["a"][0] == res.params["b1"]
+    # b is the mediator's slope at the contrast's end value of ln-Mg, not at ln-Mg = 0
+    assert pc["b"][0] == pytest.approx(res.params["t2"] + res.params["t3"] * res.a, rel=1e-12)
+    assert mediation_diagram.path_coefficients(res, at=0.0)["b"][0] == res.params["t2"]
     assert pc["a"][1] <= pc["a"][2] and pc["b"][1] <= pc["b"][2]
 
 
@@ -213,8 +224,11 @@ def test_a_pair_that_cannot_be_fitted_is_shown_as_not_estimable(adults, cache):
 def test_contrast_facts(adults, block):
     f = mr.block_facts(block, adults)
     res = block[("ln_np", "lmm")]
-    assert f["pm_np_lmm_unit"] == f"{100 * res.estimate['pm']:.0f}%".replace("-", "−")
+    # a proportion whose total effect's CI includes the null is not quoted as a number
+    assert mr.pm_verdict(res) is not None           # a* = 0 -> a = 1 here: TE CI includes 1
+    assert f["pm_np_lmm_unit"].startswith("not meaningful")
     q = mr.q1q4(res, adults)
+    assert mr.pm_verdict(q) is None
     assert f["pm_np_lmm_q1q4"] == mr.format_number(100 * q.estimate["pm"], 0) + "%"
     assert float(f["p_floor"]) == pytest.approx(2 / (BOOT + 1), rel=1e-2)
     x = adults.loc[adults["in_cohort"] == 1, "ln_mg"]
@@ -312,3 +326,94 @@ def test_not_estimable_reasons_name_the_ids_and_the_cause(adults, cache):
     assert dict(mr.not_estimable_reasons(block, "/weighting/none")).keys() == {
         "table7/cally/weighting/none", "table8/cally/weighting/none"}
     assert mr.not_estimable_reasons(mr.MediationBlock()) == []
+
+
+def test_design_records_are_the_design_bootstrap_at_each_contrast(adults, block, design, recs):
+    got = _by_id(recs)
+    for (med, out), res in block.items():
+        prefix = f"{'table7' if out == 'lmm' else 'table8'}/{med[3:]}"
+        des = design[(med, out)]
+        assert des.scheme == "design" and res.scheme == "rows"
+        for sub, which in (("", "unit"), ("/q1q4", "q1q4"), ("/iqr", "iqr")):
+            d, r = mr.contrast(des, adults, which), mr.contrast(res, adults, which)
+            for k in mr.DESIGN_EFFECTS:
+                rec = got[f"{prefix}{sub}/{k}/design"]
+                # same fits: the design record repeats the row record's estimate
+                assert rec["estimate"] == pytest.approx(got[f"{prefix}{sub}/{k}"]["estimate"],
+                                                        rel=1e-12)
+                assert rec["estimate"] == pytest.approx(r.estimate[k], rel=1e-12)
+                assert (rec["ci_low"], rec["ci_high"]) == pytest.approx((d.ci_low[k], d.ci_high[k]))
+                assert rec["p"] == pytest.approx(d.p[k])
+    # the design multipliers are Rao-Wu's: PSUs, not rows, are resampled
+    np_lmm = design[("ln_np", "lmm")]
+    direct = mediation.mediate(mr.cohort_rows(adults), mediator="ln_np", boot=BOOT, seed=2,
+                               scheme="design", cache=False, progress=False)
+    assert np_lmm.ci_low == pytest.approx(direct.ci_low, nan_ok=True)
+    assert got["table7/np/nie/design"]["ci_low"] != pytest.approx(got["table7/np/nie"]["ci_low"])
+
+
+def test_design_ci_columns_and_not_meaningful_proportion(adults, block, design):
+    from dataclasses import replace
+
+    f = mr.table_frame(block, "lmm", design=design)
+    assert [c for c in f.columns if c[1] == "design CI"] == [
+        ("NDE", "design CI"), ("NIE", "design CI"), ("TE", "design CI"),
+        ("Proportion mediated", "design CI")]
+    d = design[("ln_np", "lmm")]
+    assert f.loc["NP", ("NIE", "design CI")] == (
+        f"{mr.format_number(d.ci_low['nie'], 2)}, {mr.format_number(d.ci_high['nie'], 2)}")
+    res = block[("ln_np", "ln_smi")]
+    # a total effect whose CI includes 0: the proportion is not shown, the NIE test is
+    wide = replace(res, ci_low={**res.ci_low, "te": -1.0}, ci_high={**res.ci_high, "te": 1.0})
+    assert "includes β 0" in mr.pm_verdict(wide)
+    cell = mr.table_frame({("ln_np", "ln_smi"): wide}, "ln_smi").loc["NP", ("Proportion mediated", "% (95% CI)")]
+    assert cell.startswith("not meaningful") and f"NIE P {mr.p_text(wide, 'nie')}" in cell
+    # the design CI alone can make it not meaningful
+    narrow = replace(res, ci_low={**res.ci_low, "te": 0.01}, ci_high={**res.ci_high, "te": 0.2})
+    assert mr.pm_verdict(narrow) is None
+    assert "design" in mr.pm_verdict(narrow, wide)
+    t8 = mr.table(block, "ln_smi", adults=adults, design=design)
+    assert any("Rao–Wu" in n for n in t8.footnotes)
+    assert any("not meaningful" in n for n in t8.footnotes)
+
+
+def test_design_reasons_name_only_the_design_ids():
+    blk = mr.MediationBlock()
+    blk.not_estimable[("ln_cally", "lmm")] = "a stratum has a single PSU"
+    got = mr.design_reasons(blk)
+    assert got == [("table7/cally/*/design", "a stratum has a single PSU"),
+                   ("table7/cally/*/*/design", "a stratum has a single PSU")]
+    from nhmg_lib.report.results import reason_covers
+    assert reason_covers(got[0][0], "table7/cally/nie/design")
+    assert reason_covers(got[1][0], "table7/cally/q1q4/nie/design")
+    assert not any(reason_covers(p, "table7/cally/q1q4/nie") for p, _ in got)
+
+
+def test_ci_widening_is_the_ratio_of_widths(adults, block, design):
+    w = mr.ci_widening(block, design, adults)
+    r = mr.contrast(block[("ln_rar", "ln_smi")], adults, "q1q4")
+    d = mr.contrast(design[("ln_rar", "ln_smi")], adults, "q1q4")
+    want = (d.ci_high["nie"] - d.ci_low["nie"]) / (r.ci_high["nie"] - r.ci_low["nie"])
+    assert w[("ln_rar", "ln_smi", "nie")] == pytest.approx(want, rel=1e-12)
+    r7 = mr.contrast(block[("ln_np", "lmm")], adults, "q1q4")
+    d7 = mr.contrast(design[("ln_np", "lmm")], adults, "q1q4")
+    want7 = np.log(d7.ci_high["te"] / d7.ci_low["te"]) / np.log(r7.ci_high["te"] / r7.ci_low["te"])
+    assert w[("ln_np", "lmm", "te")] == pytest.approx(want7, rel=1e-10)
+    facts = mr.design_facts(block, design, adults)
+    assert facts["design_widening"] == f"{w.dropna().median():.2f} times"
+
+
+def test_prevalence_table_and_facts(adults):
+    t = mr.prevalence_table(adults)
+    rows = adults[adults["in_cohort"] == 1]
+    overall = 100 * np.average(rows["lmm"], weights=rows["weight"])
+    assert t.cells[0][1].startswith(f"{overall:.1f} (")
+    assert t.row_labels[0] == "All participants"
+    f = mr.prevalence_facts(adults)
+    assert f["prev_all"] == f"{overall:.1f}%"
+    by_race = rows.groupby("race").apply(lambda g: np.average(g["lmm"], weights=g["weight"]))
+    by_sex = rows.groupby("gender").apply(lambda g: np.average(g["lmm"], weights=g["weight"]))
+    top = max(by_race.max(), by_sex.max())
+    assert f["prev_top"] == f"{100 * top:.1f}%"
+    common = [lv for lv, p in [*by_race.items(), *by_sex.items()] if p >= 0.10]
+    assert f["prev_n_common"] == str(len(common))

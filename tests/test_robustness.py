@@ -115,7 +115,11 @@ def test_run_frame_shape_and_options(result):
     for key in robustness.ESTIMATES:
         assert key in f.columns
     for key in ("or_q4", "or_lnmg", "beta_q4", "pm_np_lmm", "pm_np_smi"):
-        assert (f[f"{key}_lo"] <= f[key]).all() and (f[key] <= f[f"{key}_hi"]).all()
+        g = f[f[key].notna()]
+        assert (g[f"{key}_lo"] <= g[key]).all() and (g[key] <= g[f"{key}_hi"]).all()
+    # only raw weights may leave a proportion undefined: sigma^2 on the scale of the weights
+    # makes the logistic NDE overflow at the Q1 -> Q4 contrast
+    assert set(f.index[f[["pm_np_lmm", "pm_np_smi"]].isna().any(axis=1)]) <= {"mediation_weights=raw"}
     assert f["p_nonlinear"].between(0, 1).all()
     d = f.loc["default"]
     # analysis options reuse the default cohort: the model estimates repeat the default's
@@ -150,3 +154,24 @@ def test_render_figure_and_e_values(result):
     assert e["e_value"].iloc[0] == pytest.approx(robustness.e_value(d.or_q4).estimate)
     assert np.all(e["e_value_ci"] >= 1) and np.all(e["e_value"] >= e["e_value_ci"])
     assert isinstance(robustness_report.e_value_table(result), PublicationTable)
+
+
+def test_mediation_rows_use_the_q1_q4_contrast(raw, result):
+    """The NP proportions mediated are those of the Q1 -> Q4 median contrast (the mediation
+    chapter's and the multiverse's), not R mediator's a* = 0 -> a = 1."""
+    from nhmg_lib.analyses import inflammation
+
+    adults = flow.build_cohort(raw, DEFAULT).adults
+    rows = inflammation.with_index_columns(adults[adults["in_cohort"] == 1], DEFAULT,
+                                           indices=("np",))
+    res = mediation.mediate(rows, mediator="ln_np", outcome="lmm", boot=30, seed=2,
+                            cache=False, progress=False)
+    x, q = rows["ln_mg"], rows["mg_q"]
+    a_star, a = float(x[q == 1].median()), float(x[q == 4].median())
+    assert mediation.quartile_medians(rows) == pytest.approx((a_star, a))
+    want = res.at(a, a_star, m="mean")
+    d = result.frame.loc["default"]
+    assert d.pm_np_lmm == pytest.approx(100 * want.estimate["pm"], rel=1e-10)
+    assert (d.pm_np_lmm_lo, d.pm_np_lmm_hi) == pytest.approx(
+        (100 * want.ci_low["pm"], 100 * want.ci_high["pm"]), rel=1e-10)
+    assert d.pm_np_lmm != pytest.approx(100 * res.estimate["pm"], rel=1e-3)

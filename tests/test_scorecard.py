@@ -91,9 +91,12 @@ def test_p_value_significance():
                       rec("fig2/smi/p_nonlinear", 0.26249, p=0.26249),
                       rec("fig3/hypertension/p_interaction", 0.03, p=0.03)], pubs)
     lmm = row(card, "fig2/lmm/p_nonlinear")
-    assert lmm["same_sign"] is False and lmm["same_significance"] is False
+    # a p-value has no sign: the significance test is its only verdict, counted once
+    assert lmm["same_sign"] is None and lmm["same_significance"] is False
+    assert lmm["agrees"] is False
     smi = row(card, "fig2/smi/p_nonlinear")
     assert smi["within_rounding"] is True and smi["same_significance"] is True
+    assert smi["same_sign"] is None and smi["agrees"] is True
     inter = row(card, "fig3/hypertension/p_interaction")
     assert inter["within_rounding"] is False and inter["same_significance"] is True
     assert inter["ci_overlap"] is None
@@ -125,11 +128,11 @@ def test_counts_use_relative_difference():
 
 def test_not_computed_rows_are_kept():
     pubs = [Published("table2/model3/q4", 0.33, 0.18, 0.60),
-            Published("table8/np/pm", 0.32)]
+            Published("table8/par/pm", 0.32)]
     card = scorecard([rec("table2/model3/q4", 0.33, 0.2, 0.5),
-                      rec("table8/np/pm", None)], pubs)
-    assert list(card.frame["id"]) == ["table2/model3/q4", "table8/np/pm"]
-    missing = row(card, "table8/np/pm")
+                      rec("table8/par/pm", None)], pubs)
+    assert list(card.frame["id"]) == ["table2/model3/q4", "table8/par/pm"]
+    missing = row(card, "table8/par/pm")
     assert missing["status"] == "not computed" and missing["book"] is None
     assert missing["within_rounding"] is False and missing["agrees"] is False
     assert card.summary() == ("1 of 2 published numbers reproduced within rounding; 1 of 2 "
@@ -139,9 +142,11 @@ def test_not_computed_rows_are_kept():
 
 
 def test_full_published_list_render_and_csv(tmp_path):
+    from nhmg_lib.cohort.definitions import Definitions
+
     recs = [rec(p.id, p.estimate, p.ci_low, p.ci_high) for p in published.VALUES]
-    card = scorecard(recs)
-    assert card.n == len(published.VALUES)
+    card = scorecard(recs, defs=Definitions(np_index="score"))
+    assert card.n == len(published.VALUES) and card.n_different_measure == 0
     assert card.n_within_rounding == card.n
     assert card.n_agree == card.n
     assert card.summary().startswith(f"{card.n} of {card.n} published numbers reproduced")
@@ -159,7 +164,7 @@ def test_full_published_list_render_and_csv(tmp_path):
     # a results.json path works as input too
     rj = tmp_path / "results.json"
     rj.write_text(json.dumps(recs))
-    assert scorecard(rj).summary() == card.summary()
+    assert scorecard(rj, defs=Definitions(np_index="score")).summary() == card.summary()
 
 
 def test_ids_in_words():
@@ -188,3 +193,47 @@ def test_no_relative_difference_for_p_values():
     cells = card.render().to_frame()
     rel = [c for c in cells.columns if c.endswith("rel.")][0]
     assert [c for c in cells[rel] if c] == ["+9.1%"]  # none for the p-value
+
+
+def test_np_pairs_of_different_measures_are_flagged_not_counted():
+    from nhmg_lib.cohort.definitions import DEFAULT, Definitions
+
+    pubs = [Published("table2/model3/q4", 0.33, 0.18, 0.60),
+            Published("table5/np/model3/ln_index", 2.46, 1.96, 3.09),
+            Published("table7/np/pm", 0.18)]
+    recs = [rec("table2/model3/q4", 0.33, 0.2, 0.5), rec("table5/np/model3/ln_index", 2.46, 2.0, 3.0),
+            rec("table7/np/pm", 0.18, 0.05, 0.3)]
+    assert DEFAULT.np_index == "product"
+    card = scorecard(recs, pubs)                      # the book's default NP: the product
+    np5 = row(card, "table5/np/model3/ln_index")
+    assert np5["comparable"] is False and np5["agrees"] is False
+    assert np5["within_rounding"] is True             # equal numbers, yet not an agreement
+    assert np5["why"].startswith("different measure")
+    assert card.n == 1 and card.n_different_measure == 2 and card.n_agree == 1
+    assert card.summary() == ("1 of 1 published numbers reproduced within rounding; 1 of 1 agree "
+                              "in sign and significance; 2 further pairs compare different "
+                              "measures and are not counted")
+    shown = card.display_frame()
+    np_row = shown.loc[("Table 5", "Model 3, per ln unit of NP (OR)")]
+    assert list(np_row.iloc[4:8]) == ["–"] * 4
+    # with the published score the pairs are comparable and count
+    same = scorecard(recs, pubs, defs=Definitions(np_index="score"))
+    assert same.n == 3 and same.n_agree == 3 and same.frame["why"].tolist() == ["", "", ""]
+
+
+def test_why_it_differs_names_the_categories():
+    from nhmg_lib.report.scorecard import WHY, why_differs
+
+    pubs = [Published("table2/model3/q4", 0.33, 0.18, 0.60), Published("table8/par/pm", 0.24),
+            Published("flow/final_n", 5793, decimals=0)]
+    recs = [rec("table2/model3/q4", 0.40, 0.2, 0.7), rec("table8/par/pm", 0.30, 0.1, 0.5),
+            rec("flow/final_n", 5793)]
+    card = scorecard(recs, pubs)
+    assert row(card, "table2/model3/q4")["why"] == "definition"
+    assert row(card, "table8/par/pm")["why"] == "definition, weighting, contrast"
+    assert row(card, "flow/final_n")["why"] == ""     # equal within rounding: nothing to explain
+    synth = scorecard(recs, pubs, synthetic=True)
+    assert row(synth, "table2/model3/q4")["why"] == "synthetic data, definition"
+    assert set(why_differs("table7/np/pm", synthetic=True)) <= set(WHY)
+    html = card.render()._repr_html_()
+    assert "Why it may differ" in html and "weighting: how the survey weights" in html

@@ -83,6 +83,14 @@ def _short(id: str) -> str:
 def _evidence(c: _published.Check, by_id: Mapping[str, Mapping[str, Any]], ok: bool | None) -> str:
     """What the paper says and what the book has, for one check: ``"Model 2, per ln unit of
     magnesium (OR): paper < 1, book 1.1 ✗"``; ``"age: paper significant, book p < 0.001 ✓"``."""
+    quantity, says, got, _ok = _parts(c, by_id, ok)
+    return f"{quantity}: paper {says}, book {got} {_ok}".replace(" book not computed ✗",
+                                                                  " book not computed")
+
+
+def _parts(c: _published.Check, by_id: Mapping[str, Mapping[str, Any]], ok: bool | None
+           ) -> tuple[str, str, str, str]:
+    """One check as grid cells: (quantity, what the paper says, the book's value, verdict)."""
     rec = by_id.get(c.id) or {}
     est = _estimate(rec)
     if c.relation in (">", "<"):
@@ -92,9 +100,9 @@ def _evidence(c: _published.Check, by_id: Mapping[str, Mapping[str, Any]], ok: b
             says = f"{c.relation} {NULL.get(kind_of(c.id), 0):g}"
     else:
         says = "significant" if c.relation == "sig" else "not significant"
-    head = f"{_short(c.id)}: paper {says}, book"
+    mark = AGREES if ok else DIFFERS
     if est is None:
-        return f"{head} not computed"
+        return _short(c.id), says, "not computed", DIFFERS
     if c.relation in (">", "<"):
         if c.other is not None:
             other = _estimate(by_id.get(c.other))
@@ -108,7 +116,7 @@ def _evidence(c: _published.Check, by_id: Mapping[str, Mapping[str, Any]], ok: b
             got = "CI " + ("n/a" if lo is None or hi is None else f"{lo:.3g} to {hi:.3g}")
         else:
             got = "p < 0.001" if p < 0.001 else f"p = {p:.3f}"
-    return f"{head} {got} {AGREES if ok else DIFFERS}"
+    return _short(c.id), says, got, mark
 
 
 def judge_finding(f: _published.Finding, by_id: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
@@ -121,6 +129,7 @@ def judge_finding(f: _published.Finding, by_id: Mapping[str, Mapping[str, Any]])
         "checks": len(results), "passed": passed, "not_computed": missing,
         "holds": passed == len(results),
         "evidence": "; ".join(_evidence(c, by_id, r) for c, r in zip(f.checks, results)),
+        "grid": [_parts(c, by_id, r) for c, r in zip(f.checks, results)],
     }
 
 
@@ -146,24 +155,28 @@ class Findings:
     def render(self, *, caption: str = "Findings the paper states in words, checked on the "
                "book's numbers", name: str = "table-findings",
                footnotes: Sequence[str] = ()) -> PublicationTable:
+        # a grid: the finding on one line (where, verdict), each of its checks on its own
+        # indented line (quantity, what the paper says, the book's value, ✓/✗)
         rows, index = [], []
         for r in self.frame.to_dict("records"):
             verdict = AGREES if r["holds"] else f"{DIFFERS} ({r['passed']} of {r['checks']})"
-            rows.append([r["where"], verdict, r["evidence"]])
-            index.append((r["exhibit"], r["text"]))
-        frame = pd.DataFrame(rows, columns=["Section", "Holds",
-                                            "What the paper says, and the book's value"],
+            head = f"{r['exhibit']}: {r['text']}"
+            rows.append([r["where"], "", "", verdict])
+            index.append((head, ""))
+            for quantity, says, got, mark in r["grid"]:
+                rows.append(["", says, got, mark])
+                index.append((head, quantity))
+        frame = pd.DataFrame(rows, columns=["Section", "Paper", "Book", "Holds"],
                              index=pd.MultiIndex.from_tuples(index))
         notes = [self.summary() + ".",
-                 "A finding holds when every check passes. Each check reads \"quantity: paper "
-                 "<what the paper says>, book <the book's value> ✓/✗\": the paper's statement is "
-                 "the expectation (an estimate above > or below < the null value, 1 for odds "
-                 "ratios and 0 for betas, or the LMM group's value against the non-LMM group's; "
-                 "significant or not at 0.05), the book's value is what this build computed, and "
-                 "✓/✗ says whether the book's value meets the paper's statement.",
+                 "A finding (its own line, with the paper's section and the verdict) holds when "
+                 "every check on the indented lines under it passes. Paper: what the paper states (an estimate above > or below < the null "
+                 "value, 1 for odds ratios and 0 for betas, or the LMM group's value against the "
+                 "non-LMM group's; significant or not at 0.05). Book: the value this build "
+                 "computed. ✓/✗: whether the book's value meets the paper's statement.",
                  *footnotes]
-        return publication_table(frame, caption=caption, name=name, stub_header="Finding",
-                                 footnotes=notes, formatter=str, align=["l", "c", "l"])
+        return publication_table(frame, caption=caption, name=name, stub_header="Finding / check",
+                                 footnotes=notes, formatter=str, align=["l", "l", "r", "c"])
 
     def __repr__(self) -> str:
         return f"<Findings: {self.summary()}>"

@@ -4,7 +4,9 @@
 outcome in a 2 x 2 grid, from the results of :func:`nhmg_lib.report.mediation_report.mediation_block`.
 The effects printed are those of the results' contrast (shown as ``ln-Mg a* → a`` under
 them): the book passes :func:`nhmg_lib.report.mediation_report.contrast_block` of the Q1 to
-Q4 medians, so that the figures lead with a change inside the data.
+Q4 medians, so that the figures lead with a change inside the data, and the same contrast of
+the design-bootstrap block, whose CIs are printed beside the row bootstrap's. Path ``b`` is
+the mediator's slope at the contrast's end value of ln-Mg (:func:`path_coefficients`).
 """
 
 from __future__ import annotations
@@ -17,23 +19,35 @@ import numpy as np
 from nhmg_lib.analyses import mediation
 from nhmg_lib.report.exhibits import label_of
 from nhmg_lib.report.figures import BookFigure
-from nhmg_lib.report.mediation_report import INDICES, LABELS, OUTCOMES, format_number, outcome_key
+from nhmg_lib.report.mediation_report import (INDICES, LABELS, OUTCOMES, format_number, outcome_key,
+                                             pm_verdict)
 
 __all__ = ["path_coefficients", "path_diagram", "figure"]
 
 
-def path_coefficients(result: mediation.MediationResult) -> dict[str, tuple[float, float, float]]:
+def path_coefficients(result: mediation.MediationResult,
+                      at: float | None = None) -> dict[str, tuple[float, float, float]]:
     """Path coefficients with percentile 95% bootstrap CIs: ``a`` (ln-Mg in the mediator model,
-    ``b1``), ``b`` (mediator in the outcome model, ``t2``), ``ab`` (mediator x ln-Mg
-    interaction in the outcome model, ``t3``) and ``c`` (ln-Mg in the outcome model, ``t1``).
-    Coefficients are on the model scale (log odds for LMM)."""
+    ``b1``), ``b`` (the mediator's slope in the outcome model at ln-Mg = ``at``,
+    ``t2 + t3 at``), ``ab`` (mediator x ln-Mg interaction in the outcome model, ``t3``) and
+    ``c`` (ln-Mg in the outcome model, ``t1``). Coefficients are on the model scale (log odds
+    for LMM).
+
+    ``at`` defaults to the contrast's end value ``result.a``: with the interaction the
+    mediator's slope depends on magnesium, the coefficient ``t2`` alone is its slope at ln-Mg
+    = 0 (1 mg/day, outside the data), and at ``a`` the NIE is ``a x b x (a - a*)``."""
+    at = float(result.a if at is None else at)
     ok = ~np.asarray(result.failed, dtype=bool)
+    bp = {k: np.asarray(v, dtype=float) for k, v in result.boot_params.items()}
+    full = {k: float(v) for k, v in result.params.items()}
+    paths = {"a": (full["b1"], bp["b1"]), "b": (full["t2"] + full["t3"] * at, bp["t2"] + bp["t3"] * at),
+             "ab": (full["t3"], bp["t3"]), "c": (full["t1"], bp["t1"])}
     out = {}
-    for name, key in (("a", "b1"), ("b", "t2"), ("ab", "t3"), ("c", "t1")):
-        d = np.asarray(result.boot_params[key], dtype=float)[ok]
+    for name, (est, draws) in paths.items():
+        d = draws[ok]
         d = d[np.isfinite(d)]
         lo, hi = (np.quantile(d, [0.025, 0.975]) if d.size else (np.nan, np.nan))
-        out[name] = (float(result.params[key]), float(lo), float(hi))
+        out[name] = (float(est), float(lo), float(hi))
     return out
 
 
@@ -45,7 +59,7 @@ def _wrap(label: str, width: int = 11) -> str:
 
 
 def _draw(ax: Any, result: mediation.MediationResult, mediator_label: str, outcome_label: str,
-          fontsize: float = 9.5) -> None:
+          fontsize: float = 9.5, design: mediation.MediationResult | None = None) -> None:
     from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
 
     ax.set_xlim(-0.1, 10.1)
@@ -75,7 +89,7 @@ def _draw(ax: Any, result: mediation.MediationResult, mediator_label: str, outco
     # path labels beside the upper part of each arrow, clear of it and of the panel edge
     ax.text(3.0, 4.65, f"a = {ci(pc['a'])}", ha="right", va="center", fontsize=small,
             color="#1f4e79", linespacing=1.2)
-    ax.text(7.0, 4.65, f"b = {ci(pc['b'])}\nMg × M = {format_number(pc['ab'][0], 3)}", ha="left",
+    ax.text(7.0, 4.65, f"b = {ci(pc['b'])}\nat ln-Mg {format_number(result.a, 2)}", ha="left",
             va="center", fontsize=small, color="#1f4e79", linespacing=1.2)
     logistic = result.family == "binomial"
     meas = "OR" if logistic else "β"
@@ -83,12 +97,18 @@ def _draw(ax: Any, result: mediation.MediationResult, mediator_label: str, outco
 
     def eff(k: str, scale: float = 1.0, d: int = dd) -> str:
         e, lo, hi = (scale * v[k] for v in (result.estimate, result.ci_low, result.ci_high))
-        return f"{format_number(e, d)} ({format_number(lo, d)}, {format_number(hi, d)})"
+        text = f"{format_number(e, d)} ({format_number(lo, d)}, {format_number(hi, d)})"
+        if design is not None:  # the design-bootstrap limits in square brackets
+            dlo, dhi = (scale * v[k] for v in (design.ci_low, design.ci_high))
+            text += f" [{format_number(dlo, d)}, {format_number(dhi, d)}]"
+        return text
 
+    why = pm_verdict(result, design)
+    pm = (f"Mediated: {eff('pm', 100.0, 1)} %" if why is None
+          else "Mediated: not meaningful (TE CI includes " + ("1)" if logistic else "0)"))
     # the effects under the direct path, where the panel's full width is free
     ax.text(5.0, 1.0, f"NDE: {meas} {eff('nde')}\nNIE: {meas} {eff('nie')}\nTE: {meas} {eff('te')}\n"
-            f"Proportion mediated: {eff('pm', 100.0, 1)} %\n"
-            f"(ln-Mg {format_number(result.a_star, 2)} → {format_number(result.a, 2)})",
+            f"{pm}\n(ln-Mg {format_number(result.a_star, 2)} → {format_number(result.a, 2)})",
             ha="center", va="top", fontsize=small, linespacing=1.3)
 
 
@@ -110,8 +130,11 @@ def path_diagram(result: mediation.MediationResult, mediator_label: str, outcome
 
 
 def figure(results: Mapping[tuple[str, str], mediation.MediationResult], outcome: str,
-           figsize: tuple[float, float] = (7.6, 7.4)) -> BookFigure:
-    """Figure 4 (``"lmm"``) or Figure 5 (``"ln_smi"``): the four indices' path diagrams, 2 x 2."""
+           figsize: tuple[float, float] = (7.6, 7.4),
+           design: Mapping[tuple[str, str], mediation.MediationResult] | None = None) -> BookFigure:
+    """Figure 4 (``"lmm"``) or Figure 5 (``"ln_smi"``): the four indices' path diagrams, 2 x 2.
+    With ``design`` (the same contrast of the design-bootstrap block) each effect also shows
+    its design-bootstrap CI in square brackets."""
     import matplotlib.pyplot as plt
 
     outcome = outcome_key(outcome)
@@ -124,7 +147,8 @@ def figure(results: Mapping[tuple[str, str], mediation.MediationResult], outcome
         if res is None:
             ax.axis("off")
             continue
-        _draw(ax, res, f"ln {LABELS[i]}", out_label)
+        _draw(ax, res, f"ln {LABELS[i]}", out_label,
+              design=design.get((f"ln_{i}", outcome)) if design is not None else None)
         ax.set_title(f"({'abcd'[INDICES.index(i)]}) {LABELS[i]}", loc="left", fontsize=10.5,
                      weight="bold")
     # sized for the book's text column (about 7.5 in): shown at its own size, 9-10 pt text

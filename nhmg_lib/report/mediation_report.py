@@ -26,10 +26,17 @@ is evaluated at ``a*`` and the NIE at ``a`` (module :mod:`nhmg_lib.analyses.medi
 ``a* = 0`` (1 mg/day) lies far below any observed intake (ln-Mg 2.3-7.7), and there the
 interaction term dominates.
 
+Every NDE, NIE, TE and proportion mediated also has ``<id>/design`` (e.g.
+``table7/np/q1q4/nie/design``): the same estimate with the CI and P of the design bootstrap
+(:func:`design_block`: PSUs resampled within strata, Rao-Wu rescaled weights, the same fits
+refitted in every resample, all batched).
+
 :func:`table` is the publication table: one block of rows per contrast (in-data contrasts
 first when the cohort frame is passed, then ``mediator``'s), one row per mediator: NDE,
-NIE, TE with 95% bootstrap CI and P, proportion mediated in %. Figures 4 and 5 are drawn by
-:mod:`nhmg_lib.report.mediation_diagram`.
+NIE, TE with 95% row-bootstrap CI, design-bootstrap CI (with ``design``) and P, proportion
+mediated in %, "not meaningful" when the total effect's CI includes the null
+(:func:`pm_verdict`). :func:`prevalence_table` is the rare-outcome check printed beside
+Table 7. Figures 4 and 5 are drawn by :mod:`nhmg_lib.report.mediation_diagram`.
 """
 
 from __future__ import annotations
@@ -46,6 +53,7 @@ from nhmg_lib.report import paper_lines
 from nhmg_lib.report.tables import PublicationTable, publication_table
 
 __all__ = ["INDICES", "MEDIATORS", "OUTCOMES", "LABELS", "cohort_rows", "mediation_block",
+           "design_block", "design_reasons", "DESIGN_EFFECTS", "pm_verdict",
            "quartile_medians", "q1q4", "records", "table", "table_frame", "fit_details",
            "CONTRASTS", "contrast_points", "contrast", "contrast_block", "contrast_text",
            "contrast_facts", "not_estimable_reasons"]
@@ -155,24 +163,21 @@ def contrast_facts(results: Mapping[tuple[str, str], mediation.MediationResult],
     for outcome, tag in (("lmm", "lmm"), ("ln_smi", "smi")):
         res = results.get(("ln_np", outcome))
         for which in ("unit", "q1q4", "iqr"):
-            pm = contrast(res, adults, which).estimate["pm"] if res is not None else np.nan
-            out[f"pm_np_{tag}_{which}"] = (f"{format_number(100 * pm, 0)}%" if np.isfinite(pm)
-                                           else "not estimable")
+            c = contrast(res, adults, which) if res is not None else None
+            pm = c.estimate["pm"] if c is not None else np.nan
+            out[f"pm_np_{tag}_{which}"] = (
+                "not estimable" if not np.isfinite(pm)
+                else "not meaningful (the total effect's CI includes the null)"
+                if pm_verdict(c) is not None else f"{format_number(100 * pm, 0)}%")
         t3 = res.params["t3"] if res is not None else np.nan
         out[f"t3_np_{tag}"] = format_number(t3, 3) if np.isfinite(t3) else "not estimable"
     return out
 
 
 def quartile_medians(adults: pd.DataFrame, exposure: str = "ln_mg") -> tuple[float, float]:
-    """Unweighted medians of ``exposure`` in the first and fourth cohort quartiles (``mg_q``
-    where present, else quartiles computed on the cohort)."""
-    rows = cohort_rows(adults)
-    x = pd.to_numeric(rows[exposure], errors="coerce")
-    if "mg_q" in rows.columns and rows["mg_q"].notna().any():
-        q = pd.to_numeric(rows["mg_q"], errors="coerce")
-    else:
-        q = pd.qcut(x, 4, labels=False) + 1
-    return float(x[q == 1].median()), float(x[q == 4].median())
+    """Unweighted medians of ``exposure`` in the first and fourth cohort quartiles
+    (:func:`nhmg_lib.analyses.mediation.quartile_medians` on the cohort rows)."""
+    return mediation.quartile_medians(cohort_rows(adults), exposure)
 
 
 def contrast_points(adults: pd.DataFrame, exposure: str = "ln_mg") -> dict[str, tuple[float, float]]:
@@ -219,26 +224,65 @@ def q1q4(result: mediation.MediationResult, adults: pd.DataFrame) -> mediation.M
     return contrast(result, adults, "q1q4")
 
 
+#: Effects whose design-bootstrap CI is recorded under ``<id>/design`` (the CDE, evaluated at
+#: a mediator value the tables do not show, has only the row-bootstrap record).
+DESIGN_EFFECTS: tuple[str, ...] = ("nde", "nie", "te", "pm")
+_SUBS: tuple[str, ...] = ("", "/q1q4", "/iqr")
+
+
+def design_block(adults: pd.DataFrame, defs: Definitions = DEFAULT, boot: int = 1000,
+                 seed: int = 1, *, cache_dir: str | None = None,
+                 progress: bool = False) -> MediationBlock:
+    """:func:`mediation_block` with the design bootstrap: PSUs resampled within strata, Rao-Wu
+    rescaled weights (:mod:`nhmg_lib.survey.bootstrap`). Same fits, so the same point estimates;
+    only the CIs and P values change. All resamples are fitted together and cached on disk."""
+    return mediation_block(adults, defs, boot, seed, scheme="design", cache_dir=cache_dir,
+                           progress=progress)
+
+
+def _null(id: str) -> dict[str, object]:
+    return {"id": id, "estimate": None, "ci_low": None, "ci_high": None, "p": None, "n": None}
+
+
 def records(adults: pd.DataFrame, defs: Definitions = DEFAULT, boot: int = 1000, seed: int = 1,
-            results: Mapping[tuple[str, str], mediation.MediationResult] | None = None
+            results: Mapping[tuple[str, str], mediation.MediationResult] | None = None,
+            design: Mapping[tuple[str, str], mediation.MediationResult] | None = None
             ) -> list[dict[str, object]]:
     """``table7/<index>/{cde,nde,nie,te,pm}``, ``table8/...`` and the in-data contrasts
     ``.../q1q4/{cde,nde,nie,te,pm}`` and ``.../iqr/{cde,nde,nie,te,pm}`` (CDE at the
-    mediator's mean; ``results`` may pass a block computed already)."""
+    mediator's mean; ``results`` may pass a block computed already), and for each of them but
+    the CDE the design-bootstrap record ``<id>/design`` (same estimate; CI and P from
+    :func:`design_block`, which ``design`` may pass)."""
     results = results if results is not None else mediation_block(adults, defs, boot, seed)
+    design = design if design is not None else design_block(adults, defs, boot, seed)
     out: list[dict[str, object]] = []
     for outcome, (prefix, _fam, _label) in OUTCOMES.items():
         for index in INDICES:
-            res = results.get((f"ln_{index}", outcome))
+            key, head = (f"ln_{index}", outcome), f"{prefix}/{index}"
+            res, des = results.get(key), design.get(key)
             if res is None:  # not estimable: keep the ids, with no numbers
-                out.extend({"id": f"{prefix}/{index}{sub}/{k}", "estimate": None, "ci_low": None,
-                            "ci_high": None, "p": None, "n": None}
-                           for sub in ("", "/q1q4", "/iqr") for k in mediation.EFFECTS)
-                continue
-            out.extend(res.records(f"{prefix}/{index}"))
-            for which in ("q1q4", "iqr"):
-                out.extend(contrast(res, adults, which).records(f"{prefix}/{index}/{which}"))
+                out.extend(_null(f"{head}{sub}/{k}") for sub in _SUBS for k in mediation.EFFECTS)
+            else:
+                out.extend(res.records(head))
+                for which in ("q1q4", "iqr"):
+                    out.extend(contrast(res, adults, which).records(f"{head}/{which}"))
+            for sub, which in zip(_SUBS, ("unit", "q1q4", "iqr")):
+                if des is None:
+                    out.extend(_null(f"{head}{sub}/{k}/design") for k in DESIGN_EFFECTS)
+                    continue
+                out.extend(dict(r, id=f"{r['id']}/design")
+                           for r in contrast(des, adults, which).records(f"{head}{sub}")
+                           if str(r["id"]).rsplit("/", 1)[1] in DESIGN_EFFECTS)
     return out
+
+
+def design_reasons(design: Mapping[tuple[str, str], mediation.MediationResult]
+                   ) -> list[tuple[str, str]]:
+    """``(id prefix, reason)`` for the ``.../design`` records of every pair the design
+    bootstrap could not fit (e.g. a stratum left with one PSU in a small domain); the prefixes
+    name only the ``/design`` ids, so a pair whose row-bootstrap records exist stays explained."""
+    return [(f"{p}{stars}/design", why) for p, why in not_estimable_reasons(design)
+            for stars in ("/*", "/*/*")]
 
 
 def not_estimable_reasons(results: Mapping[tuple[str, str], mediation.MediationResult],
@@ -300,11 +344,53 @@ def _ci(res: mediation.MediationResult, k: str, digits: int = 2, scale: float = 
     return f"{format_number(e, digits)} ({format_number(lo, digits)}, {format_number(hi, digits)})"
 
 
+def _limits(res: mediation.MediationResult, k: str, digits: int = 2, scale: float = 1.0) -> str:
+    lo, hi = (scale * d[k] for d in (res.ci_low, res.ci_high))
+    if not (np.isfinite(lo) and np.isfinite(hi)):
+        return ""
+    return f"{format_number(lo, digits)}, {format_number(hi, digits)}"
+
+
+def _null_value(res: mediation.MediationResult) -> float:
+    return 1.0 if res.family == "binomial" else 0.0
+
+
+def pm_verdict(res: mediation.MediationResult,
+               design: mediation.MediationResult | None = None) -> str | None:
+    """Why the proportion mediated of ``res`` is not meaningful, or None when it is.
+
+    A proportion is a ratio with the total effect in its denominator: when the total effect's
+    95% CI (from the rows or, when given, the design bootstrap) includes the null, the
+    denominator may be nil or of either sign and the ratio can take any value. The test of
+    the indirect effect (its P) is then the statement that can be made."""
+    null = _null_value(res)
+    name = "OR 1" if res.family == "binomial" else "β 0"
+    for which, r in (("row", res), ("design", design)):
+        if r is None:
+            continue
+        lo, hi = r.ci_low["te"], r.ci_high["te"]
+        if not (np.isfinite(lo) and np.isfinite(hi)) or lo <= null <= hi:
+            return f"the total effect's {which}-bootstrap 95% CI includes {name}"
+    return None
+
+
+def _pm_cell(res: mediation.MediationResult, design: mediation.MediationResult | None) -> str:
+    why = pm_verdict(res, design)
+    if why is None:
+        return _ci(res, "pm", 1, 100.0)
+    null = "1" if res.family == "binomial" else "0"
+    return f"not meaningful (TE CI includes {null}; NIE P {p_text(res, 'nie')})"
+
+
 def table_frame(results: Mapping[tuple[str, str], mediation.MediationResult], outcome: str,
-                digits: int | None = None, measure: str | None = None) -> pd.DataFrame:
+                digits: int | None = None, measure: str | None = None,
+                design: Mapping[tuple[str, str], mediation.MediationResult] | None = None
+                ) -> pd.DataFrame:
     """Table 7 / 8 as text cells: one row per mediator, column groups NDE, NIE, TE (estimate
-    with 95% CI, P) and proportion mediated (%). ``measure`` renames the estimate column
-    (default ``OR (95% CI)`` for LMM, ``β (95% CI)`` for SMI)."""
+    with 95% row-bootstrap CI, the design-bootstrap CI when ``design`` is given, P) and
+    proportion mediated (%; "not meaningful" when the total effect's CI includes the null,
+    :func:`pm_verdict`). ``measure`` renames the estimate column (default ``OR (95% CI)``
+    for LMM, ``β (95% CI)`` for SMI)."""
     outcome = outcome_key(outcome)
     _prefix, family, _label = OUTCOMES[outcome]
     measure = measure or ("OR (95% CI)" if family == "binomial" else "β (95% CI)")
@@ -314,11 +400,17 @@ def table_frame(results: Mapping[tuple[str, str], mediation.MediationResult], ou
         res = results.get((f"ln_{i}", outcome))
         if res is None:
             continue
+        des = design.get((f"ln_{i}", outcome)) if design is not None else None
         cells: dict[tuple[str, str], str] = {}
         for k in ("nde", "nie", "te"):
             cells[(k.upper(), measure)] = _ci(res, k, digits)
+            if design is not None:
+                cells[(k.upper(), "design CI")] = _limits(des, k, digits) if des else "–"
             cells[(k.upper(), "P")] = p_text(res, k)
-        cells[("Proportion mediated", "% (95% CI)")] = _ci(res, "pm", 1, 100.0)
+        cells[("Proportion mediated", "% (95% CI)")] = _pm_cell(res, des)
+        if design is not None:
+            cells[("Proportion mediated", "design CI")] = (
+                _limits(des, "pm", 1, 100.0) if des and pm_verdict(res, des) is None else "–")
         rows.append(cells)
         index.append(LABELS[i])
     df = pd.DataFrame(rows, index=pd.Index(index, name="Mediator"))
@@ -326,13 +418,35 @@ def table_frame(results: Mapping[tuple[str, str], mediation.MediationResult], ou
     return df
 
 
+def ci_widening(results: Mapping[tuple[str, str], mediation.MediationResult],
+                design: Mapping[tuple[str, str], mediation.MediationResult],
+                adults: pd.DataFrame, which: str = "q1q4") -> pd.Series:
+    """Design-bootstrap 95% CI width over the row-bootstrap one (on the log scale for odds
+    ratios), for the NDE, NIE and TE of every pair fitted by both, at contrast ``which``."""
+    out = {}
+    for key, res in results.items():
+        if key not in design:
+            continue
+        r, d = contrast(res, adults, which), contrast(design[key], adults, which)
+        for k in ("nde", "nie", "te"):
+            f = np.log if res.family == "binomial" else (lambda x: x)
+            with np.errstate(all="ignore"):
+                wr = f(r.ci_high[k]) - f(r.ci_low[k])
+                wd = f(d.ci_high[k]) - f(d.ci_low[k])
+            out[(key[0], key[1], k)] = wd / wr if wr > 0 else np.nan
+    return pd.Series(out, dtype=float)
+
+
 def table(results: Mapping[tuple[str, str], mediation.MediationResult], outcome: str,
-          name: str | None = None, *, adults: pd.DataFrame | None = None) -> PublicationTable:
+          name: str | None = None, *, adults: pd.DataFrame | None = None,
+          design: Mapping[tuple[str, str], mediation.MediationResult] | None = None
+          ) -> PublicationTable:
     """Table 7 (``outcome="lmm"``) or Table 8 (``"ln_smi"``/``"smi"``) as a publication table.
 
     With the cohort frame ``adults`` the table leads with the contrasts inside the data (Q1
     median -> Q4 median, per IQR; one block of rows each) and keeps ``mediator``'s a* = 0 ->
     a = 1 as the last block, the paper's; without it, only the latter, one row per mediator.
+    With ``design`` (:func:`design_block`) each effect also shows its design-bootstrap CI.
     """
     outcome = outcome_key(outcome)
     _prefix, family, lab = OUTCOMES[outcome]
@@ -340,15 +454,17 @@ def table(results: Mapping[tuple[str, str], mediation.MediationResult], outcome:
     scale = ("odds ratios of LMM" if family == "binomial"
              else "differences (β) in ln SMI")
     if adults is None:
-        frame = table_frame(results, outcome)
+        frame = table_frame(results, outcome, design=design)
         notes = [f"Natural direct (NDE), natural indirect (NIE) and total (TE) effects as {scale} "
                  "for a one-unit increase of ln magnesium intake (a = 1 vs a* = 0), mediator model "
                  "linear, outcome model with the exposure × mediator interaction, Model 3 covariates "
                  "held at their means (numeric) or modes (categorical); survey weights as prior "
                  "weights (normalised to mean 1)."]
     else:
-        frame = pd.concat({CONTRASTS[w]: table_frame(contrast_block(results, adults, w), outcome)
-                           for w in CONTRASTS})
+        frame = pd.concat({CONTRASTS[w]: table_frame(
+            contrast_block(results, adults, w), outcome,
+            design=None if design is None else contrast_block(design, adults, w))
+            for w in CONTRASTS})
         notes = [f"Natural direct (NDE), natural indirect (NIE) and total (TE) effects as {scale} "
                  f"for three changes of ln magnesium intake: {contrast_text(adults, 'q1q4')} "
                  f"(medians of the first and fourth quartiles), {contrast_text(adults, 'iqr')} "
@@ -365,14 +481,27 @@ def table(results: Mapping[tuple[str, str], mediation.MediationResult], outcome:
         floors = [r.p_floor["nie"] for r in mine if np.isfinite(r.p_floor.get("nie", np.nan))]
         floor = min(floors) if floors else float("nan")
         notes.append(f"95% CI: percentiles of {mine[0].boot} nonparametric bootstrap resamples of "
-                     "the cohort rows (both models refitted); P: two-sided bootstrap proportion "
+                     "the cohort rows (both models refitted), as the R package mediator the paper "
+                     "used; P: two-sided bootstrap proportion "
                      f"(≤{math.ceil(floor * 1000 - 1e-9) / 1000:.3f} is 2/(B + 1), B usable "
                      "resamples: no resample on the far side of the null, the smallest P the "
                      "resamples can show). "
                      f"n = {n_max:,}" + (f" ({'; '.join(short)}: the index needs CRP, measured "
                                          "from 2015 to 2018)." if short else "."))
+        if design is not None:
+            boot = next(iter(design.values())).boot if design else mine[0].boot
+            notes.append(f"Design CI: percentiles of {boot} design bootstrap resamples (PSUs "
+                         "drawn with replacement within the NHANES strata, Rao–Wu rescaled "
+                         "weights), which respect the clustered sample; rows resampled one by "
+                         "one ignore it. Same fits, so the same estimates.")
     notes.append("Proportion mediated: " + ("NDE (NIE − 1) / (NDE × NIE − 1)" if family == "binomial"
-                                            else "NIE / TE") + ", in %.")
+                                            else "NIE / TE") + ", in %; \"not meaningful\" when the "
+                 "95% CI of the total effect (row or design bootstrap) includes the null "
+                 f"({'OR 1' if family == 'binomial' else 'β 0'}): a share of an effect that may be "
+                 "nil has no meaning; the test of the indirect effect (NIE P) is then the result.")
+    if family == "binomial":
+        notes.append("Odds-ratio scale: the natural effects equal the risk-ratio effects of the "
+                     "mediation formulas only when LMM is rare (see the prevalence table).")
     for (m, o), reason in getattr(results, "not_estimable", {}).items():
         if o == outcome:
             notes.append(f"{LABELS.get(m[3:], m)}: not estimable ({reason}).")
@@ -413,3 +542,64 @@ class FitDetails:
 def fit_details(results: Mapping[tuple[str, str], mediation.MediationResult]) -> FitDetails:
     """The fits' text summaries for the book (see :class:`FitDetails`)."""
     return FitDetails(results)
+
+
+# --------------------------------------------------------------------------- rare outcome
+
+_BY_LABELS = {"race": "Race/ethnicity", "gender": "Sex"}
+
+
+def prevalence_table(adults: pd.DataFrame, name: str = "table-lmm-prevalence") -> PublicationTable:
+    """The rare-outcome check of Table 7: survey-weighted LMM prevalence in the cohort, overall,
+    by race/ethnicity and by sex (:func:`nhmg_lib.analyses.prevalence.prevalence`)."""
+    from nhmg_lib.analyses.prevalence import RARE_BELOW, prevalence
+
+    p = prevalence(adults, "lmm", by=tuple(_BY_LABELS))
+    index = [("All participants", "") if v == "All" else (_BY_LABELS[v], lv) for v, lv in p.index]
+    frame = pd.DataFrame({
+        "n": [f"{int(n):,}" for n in p["n"]],
+        "Weighted prevalence, % (95% CI)": [
+            f"{100 * r.prevalence:.1f} ({100 * max(r.ci_low, 0):.1f}, {100 * r.ci_high:.1f})"
+            for r in p.itertuples()],
+        f"Rare (< {RARE_BELOW:.0%})?": ["yes" if r else "no" for r in p["rare"]],
+    }, index=pd.MultiIndex.from_tuples(index))
+    return publication_table(
+        frame, name=name, stub_header="Group", formatter=str, align=["r", "r", "c"],
+        caption="How common is low muscle mass? The rare-outcome check of the odds-ratio mediation",
+        footnotes=["Survey-weighted proportion with LMM among the cohort, the cohort a domain of "
+                   "the NHANES design (strata, PSUs, dietary weights); 95% CI from the linearised "
+                   "standard error, t on the design degrees of freedom.",
+                   f"Rare: prevalence below {RARE_BELOW:.0%}, where an odds ratio is close to the "
+                   "risk ratio. Where LMM is common, the odds ratios of Table 7 lie further from 1 "
+                   "than the risk ratios, and the proportion mediated computed from them is not "
+                   "the risk-ratio proportion."])
+
+
+def prevalence_facts(adults: pd.DataFrame) -> dict[str, str]:
+    """Text facts for the chapter: the overall weighted LMM prevalence, the group with the
+    highest prevalence and its value, and how many groups are not rare."""
+    from nhmg_lib.analyses.prevalence import prevalence
+
+    p = prevalence(adults, "lmm", by=tuple(_BY_LABELS))
+    groups = p.drop(index="All", level=0)
+    top = groups["prevalence"].idxmax()
+    return {"prev_all": f"{100 * p.loc[('All', ''), 'prevalence']:.1f}%",
+            "prev_top_group": str(top[1]), "prev_top": f"{100 * groups['prevalence'].max():.1f}%",
+            "prev_n_common": str(int((~groups["rare"]).sum())),
+            "prev_common_groups": (", ".join(lv for (_v, lv) in groups.index[~groups["rare"]])
+                                   or "none")}
+
+
+def design_facts(results: Mapping[tuple[str, str], mediation.MediationResult],
+                 design: Mapping[tuple[str, str], mediation.MediationResult],
+                 adults: pd.DataFrame) -> dict[str, str]:
+    """How much wider the design-bootstrap CIs are than the row-bootstrap ones
+    (:func:`ci_widening`, Q1 -> Q4 contrast): the median ratio and the range, in words."""
+    w = ci_widening(results, design, adults).dropna()
+    if w.empty:
+        return {"design_widening": "–", "design_widening_range": "–"}
+
+    def times(x: float) -> str:
+        return f"{x:.2f} times"
+    return {"design_widening": times(float(w.median())),
+            "design_widening_range": f"{w.min():.2f} to {w.max():.2f}"}

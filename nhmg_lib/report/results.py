@@ -14,7 +14,8 @@ gathers them in exhibit order. Id families (SPEC section 7):
 ``fig2/..., tableS3/...``  splines and the two-piece model (:mod:`splines`, :mod:`threshold`)
 ``fig3/..., figS1/...``    subgroups (:mod:`nhmg_lib.analyses.subgroups`)
 ``table4..6/...``          inflammation indices (:mod:`nhmg_lib.analyses.inflammation`)
-``table7..8/...``          mediation (:mod:`nhmg_lib.report.mediation_report`)
+``table7..8/...``          mediation (:mod:`nhmg_lib.report.mediation_report`); ``.../<effect>/design``:
+                          the same effect with its design-bootstrap (PSU, Rao-Wu) CI and P
 ``table7..8/*/weighting/``  mediation with raw or no weights (:mod:`nhmg_lib.report.mediation_weighting`)
 ``multiverse/...``         specification curves (:mod:`nhmg_lib.report.specification_curve`); written by
                           ``nhmg multiverse --records``, not gathered here (the full grid takes a minute)
@@ -138,8 +139,11 @@ def _explained_sections(defs: Definitions, boot: int, seed: int, reasons: list[R
 
     def mediation_records(a: pd.DataFrame) -> list[Record]:
         block = mediation_report.mediation_block(a, defs, boot, seed)
+        design = mediation_report.design_block(a, defs, boot, seed)
         reasons.extend(mediation_report.not_estimable_reasons(block))
-        return mediation_report.records(a, defs, boot=boot, seed=seed, results=block)
+        reasons.extend(mediation_report.design_reasons(design))
+        return mediation_report.records(a, defs, boot=boot, seed=seed, results=block,
+                                        design=design)
 
     def weighting_records(a: pd.DataFrame) -> list[Record]:
         return mediation_weighting.records(a, defs, boot=boot, seed=seed, reasons=reasons)

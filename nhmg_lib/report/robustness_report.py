@@ -24,8 +24,10 @@ def robustness_table(result: RobustnessResult, caption: str | None = None,
             "All estimates Model 3, cohort as a domain of the full NHANES design. OR: survey "
             "logistic regression of LMM; β: survey linear regression of ln SMI; Q4 vs Q1 "
             "of ln magnesium intake. P nonlinear: restricted cubic spline, 3 knots.",
-            f"Proportion mediated by NP (a = 1 vs a* = 0 ln mg/day), 95% CI from {result.boot} "
-            f"bootstrap resamples (seed {result.seed}; the main chapter uses 1000).",
+            "Proportion mediated by NP for the change of ln magnesium intake from the median of "
+            "its first quartile to that of its fourth (the contrast of the mediation chapter "
+            f"and the multiverse), 95% CI from {result.boot} bootstrap resamples (seed "
+            f"{result.seed}; the main chapter uses 1000).",
             "Spline knots and mediation bootstrap change only the spline P and the mediation "
             "CIs; every other cell of those rows repeats the default.",
             "Mediation weights change only the proportions mediated: raw weights leave the "

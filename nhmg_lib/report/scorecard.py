@@ -24,7 +24,7 @@ odds ratio          ``table2``, ``tableS1``, ``table5``,     same side of 1 / CI
 beta                ``table3``, ``tableS2``, ``table4``,     same side of 0 / CI excludes 0 in
                     ``table6``, ``figS1``, ``table8``        both or in neither
                     NDE/NIE/TE/CDE
-p-value             last id part starts with ``p_``          same side of 0.05 / the same
+p-value             last id part starts with ``p_``          no sign (None) / the same
                     (``p_trend``, ``p_nonlinear``,           (p < 0.05 in both or in neither)
                     ``p_interaction``, ...)
 proportion          ``.../pm``                               same sign / CI excludes 0 in both
@@ -46,9 +46,19 @@ published estimate with neither CI nor p is read as significant at 0.05
 p-value.
 
 ``agrees`` is true when ``same_sign`` is true and ``same_significance`` is not false (for counts,
-where significance does not apply, it is the relative-difference check alone). The summary line
-reads "k of n published numbers reproduced within rounding; m of n agree in sign and
-significance", with n every published number (not-computed rows count as failures).
+where significance does not apply, it is the relative-difference check alone; for p-values,
+which have no sign, ``same_sign`` is None and ``agrees`` is the significance check alone, so
+one test is never counted twice).
+
+``comparable`` is False for a pair that compares different measures (the paper's NP is the
+0/1/2 score; the book's default NP is the product of the counts, :func:`different_measure`):
+such a pair keeps its numbers but is never counted as agreement, and the summary counts it
+apart. ``why`` names the categories of :data:`WHY` (synthetic data, different measure,
+definition, weighting, contrast) that may explain a pair not equal within rounding.
+
+The summary line reads "k of n published numbers reproduced within rounding; m of n agree in
+sign and significance", with n every published number of a comparable pair (not-computed rows
+count as failures), followed by the number of pairs of different measures when there are any.
 """
 
 from __future__ import annotations
@@ -63,6 +73,7 @@ from typing import Any, Iterable, Mapping, Sequence
 
 import pandas as pd
 
+from nhmg_lib.cohort.definitions import DEFAULT, Definitions
 from nhmg_lib.report import published as _published
 from nhmg_lib.report.tables import PublicationTable, format_value, publication_table
 
@@ -84,8 +95,24 @@ COLUMNS = [
     "id", "exhibit", "kind", "where", "published", "published_ci_low", "published_ci_high",
     "published_significance", "book", "book_ci_low", "book_ci_high", "book_p", "abs_diff",
     "rel_diff", "within_rounding", "ci_overlap", "same_sign", "same_significance", "agrees",
-    "status", "decimals", "label",
+    "status", "decimals", "label", "comparable", "why",
 ]
+
+#: Why a book number may differ from the paper's, by category (the scorecard's "why" column
+#: names the categories; the rendered table's notes say what each means).
+WHY: dict[str, str] = {
+    "synthetic data": "this build runs on synthetic, NHANES-shaped data: no number of it can "
+                      "reproduce the paper's",
+    "different measure": "the paper's NP is the published 0/1/2 neutrophil-platelet score, the "
+                         "book's (by default) the product of the two counts: the pair compares "
+                         "two different measures and is not counted",
+    "definition": "rules the paper leaves open (exclusions, covariate codings, index "
+                  "definitions; see the robustness chapter)",
+    "weighting": "how the survey weights entered the paper's mediation models is not stated "
+                 "(the book scales them to mean 1)",
+    "contrast": "the paper's mediation contrast, ln-Mg 0 → 1, lies outside the data, where "
+                "the exposure × mediator interaction decides the split",
+}
 
 
 def exhibit_of(id: str) -> str:
@@ -222,9 +249,46 @@ def _significant(kind: str, est: float | None, lo: float | None, hi: float | Non
     return None
 
 
+def different_measure(id: str, defs: Definitions = DEFAULT) -> bool:
+    """Whether the book's number for ``id`` measures something else than the paper's: an NP
+    estimate when the book's NP is not the published 0/1/2 score (``defs.np_index``)."""
+    return "np" in id.split("/") and defs.np_index != "score"
+
+
+def why_differs(id: str, *, defs: Definitions = DEFAULT, synthetic: bool = False) -> list[str]:
+    """The categories of :data:`WHY` that can explain a difference for ``id``, most
+    decisive first."""
+    head = id.split("/", 1)[0]
+    # a different measure decides on any data; synthetic data decides every other pair
+    out = ["different measure"] if different_measure(id, defs) else []
+    if synthetic:
+        out.append("synthetic data")
+    out.append("definition")
+    if head in ("table7", "table8"):
+        out += ["weighting", "contrast"]
+    return out
+
+
 def judge(pub: _published.Published, rec: Mapping[str, Any] | None,
-          tolerance: float = COUNT_TOLERANCE) -> dict[str, Any]:
-    """One scorecard row for a published number and the book's record (None: not computed)."""
+          tolerance: float = COUNT_TOLERANCE, *, defs: Definitions = DEFAULT,
+          synthetic: bool = False) -> dict[str, Any]:
+    """One scorecard row for a published number and the book's record (None: not computed).
+
+    A pair that compares different measures (:func:`different_measure`) keeps its numbers
+    but no verdict counts as agreement (``comparable`` False, ``agrees`` False). ``why``
+    names the categories of :data:`WHY` that may explain a difference (empty when the book's
+    number equals the paper's within rounding)."""
+    row = _judge(pub, rec, tolerance)
+    row["comparable"] = not different_measure(pub.id, defs)
+    if not row["comparable"]:
+        row["agrees"] = False
+    row["why"] = ("" if row["within_rounding"] and row["comparable"]
+                  else ", ".join(why_differs(pub.id, defs=defs, synthetic=synthetic)))
+    return row
+
+
+def _judge(pub: _published.Published, rec: Mapping[str, Any] | None,
+           tolerance: float = COUNT_TOLERANCE) -> dict[str, Any]:
     kind = kind_of(pub.id)
     p_est, p_lo, p_hi = float(pub.estimate), _num(pub.ci_low), _num(pub.ci_high)
     if kind == "p-value":
@@ -264,8 +328,10 @@ def judge(pub: _published.Published, rec: Mapping[str, Any] | None,
         row["agrees"] = row["same_sign"]
         return row
     if kind == "p-value":
-        row["same_sign"] = (est < ALPHA) == (p_est < ALPHA)
-        row["same_significance"] = row["same_sign"]
+        # a p-value has no sign: "the same side of 0.05" is the significance test, counted once
+        row["same_significance"] = (est < ALPHA) == (p_est < ALPHA)
+        row["agrees"] = row["same_significance"]
+        return row
     else:
         ref = NULL[kind]
         row["same_sign"] = _side(est, ref) == _side(p_est, ref)
@@ -293,20 +359,30 @@ class Scorecard:
     frame: pd.DataFrame
 
     @property
+    def comparable(self) -> pd.DataFrame:
+        """The pairs that compare the same measure (the others are flagged, not counted)."""
+        return self.frame[self.frame["comparable"].astype(bool)]
+
+    @property
     def n(self) -> int:
-        return len(self.frame)
+        """Published numbers the book computes the same measure for."""
+        return len(self.comparable)
+
+    @property
+    def n_different_measure(self) -> int:
+        return len(self.frame) - self.n
 
     @property
     def n_within_rounding(self) -> int:
-        return sum(x is True or x == True for x in self.frame["within_rounding"])
+        return sum(x is True or x == True for x in self.comparable["within_rounding"])
 
     @property
     def n_agree(self) -> int:
-        return sum(x is True or x == True for x in self.frame["agrees"])
+        return sum(x is True or x == True for x in self.comparable["agrees"])
 
     @property
     def n_not_computed(self) -> int:
-        return int((self.frame["status"] == "not computed").sum())
+        return int((self.comparable["status"] == "not computed").sum())
 
     def summary(self) -> str:
         """"k of n published numbers reproduced within rounding; m of n agree in sign and
@@ -316,6 +392,10 @@ class Scorecard:
              f"{self.n_agree} of {n} agree in sign and significance")
         if self.n_not_computed:
             s += f" ({self.n_not_computed} not computed)"
+        if self.n_different_measure:
+            k = self.n_different_measure
+            s += (f"; {k} further {'pair compares' if k == 1 else 'pairs compare'} different "
+                  "measures and " + ("is" if k == 1 else "are") + " not counted")
         return s
 
     def display_frame(self) -> pd.DataFrame:
@@ -338,15 +418,18 @@ class Scorecard:
             d = int(r["decimals"])
             done = r["status"] == "computed"
             rel = r["rel_diff"]
+            same = bool(r.get("comparable", True))
+            judged = done and same  # a pair of different measures gets no verdict
             rows.append([
                 est_ci(r["published"], r["published_ci_low"], r["published_ci_high"], d),
                 est_ci(r["book"], r["book_ci_low"], r["book_ci_high"], d),
                 format_value(r["abs_diff"], d if r["kind"] == "count" else d + 1) if done else "",
                 f"{100 * rel:+.1f}%" if done and rel is not None and not pd.isna(rel) else "",
-                verdict(r["within_rounding"]) if done else DIFFERS,
-                verdict(r["ci_overlap"]) if done else NOT_APPLICABLE,
-                verdict(r["same_sign"]) if done else NOT_APPLICABLE,
-                verdict(r["same_significance"]) if done else NOT_APPLICABLE,
+                verdict(r["within_rounding"]) if judged else (DIFFERS if same else NOT_APPLICABLE),
+                verdict(r["ci_overlap"]) if judged else NOT_APPLICABLE,
+                verdict(r["same_sign"]) if judged else NOT_APPLICABLE,
+                verdict(r["same_significance"]) if judged else NOT_APPLICABLE,
+                r.get("why") or "",
             ])
             # under its exhibit's heading a row needs only the rest of the label
             label = r.get("label") or describe(r["id"])
@@ -356,7 +439,7 @@ class Scorecard:
         cols = pd.MultiIndex.from_tuples([
             ("", "Published"), ("", "Book"), ("Difference", "abs."), ("Difference", "rel."),
             ("Agreement", "rounding"), ("Agreement", "CI"), ("Agreement", "sign"),
-            ("Agreement", "signif.")])
+            ("Agreement", "signif."), ("", "Why it may differ")])
         return pd.DataFrame(rows, columns=cols, index=pd.MultiIndex.from_tuples(index))
 
     def render(self, *, caption: str = "The paper's numbers and the book's",
@@ -370,15 +453,19 @@ class Scorecard:
             f"{AGREES} agrees, {DIFFERS} differs, {NOT_APPLICABLE} not applicable.",
             "Rounding: the book's estimate, rounded as the paper rounds it, equals the "
             "published value. CI: the two 95% confidence intervals overlap. Sign: odds ratios on the same side of 1, betas and proportions "
-            "mediated on the same side of 0, p-values on the same side of 0.05; for counts, a "
-            f"relative difference of at most {COUNT_TOLERANCE:.0%}. Signif.: the CI "
+            "mediated on the same side of 0; for counts, a "
+            f"relative difference of at most {COUNT_TOLERANCE:.0%}; a p-value has no sign "
+            f"({NOT_APPLICABLE}). Signif.: the CI "
             "excludes the null value (or p < 0.05) in both or in neither; a published estimate "
-            "without CI or p is one the text reports as significant.",
+            "without CI or p is one the text reports as significant. A p-value is judged by "
+            "this test alone, so no test is counted twice.",
+            "Why it may differ (for every pair not equal within rounding): "
+            + "; ".join(f"{k}: {v}" for k, v in WHY.items()) + ".",
             *footnotes,
         ]
         return publication_table(self.display_frame(), caption=caption, name=name,
                                  stub_header="Published number", footnotes=notes,
-                                 formatter=str, align=["r"] * 4 + ["c"] * 4)
+                                 formatter=str, align=["r"] * 4 + ["c"] * 4 + ["l"])
 
     def to_csv(self, path: str | Path | None = None) -> str | None:
         """The full frame as CSV (text when ``path`` is None)."""
@@ -397,11 +484,15 @@ class Scorecard:
 
 def scorecard(records: Iterable[Mapping[str, Any]] | pd.DataFrame | str | Path,
               published: Sequence[_published.Published] = _published.VALUES,
-              *, tolerance: float = COUNT_TOLERANCE) -> Scorecard:
+              *, tolerance: float = COUNT_TOLERANCE, defs: Definitions = DEFAULT,
+              synthetic: bool = False) -> Scorecard:
     """Join the book's records (list of results.json dicts, a DataFrame of them, or the path of
-    a results.json) with the published numbers on ``id`` and judge each pair."""
+    a results.json) with the published numbers on ``id`` and judge each pair. ``defs`` are
+    the definitions the records were computed with (an NP pair is a different measure unless
+    ``defs.np_index == "score"``); ``synthetic`` says the records come from synthetic data
+    (the first reason for every difference)."""
     by_id = _records_by_id(records)
-    rows = [judge(p, by_id.get(p.id), tolerance) for p in published]
+    rows = [judge(p, by_id.get(p.id), tolerance, defs=defs, synthetic=synthetic) for p in published]
     frame = pd.DataFrame(rows, columns=COLUMNS).astype(object)
     frame = frame.where(pd.notna(frame), None)
     return Scorecard(frame)
