@@ -158,6 +158,7 @@ def _cmd_reconcile(args: argparse.Namespace) -> None:
 
 def _cmd_multiverse(args: argparse.Namespace) -> None:
     from nhmg_lib.analyses import multiverse
+    from nhmg_lib.cohort.flow import build_cohort
     from nhmg_lib.data.readers import load_raw
     from nhmg_lib.report import specification_curve
 
@@ -169,7 +170,12 @@ def _cmd_multiverse(args: argparse.Namespace) -> None:
     if args.records:
         _check_out(Path(args.records), "--records")
     _preflight(args.data_dir)
-    result = multiverse.run(load_raw(args.data_dir), settings, workers=args.workers,
+    raw = load_raw(args.data_dir)
+    cohort = build_cohort(raw)  # the default specification's flow, per cycle
+    _say(cohort.flow_text())
+    if not args.allow_cycle_loss:
+        cohort.check_cycles()
+    result = multiverse.run(raw, settings, workers=args.workers,
                             scheduler=args.scheduler, cache=not args.no_cache,
                             mediation_boot=args.mediation_boot)
     with atomic_path(args.out) as tmp:
@@ -457,6 +463,7 @@ def parser() -> argparse.ArgumentParser:
                    help="run on this dask.distributed scheduler instead of local processes")
     m.add_argument("--records", type=Path, default=None, help="also write the summary as results.json records")
     m.add_argument("--no-cache", action="store_true", help="neither read nor write the disk cache")
+    m.add_argument("--allow-cycle-loss", action="store_true", help=loss_help)
     m.set_defaults(func=_cmd_multiverse)
 
     b = sub.add_parser("build", help="build the book (HTML, or PDF with --pdf)")
