@@ -102,11 +102,13 @@ class AnalysisOption:
 
 class Spec(NamedTuple):
     """One specification: ``name`` (``"default"`` or ``"field=value"``), a description and
-    the setting (a :class:`Definitions` or an :class:`AnalysisOption`)."""
+    the setting (a :class:`Definitions` or an :class:`AnalysisOption`, applied to the
+    definitions ``base``)."""
 
     name: str
     description: str
     setting: Definitions | AnalysisOption
+    base: Definitions = DEFAULT
 
     @property
     def field(self) -> str:
@@ -118,7 +120,7 @@ class Spec(NamedTuple):
 
     @property
     def defs(self) -> Definitions:
-        return self.setting if isinstance(self.setting, Definitions) else DEFAULT
+        return self.setting if isinstance(self.setting, Definitions) else self.base
 
     def analysis(self, field: str) -> str:
         """The value of analysis option ``field`` in this specification."""
@@ -128,18 +130,21 @@ class Spec(NamedTuple):
         return next(iter(ANALYSIS_OPTIONS[field]))
 
 
-def specifications() -> list[Spec]:
-    """The default, then every non-default option of :data:`OPTIONS_ALL`, one at a time."""
-    specs = [Spec("default", "all defaults (definitions.DEFAULT, unweighted knots, row "
-                  "bootstrap)", DEFAULT)]
+def specifications(base: Definitions = DEFAULT) -> list[Spec]:
+    """The starting point ``base`` (the book's defaults unless a chapter's parameters change
+    them), then every other option of :data:`OPTIONS_ALL`, one at a time from it."""
+    what = ("all defaults (definitions.DEFAULT" if base == DEFAULT else
+            "the chosen definitions (" + ", ".join(f"{k} = {v}" for k, v in
+                                                  base.changed_from_default().items()))
+    specs = [Spec("default", what + ", unweighted knots, row bootstrap)", base, base)]
     for name, options in OPTIONS.items():
-        default = getattr(DEFAULT, name)
+        current = getattr(base, name)
         for value, doc in options.items():
-            if value != default:
-                specs.append(Spec(f"{name}={value}", doc, DEFAULT.with_(**{name: value})))
+            if value != current:
+                specs.append(Spec(f"{name}={value}", doc, base.with_(**{name: value}), base))
     for name, options in ANALYSIS_OPTIONS.items():
         for value, doc in list(options.items())[1:]:
-            specs.append(Spec(f"{name}={value}", doc, AnalysisOption(name, value)))
+            specs.append(Spec(f"{name}={value}", doc, AnalysisOption(name, value), base))
     return specs
 
 

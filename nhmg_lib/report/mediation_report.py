@@ -40,7 +40,7 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
-from nhmg_lib.analyses import mediation
+from nhmg_lib.analyses import inflammation, mediation
 from nhmg_lib.cohort.definitions import DEFAULT, MODEL3_COVARIATES, Definitions
 from nhmg_lib.report import paper_lines
 from nhmg_lib.report.tables import PublicationTable, publication_table
@@ -104,19 +104,24 @@ def mediation_block(adults: pd.DataFrame, defs: Definitions = DEFAULT, boot: int
     ``mediator`` in :data:`MEDIATORS` and ``outcome`` in ``lmm``, ``ln_smi``. ``weighting``:
     how the survey weight enters the models (:data:`nhmg_lib.analyses.mediation.WEIGHTINGS`).
 
-    ``defs`` has shaped the cohort frame already (which rows, the NP definition); it is taken
-    for a uniform interface. Repeated calls read the fits from the disk cache. A pair that
-    cannot be fitted is left out and named in ``.not_estimable`` with the reason.
+    ``defs`` has shaped the cohort frame already (which rows); it also chooses the NP model
+    column (:func:`nhmg_lib.analyses.inflammation.index_column`): the 0/1/2 score, which cannot
+    be logged, is modelled untransformed, as in Tables 4-6 and the robustness chapter, and
+    stays keyed ``("ln_np", outcome)`` (its result's ``mediator`` names the column used).
+    Repeated calls read the fits from the disk cache. A pair that cannot be fitted is named in
+    ``.not_estimable`` with the reason (tables show it as a row that says so).
     """
     block = MediationBlock()
-    rows = cohort_rows(adults)
-    for mediator in MEDIATORS:
+    rows = inflammation.with_index_columns(cohort_rows(adults), defs, indices=("np",))
+    for index, mediator in zip(INDICES, MEDIATORS):
+        column = inflammation.index_column(index, defs)[0] if index == "np" else mediator
         for outcome, spec in OUTCOMES.items():
             try:
-                block.update(mediation.mediate_block(
-                    rows, mediators=(mediator,), outcomes={outcome: spec[1]},
+                fitted = mediation.mediate_block(
+                    rows, mediators=(column,), outcomes={outcome: spec[1]},
                     covariates=MODEL3_COVARIATES, boot=boot, seed=seed, scheme=scheme,  # type: ignore[arg-type]
-                    cache_dir=cache_dir, progress=progress, weighting=weighting))  # type: ignore[arg-type]
+                    cache_dir=cache_dir, progress=progress, weighting=weighting)  # type: ignore[arg-type]
+                block[(mediator, outcome)] = fitted[(column, outcome)]
             except mediation.MediationError as exc:
                 block.not_estimable[(mediator, outcome)] = str(exc)
     return block
@@ -134,7 +139,8 @@ def block_facts(results: MediationBlock, adults: pd.DataFrame) -> dict[str, str]
         "n_cally": f"{int(pd.to_numeric(rows['cally'], errors='coerce').gt(0).sum()):,}",
         "n_failed": str(sum(r.n_failed for r in fitted)),
         "not_estimable": ("none" if not failed else
-                          "; ".join(f"{LABELS.get(m[3:], m)} and {o}" for m, o in failed)),
+                          "; ".join(f"{LABELS.get(m[3:], m)} for {OUTCOMES[o][2] if o in OUTCOMES else o}"
+                                    for m, o in failed)),
         "q1_med": f"{q1:.2f}", "q4_med": f"{q4:.2f}",
         "from_cache": "yes" if fitted and all(r.from_cache for r in fitted) else "no",
         **contrast_facts(results, adults),
@@ -310,9 +316,15 @@ def table_frame(results: Mapping[tuple[str, str], mediation.MediationResult], ou
     measure = measure or ("OR (95% CI)" if family == "binomial" else "β (95% CI)")
     digits = digits if digits is not None else (2 if family == "binomial" else 3)
     rows, index = [], []
+    failed = getattr(results, "not_estimable", {})
     for i in INDICES:
         res = results.get((f"ln_{i}", outcome))
-        if res is None:
+        if res is None:  # kept as a row that says so; the table's note gives the reason
+            if (f"ln_{i}", outcome) in failed:
+                rows.append({(k.upper(), c): ("not estimable" if c != "P" else "")
+                             for k in ("nde", "nie", "te") for c in (measure, "P")}
+                            | {("Proportion mediated", "% (95% CI)"): "not estimable"})
+                index.append(LABELS[i])
             continue
         cells: dict[tuple[str, str], str] = {}
         for k in ("nde", "nie", "te"):
@@ -344,8 +356,7 @@ def table(results: Mapping[tuple[str, str], mediation.MediationResult], outcome:
         notes = [f"Natural direct (NDE), natural indirect (NIE) and total (TE) effects as {scale} "
                  "for a one-unit increase of ln magnesium intake (a = 1 vs a* = 0), mediator model "
                  "linear, outcome model with the exposure × mediator interaction, Model 3 covariates "
-                 "held at their means (numeric) or modes (categorical); survey weights as prior "
-                 "weights (normalised to mean 1)."]
+                 "held at their means (numeric) or modes (categorical); " + _weights_text(mine) + "."]
     else:
         frame = pd.concat({CONTRASTS[w]: table_frame(contrast_block(results, adults, w), outcome)
                            for w in CONTRASTS})
@@ -356,8 +367,8 @@ def table(results: Mapping[tuple[str, str], mediation.MediationResult], outcome:
                  "paper used; ln-Mg 0 is 1 mg/day, outside the data). The same fits serve all "
                  "three: with the exposure × mediator interaction the NDE and NIE depend on where "
                  "the change is evaluated. Mediator model linear, outcome model with the interaction, "
-                 "Model 3 covariates held at their means (numeric) or modes (categorical); survey "
-                 "weights as prior weights (normalised to mean 1)."]
+                 "Model 3 covariates held at their means (numeric) or modes (categorical); "
+                 + _weights_text(mine) + "."]
     if mine:
         n_max = max(r.n for r in mine)
         short = [f"{LABELS[m[3:]]} n = {r.n:,}" for (m, o), r in results.items()
@@ -376,12 +387,25 @@ def table(results: Mapping[tuple[str, str], mediation.MediationResult], outcome:
     for (m, o), reason in getattr(results, "not_estimable", {}).items():
         if o == outcome:
             notes.append(f"{LABELS.get(m[3:], m)}: not estimable ({reason}).")
+    for (m, o), r in results.items():
+        if o == outcome and not r.mediator.startswith("ln_"):
+            notes.append(f"{LABELS.get(m[3:], m)}: {inflammation.INDEX_UNITS.get(r.mediator, r.mediator)}, "
+                         "modelled untransformed (a score of 0 has no logarithm).")
     out = publication_table(frame, caption=CAPTIONS[outcome],
                             name=name or ("table-7" if outcome == "lmm" else "table-8"),
                             stub_header="Mediator", footnotes=notes)
     # a mediator the book could not estimate has no row: its paper value goes to a footnote
     return paper_lines.beside(out, ids=paper_lines.exhibit_ids(
         "table-7" if outcome == "lmm" else "table-8"), missing="note")
+
+
+def _weights_text(results) -> str:
+    """How the survey weight entered the models of ``results`` (one phrase)."""
+    how = {getattr(r, "weighting", "normalised") for r in results} or {"normalised"}
+    words = {"normalised": "survey weights as prior weights (normalised to mean 1)",
+             "raw": "the raw survey weights as prior weights",
+             "none": "unweighted models"}
+    return " / ".join(words.get(h, h) for h in sorted(how))
 
 
 class FitDetails:
