@@ -291,7 +291,7 @@ def test_robustness_starts_from_the_chosen_definitions(changed_runs):
     t = _tables(changed_runs["robustness"])["table-robustness-options"]
     labels = [" ".join(map(str, lab)) if isinstance(lab, list) else str(lab) for lab in t["row_labels"]]
     text = " | ".join(labels)
-    assert "ridreth1" in text and "ridreth3" not in text, text
+    assert "five groups" in text and "six groups" not in text, text  # race: ridreth1 is the alternative now
 
 
 @pytest.mark.book

@@ -68,7 +68,7 @@ ANALYSIS_OPTIONS: dict[str, dict[str, str]] = {
     "mediation_weights": {
         "normalised": "mediation models with the survey weights scaled to mean 1",
         "raw": "mediation models with the raw survey weights (R mediator given the NHANES "
-               "weight: sigma^2 of the mediator model on the scale of the weights)",
+               "weight: σ² of the mediator model on the scale of the weights)",
         "none": "unweighted mediation models",
     },
 }
@@ -245,10 +245,13 @@ def run(raw: pd.DataFrame, specs: Sequence[Spec] | None = None, boot: int = 200,
 
 
 # ----------------------------------------------------------------------------- results
-def format_ci(est: float, lo: float, hi: float, d: int = 2) -> str:
-    """``"est (lo, hi)"`` to ``d`` decimals; empty when not estimable."""
+def format_ci(est: float, lo: float, hi: float, d: int = 2, ratio: bool = False) -> str:
+    """``"est (lo, hi)"`` to ``d`` decimals; empty when not estimable. A ``ratio`` too small to
+    show prints as ``<0.01`` (:func:`nhmg_lib.analyses.models.format_ratio`)."""
     if not np.isfinite(est):
         return ""
+    if ratio:
+        return models.format_ratio_ci(est, lo, hi, d)
     return f"{est:.{d}f} ({lo:.{d}f}, {hi:.{d}f})"
 
 
@@ -284,7 +287,8 @@ class RobustnessResult:
              for s, r in f.iterrows()])
         out = pd.DataFrame({
             "n": [f"{int(v):,}" for v in f["n"]],
-            ESTIMATES["or_q4"][0]: [format_ci(r.or_q4, r.or_q4_lo, r.or_q4_hi) for r in f.itertuples()],
+            ESTIMATES["or_q4"][0]: [format_ci(r.or_q4, r.or_q4_lo, r.or_q4_hi, ratio=True)
+                                    for r in f.itertuples()],
             ESTIMATES["beta_q4"][0]: [format_ci(r.beta_q4, r.beta_q4_lo, r.beta_q4_hi, 3)
                                       for r in f.itertuples()],
             ESTIMATES["p_nonlinear"][0]: [_p(v) for v in f["p_nonlinear"]],

@@ -124,6 +124,8 @@ class ThresholdResult:
     def text(self, row: str, digits: int = 2) -> str:
         """One formatted cell, e.g. ``text("above") == "0.06 (0.02, 0.19)"``."""
         r = self.table().set_index("row").loc[row]
+        if self.logistic:
+            return models.format_ratio_ci(r.estimate, r.ci_low, r.ci_high, digits)
         return f"{r.estimate:.{digits}f} ({r.ci_low:.{digits}f}, {r.ci_high:.{digits}f})"
 
     def _scale(self, v: float) -> float:
@@ -135,7 +137,7 @@ class ThresholdResult:
         rows = [("linear", "One-line model, per ln unit", self.slope),
                 ("inflection", f"Inflection point K (ln {self.exposure.removeprefix('ln_')})", None),
                 ("below", "Two-piece model: ln-Mg < K, per ln unit", self.below),
-                ("above", "Two-piece model: ln-Mg >= K, per ln unit", self.above)]
+                ("above", "Two-piece model: ln-Mg ≥ K, per ln unit", self.above)]
         out = []
         for key, label, lc in rows:
             if lc is None:
@@ -160,6 +162,8 @@ class ThresholdResult:
                 est = f"{r.estimate:.2f} ({np.exp(r.estimate):.0f} mg/day)"
             elif r.row in ("p_hinge", "p_lr"):
                 est = "" if r.row == "p_hinge" else f"LR = {r.estimate:.2f}"
+            elif self.logistic:
+                est = models.format_ratio_ci(r.estimate, r.ci_low, r.ci_high, digits)
             else:
                 est = f"{r.estimate:.{digits}f} ({r.ci_low:.{digits}f}, {r.ci_high:.{digits}f})"
             cells.append({f"{self.measure} (95% CI)": est,
@@ -398,7 +402,7 @@ class ThresholdBootstrap:
              *self.breakpoint_ci, np.nan),
             ("below", "Two-piece model: ln-Mg < K, per ln unit, bootstrap 95% CI",
              sc(r.below.estimate), *map(sc, self.below_ci), np.nan),
-            ("above", "Two-piece model: ln-Mg >= K, per ln unit, bootstrap 95% CI",
+            ("above", "Two-piece model: ln-Mg ≥ K, per ln unit, bootstrap 95% CI",
              sc(r.above.estimate), *map(sc, self.above_ci), np.nan),
             ("p_sup", "Change in slope, bootstrap sup-t test over all K (recommended)",
              self.sup_t[0], np.nan, np.nan, self.sup_t[1]),
@@ -417,8 +421,8 @@ class ThresholdBootstrap:
             if r.row == "breakpoint":
                 est = (f"{r.estimate:.2f} ({r.ci_low:.2f}, {r.ci_high:.2f}); "
                        f"{np.exp(r.estimate):.0f} ({np.exp(r.ci_low):.0f}, {np.exp(r.ci_high):.0f}) mg/day")
-            elif r.row in ("below", "above"):
-                est = f"{r.estimate:.{digits}f} ({r.ci_low:.{digits}f}, {r.ci_high:.{digits}f})"
+            elif r.row in ("below", "above"):  # odds ratios (the bootstrap is of the LMM model)
+                est = models.format_ratio_ci(r.estimate, r.ci_low, r.ci_high, digits)
             else:
                 est = {"p_sup": "sup t", "p_davies": "max |t|", "p_hinge": "F"}[r.row] + f" = {r.estimate:.2f}"
             cells.append({"Estimate (95% CI)": est, "P": models.format_p(r.p) if np.isfinite(r.p) else ""})

@@ -125,7 +125,7 @@ def _flow(d: pd.DataFrame, defs: Definitions) -> tuple[list[FlowStep], pd.Series
     # Over-59s have no whole-body DXA; excluding age > 59 here as well guarantees the 20-59
     # window even if a data source carried DXA values beyond it.
     no_muscle = d["smi"].isna() | (d["age"] > 59)
-    exclude("asm_bmi", "Without ASM and BMI data", no_muscle,
+    exclude("asm_bmi", "Without ASM or BMI data", no_muscle,
             aged_60_plus=int((keep & no_muscle & (d["age"] >= 60)).sum()))
     exclude("diet", "Missing two days of reliable 24 h dietary recall", d["ln_mg"].isna())
     incomplete = d[list(required_covariates(defs))].isna().any(axis=1) | ~(d["weight"] > 0)

@@ -303,6 +303,10 @@ def _ci(res: mediation.MediationResult, k: str, digits: int = 2, scale: float = 
     e, lo, hi = (scale * d[k] for d in (res.estimate, res.ci_low, res.ci_high))
     if not np.isfinite(e):
         return ""
+    if res.family == "binomial" and k != "pm":  # odds ratios: never "0.00"
+        from nhmg_lib.analyses.models import format_ratio_ci
+
+        return format_ratio_ci(e, lo, hi, digits)
     return f"{format_number(e, digits)} ({format_number(lo, digits)}, {format_number(hi, digits)})"
 
 

@@ -129,10 +129,17 @@ def summary_table(result: mv.MultiverseResult, joint: mv.JointTest | None = None
 
     out["Specifications"] = [f"{a:,}" + (f" ({b} not estimable)" if b else "")
                              for a, b in zip(s["specifications"], s["not_estimable"])]
-    out["Median (range)"] = [f"{num(m)} ({num(lo)} to {num(hi)})"
-                             for m, lo, hi in zip(s["median"], s["min"], s["max"])]
-    out["Book default"] = [num(v) if np.isfinite(v) else "not in the grid" for v in s["default"]]
-    out["Paper"] = ["" if v is None or pd.isna(v) else num(v) for v in s["paper"]]
+    # proportions mediated in %, as Tables 7 and 8 and the robustness chapter print them
+    share = [str(e).startswith("pm_") for e in s.index]
+
+    def val(v, pct: bool) -> str:
+        return f"{100 * v:.0f}%".replace("-", "−") if pct else num(v)
+
+    out["Median (range)"] = [f"{val(m, p)} ({val(lo, p)} to {val(hi, p)})"
+                             for m, lo, hi, p in zip(s["median"], s["min"], s["max"], share)]
+    out["Book default"] = [val(v, p) if np.isfinite(v) else "not in the grid"
+                           for v, p in zip(s["default"], share)]
+    out["Paper"] = ["" if v is None or pd.isna(v) else val(v, p) for v, p in zip(s["paper"], share)]
     out["Significant, paper's direction"] = [f"{100 * v:.0f}%" for v in s["share_significant"]]
     if "p_median" in s:
         out["Joint p: median / share / mean z"] = [
