@@ -207,7 +207,12 @@ def test_a_pair_that_cannot_be_fitted_is_shown_as_not_estimable(adults, cache):
     assert recs["table7/cally/pm"]["estimate"] is None and recs["table7/np/pm"]["estimate"] is not None
     notes = " ".join(mr.table(block, "lmm").footnotes)
     assert "CALLY: not estimable" in notes
-    assert mr.block_facts(block, few)["not_estimable"] == "CALLY and lmm; CALLY and ln_smi"
+    assert mr.block_facts(block, few)["not_estimable"] == "CALLY for LMM; CALLY for SMI"
+    # the row stays, saying so, with the reason in the note: never silently dropped
+    frame = mr.table_frame(block, "lmm")
+    assert list(frame.index) == ["CALLY", "NP", "PAR", "RAR"]
+    assert frame.loc["CALLY", ("NDE", "OR (95% CI)")] == "not estimable"
+    assert frame.loc["CALLY", ("NDE", "P")] == ""
 
 
 def test_contrast_facts(adults, block):

@@ -107,7 +107,8 @@ class ChapterParameters:
         from nhmg_lib.report import results
 
         cohort = cohort if cohort is not None else self.cohort(context)
-        return results.collect(context.data_dir, self.defs, boot=self.resamples, cohort=cohort)
+        return results.collect(context.data_dir, self.defs, boot=self.resamples, cohort=cohort,
+                               weighting=self.weighting)
 
     def multiverse_settings(self) -> dict[str, list[str]]:
         """The multiverse grid restricted to the choices these parameters fix (nothing fixed

@@ -69,7 +69,7 @@ CAPTIONS: dict[str, str] = {
 CONTRASTS: dict[str, str] = {
     "q1q4": "Q1 median → Q4 median of ln-Mg",
     "iqr": "Per IQR of ln-Mg (25th → 75th percentile)",
-    "unit": "a* = 0 → a = 1 ln mg/day (as the paper, R mediator)",
+    "unit": "a* = 0 → a = 1 ln mg/day (R mediator's default)",
 }
 
 
@@ -226,12 +226,13 @@ def q1q4(result: mediation.MediationResult, adults: pd.DataFrame) -> mediation.M
 
 
 def records(adults: pd.DataFrame, defs: Definitions = DEFAULT, boot: int = 1000, seed: int = 1,
-            results: Mapping[tuple[str, str], mediation.MediationResult] | None = None
-            ) -> list[dict[str, object]]:
+            results: Mapping[tuple[str, str], mediation.MediationResult] | None = None,
+            weighting: str = "normalised") -> list[dict[str, object]]:
     """``table7/<index>/{cde,nde,nie,te,pm}``, ``table8/...`` and the in-data contrasts
     ``.../q1q4/{cde,nde,nie,te,pm}`` and ``.../iqr/{cde,nde,nie,te,pm}`` (CDE at the
     mediator's mean; ``results`` may pass a block computed already)."""
-    results = results if results is not None else mediation_block(adults, defs, boot, seed)
+    results = (results if results is not None
+               else mediation_block(adults, defs, boot, seed, weighting=weighting))
     out: list[dict[str, object]] = []
     for outcome, (prefix, _fam, _label) in OUTCOMES.items():
         for index in INDICES:
@@ -367,8 +368,8 @@ def table(results: Mapping[tuple[str, str], mediation.MediationResult], outcome:
         notes = [f"Natural direct (NDE), natural indirect (NIE) and total (TE) effects as {scale} "
                  f"for three changes of ln magnesium intake: {contrast_text(adults, 'q1q4')} "
                  f"(medians of the first and fourth quartiles), {contrast_text(adults, 'iqr')} "
-                 "(one interquartile range) and a* = 0 → a = 1 (R mediator's default, which the "
-                 "paper used; ln-Mg 0 is 1 mg/day, outside the data). The same fits serve all "
+                 "(one interquartile range) and a* = 0 → a = 1 (R mediator's default; the paper "
+                 "names the package but not the contrast; ln-Mg 0 is 1 mg/day, outside the data). The same fits serve all "
                  "three: with the exposure × mediator interaction the NDE and NIE depend on where "
                  "the change is evaluated. Mediator model linear, outcome model with the interaction, "
                  "Model 3 covariates held at their means (numeric) or modes (categorical); "
@@ -398,9 +399,13 @@ def table(results: Mapping[tuple[str, str], mediation.MediationResult], outcome:
     out = publication_table(frame, caption=CAPTIONS[outcome],
                             name=name or ("table-7" if outcome == "lmm" else "table-8"),
                             stub_header="Mediator", footnotes=notes)
-    # a mediator the book could not estimate has no row: its paper value goes to a footnote
-    return paper_lines.beside(out, ids=paper_lines.exhibit_ids(
-        "table-7" if outcome == "lmm" else "table-8"), missing="note")
+    # a paper value with no row of the book's goes to a footnote; an NP other than ln NP (the
+    # 0/1/2 score) is not the paper's, so the paper's NP values are not set beside it
+    ids = paper_lines.exhibit_ids("table-7" if outcome == "lmm" else "table-8")
+    np_fit = results.get(("ln_np", outcome))
+    if np_fit is not None and np_fit.mediator != "ln_np":
+        ids = [i for i in ids if "/np/" not in i and not i.endswith("/np")]
+    return paper_lines.beside(out, ids=ids, missing="note")
 
 
 def _weights_text(results) -> str:
