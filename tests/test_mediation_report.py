@@ -317,3 +317,26 @@ def test_not_estimable_reasons_name_the_ids_and_the_cause(adults, cache):
     assert dict(mr.not_estimable_reasons(block, "/weighting/none")).keys() == {
         "table7/cally/weighting/none", "table8/cally/weighting/none"}
     assert mr.not_estimable_reasons(mr.MediationBlock()) == []
+
+
+def test_np_score_is_mediated_untransformed_and_weighting_reaches_the_records(adults, cache, block):
+    from nhmg_lib.analyses import inflammation, mediation
+    from nhmg_lib.cohort.definitions import Definitions
+
+    score = Definitions(np_index="score")
+    frame = adults.assign(np_score=np.where(adults["np"] > adults["np"].median(), 1.0, 0.0))
+    scored = mr.mediation_block(frame, score, boot=BOOT, seed=2, cache_dir=cache)
+    fit = scored[("ln_np", "lmm")]
+    assert fit.mediator == "np_score"  # the score itself, not its (impossible) logarithm
+    rows = inflammation.with_index_columns(mr.cohort_rows(frame), score, indices=("np",))
+    direct = mediation.mediate(rows, mediator="np_score", outcome="lmm", boot=BOOT, seed=2,
+                               cache_dir=cache, progress=False)
+    assert fit.estimate["nie"] == pytest.approx(direct.estimate["nie"])
+    notes = " ".join(mr.table(scored, "lmm").footnotes)
+    assert "NP: 0/1/2" in notes and "modelled untransformed" in notes
+    # the paper's ln-NP value is not set beside the score: one paper line fewer than by default
+    assert sum(mr.table(block, "lmm").row_is_paper) - 1 == sum(mr.table(scored, "lmm").row_is_paper)
+    # weighting reaches the records: unweighted models give other estimates than the default
+    w = {r["id"]: r["estimate"] for r in mr.records(adults, boot=BOOT, seed=2, weighting="none")}
+    d = {r["id"]: r["estimate"] for r in mr.records(adults, boot=BOOT, seed=2)}
+    assert w["table7/np/nie"] != pytest.approx(d["table7/np/nie"])
