@@ -264,6 +264,7 @@ def definitions_table(defs=None):
     import pandas as pd
 
     from nhmg_lib.cohort.definitions import DEFAULT, OPTIONS
+    from nhmg_lib.report.robustness_report import option_words
     from nhmg_lib.report.tables import publication_table
 
     defs = defs or DEFAULT
@@ -271,7 +272,7 @@ def definitions_table(defs=None):
     for name, options in OPTIONS.items():
         default = getattr(DEFAULT, name)
         for value, doc in options.items():
-            index.append((name.replace("_", " "), value.replace("_", " ")))
+            index.append(option_words(name, value))
             use = "default" if value == default else "alternative"
             if getattr(defs, name) == value and defs != DEFAULT:
                 use += ", used here"
