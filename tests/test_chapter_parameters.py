@@ -26,7 +26,7 @@ from nhmg_lib.report.tables import TABLE_MIME
 
 CHAPTERS = notebooks.chapters()
 STEMS = [p.stem for p in CHAPTERS]
-RESAMPLES = 20
+RESAMPLES = 10
 
 
 # --------------------------------------------------------------------------- static checks

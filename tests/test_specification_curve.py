@@ -117,7 +117,8 @@ def test_figure_has_curve_dashboard_and_hover():
     paper = sc.paper_values()["or_q4"]
     assert any(np.allclose(line.get_ydata(), paper) for line in ax.get_lines())
     labels = [t.get_text() for t in dash.get_yticklabels()]
-    assert "magnesium: total" in labels and "energy exclusion: yes" in labels
+    assert "magnesium: food and supplements" in labels and "energy exclusion: implausible intake left out" in labels
+    assert not any("_" in lab or "wtmec2yr" in lab for lab in labels)  # words, not code names
     assert not any(lab.startswith("race") for lab in labels)   # not varied: no dashboard row
     pj = fig.plotly.to_plotly_json()
     hover = pj["data"][0]["text"]

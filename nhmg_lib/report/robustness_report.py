@@ -30,6 +30,9 @@ OPTION_WORDS: dict[str, dict[str, str]] = {
     "spline_knots": {"unweighted": "unweighted", "weighted": "survey-weighted"},
     "mediation_bootstrap": {"rows": "rows", "design": "PSUs within strata"},
     "mediation_weights": {"normalised": "scaled to mean 1", "raw": "raw", "none": "none"},
+    # the multiverse's analysis dimensions
+    "energy_exclusion": {"no": "every cohort member", "yes": "implausible intake left out"},
+    "mediation_weighting": {"normalised": "scaled to mean 1", "raw": "raw", "none": "none"},
 }
 _FIELD_WORDS = {"np_index": "NP index", "egfr_equation": "eGFR equation"}
 

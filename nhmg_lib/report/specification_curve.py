@@ -27,6 +27,7 @@ import pandas as pd
 from nhmg_lib.analyses import multiverse as mv
 from nhmg_lib.report import published
 from nhmg_lib.report.figures import COLOR, BookFigure, log_ticks, num, plotly_log_ticks
+from nhmg_lib.report.robustness_report import option_words
 from nhmg_lib.report.results import record
 
 __all__ = ["paper_values", "paper_directions", "choice_effects", "summary", "summary_table",
@@ -145,7 +146,7 @@ def summary_table(result: mv.MultiverseResult, joint: mv.JointTest | None = None
         out["Joint p: median / share / mean z"] = [
             f"{p_cell(a)} / {p_cell(b)} / {p_cell(c)}" if p_cell(a) else "not tested"
             for a, b, c in zip(s["p_median"], s["p_share"], s["p_mean_z"])]
-    out["Choice that moves it most"] = [str(v).replace("_", " ") for v in s["moves_most"]]
+    out["Choice that moves it most"] = [option_words(str(v), "")[0] for v in s["moves_most"]]
     return out
 
 
@@ -232,7 +233,7 @@ def specification_curve_figure(result: mv.MultiverseResult, estimate: str = "or_
             dash.scatter(x, np.full(len(x), ypos[(d, v)]), marker="|", s=12, linewidths=0.5,
                          color=np.where(c.loc[c[d] == v, "significant"], SIG_COLOR, NONSIG_COLOR))
     dash.set_yticks(list(ypos.values()))
-    dash.set_yticklabels([f"{d.replace('_', ' ')}: {v}" for (d, v) in ypos], fontsize=6)
+    dash.set_yticklabels([": ".join(option_words(d, v)) for (d, v) in ypos], fontsize=6)
     dash.set_xlabel("specification (rank of the estimate)")
     dash.set_xlim(0, len(c) + 1)
     fig.tight_layout()
@@ -271,7 +272,7 @@ def _plotly(c: pd.DataFrame, est: mv.Estimate, levels: list[tuple[str, str]], pa
         fig.add_trace(go.Scatter(x=[c["rank"].min(), c["rank"].max()], y=[paper, paper], mode="lines",
                                  line={"color": PAPER_COLOR, "dash": "dash", "width": 2},
                                  name=f"paper ({num(paper)})", hoverinfo="skip"), row=1, col=1)
-    labels = [f"{d.replace('_', ' ')}: {v}" for d, v in levels]
+    labels = [": ".join(option_words(d, v)) for d, v in levels]
     for (d, v), lab in zip(levels, labels):
         sel = c[d] == v
         fig.add_trace(go.Scatter(x=c.loc[sel, "rank"], y=[lab] * int(sel.sum()), mode="markers",
