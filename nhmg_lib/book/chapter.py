@@ -1,4 +1,5 @@
-"""What a chapter's first cell calls: ``context = book.setup()``.
+"""What a chapter's set-up cell calls, right after its parameters cell
+(:mod:`nhmg_lib.book.parameters`): ``context = chapter.setup(params)``.
 
 :func:`setup` finds the data the chapter runs on (the context ``nhmg build`` exported, or, when
 an analyst opens the notebook in Jupyter, :func:`nhmg_lib.data.datamode.resolve_data` run here),
