@@ -73,3 +73,18 @@ def test_chapter_prose_has_no_leftovers(chapter):
     for leftover in ("its Table S3, here", "named in the plan", "as a fraction", ">=",
                      "({glue:text}`flips`)"):
         assert leftover not in text, (chapter, leftover)
+
+
+def test_glued_markdown_reads_as_text_outside_the_book():
+    import nbformat
+
+    from nhmg_lib.book import notebooks
+
+    nb = nbformat.v4.new_notebook()
+    out = nbformat.v4.new_output("display_data", data={"text/markdown": "On synthetic data, *x*.",
+                                                       "text/plain": "<IPython.core.display.Markdown object>"},
+                                 metadata={"scrapbook": {"name": "verdict", "mime_prefix": ""}})
+    nb.cells = [nbformat.v4.new_code_cell("glue(...)", outputs=[out]),
+                nbformat.v4.new_markdown_cell("Verdict: {glue:md}`verdict` The end.")]
+    notebooks.render_markup(nb)
+    assert nb.cells[1].source == "Verdict: On synthetic data, *x*. The end."

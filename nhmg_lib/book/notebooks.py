@@ -142,7 +142,10 @@ def glued(nb) -> dict[str, dict[str, Any]]:
     return found
 
 
-def _glue_text(bundle: Mapping[str, Any] | None, spec: str) -> str | None:
+def _glue_text(bundle: Mapping[str, Any] | None, spec: str, markdown: bool = False) -> str | None:
+    if markdown and bundle is not None and "text/markdown" in bundle:  # {glue:md}: the Markdown
+        raw = bundle["text/markdown"]
+        return "".join(raw) if isinstance(raw, list) else str(raw)
     if bundle is None or "text/plain" not in bundle:
         return None
     raw = bundle["text/plain"]
@@ -185,7 +188,8 @@ def render_markup(nb):
         if kind == "numref":
             return _numref(arg)
         name, _, spec = arg.partition(":")
-        text = _glue_text(values.get(name.strip()), spec.strip() if kind == "glue:text" else "")
+        text = _glue_text(values.get(name.strip()), spec.strip() if kind == "glue:text" else "",
+                          markdown=kind == "glue:md")
         return text if text is not None else m.group(0)
 
     def figure(m: re.Match) -> str:
