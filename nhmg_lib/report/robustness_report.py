@@ -19,7 +19,7 @@ OPTION_WORDS: dict[str, dict[str, str]] = {
     "np_index": {"product": "neutrophils × platelets", "score": "0/1/2 score",
                  "neutrophil_pct": "neutrophil percentage"},
     "magnesium": {"diet": "food only", "total": "food and supplements"},
-    "egfr_equation": {"ckd_epi_2009": "CKD-EPI 2009", "ckd_epi_2021": "CKD-EPI 2021 (race-free)"},
+    "egfr_equation": {"ckd_epi_2009": "CKD-EPI 2009", "ckd_epi_2021": "CKD-EPI 2021"},
     "drinking": {"nhanes_lifetime_12": "12 drinks in a lifetime", "past_year_any": "any drink in the past year"},
     "physical_activity": {"who_600_met": "≥ 600 MET-min/week", "any_recreational": "any recreational activity"},
     "random_glucose": {"ogtt_2h": "2-hour OGTT counts", "none": "no random glucose"},
