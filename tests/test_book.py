@@ -410,3 +410,32 @@ def test_pages_read_on_a_phone_and_a_desktop(built):
     wide = [p for p in results[("dose_response.html", 1400)]["plots"] if p["id"] == "fig-spline"]
     assert wide[0]["domains"][0][1] < wide[0]["domains"][1][0]            # side by side
     assert results[("mediation.html", 420)]["tables"], "no table measured"
+
+
+def _flat_text(text: str) -> str:
+    import html as _html
+
+    text = _html.unescape(re.sub(r"<[^>]+>", "", text))
+    return re.sub(r"\s+", " ", text.replace("-\n", "")).strip()
+
+
+def test_both_builds_cite_the_paper_in_full_and_open_with_the_summary(built, built_pdf):
+    """The web book's introduction and the PDF's title page carry the full citation; the
+    summary (verdict with its synthetic caveat, data, deviations, run time) comes first."""
+    import subprocess
+
+    from nhmg_lib.book.summary import DEVIATIONS
+    from nhmg_lib.report.published import CITATION
+
+    intro = _flat_text((built["html"] / "book" / "intro.html").read_text(encoding="utf-8"))
+    assert CITATION in intro
+    assert "On synthetic data, which test the code and say nothing about the paper" in intro
+    assert intro.index("Main deviations from the paper") < intro.index("This book re-runs")
+    first = subprocess.run(["pdftotext", "-f", "1", "-l", "1", str(built_pdf), "-"],
+                           capture_output=True, text=True, check=True).stdout
+    assert "doi:10.3390/healthcare14010001" in first and "PMC12785460" in first
+    assert "Zhu Z, Wang W, Ding F, Shen Y" in _flat_text(first)
+    text = _flat_text(subprocess.run(["pdftotext", "-l", "6", str(built_pdf), "-"],
+                                     capture_output=True, text=True, check=True).stdout)
+    assert "On synthetic data" in text and DEVIATIONS[0][0][:40] in text
+    assert "Run time." in text

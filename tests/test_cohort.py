@@ -63,7 +63,7 @@ def test_flow_counts_every_step(cohort: Cohort) -> None:
     assert flow["n_excluded"].tolist() == [0, 3, 5, 2, 3, 0]
     assert flow["n_remaining"].tolist() == [21, 18, 13, 11, 8, 8]
     step2 = cohort.flow[2]
-    assert step2.details == {"aged_60_plus": 3} and step2.label == "Without ASM and BMI data"
+    assert step2.details == {"aged_60_plus": 3} and step2.label == "Without ASM or BMI data"
     assert cohort.final_n == 8 and len(cohort.frame) == 8
 
 
@@ -123,7 +123,7 @@ def test_to_csv_writes_spec_columns_and_flow(cohort: Cohort, tmp_path: Path) -> 
 
 def test_flow_text(cohort: Cohort) -> None:
     text = cohort.flow_text()
-    assert "Without ASM and BMI data: 5 excluded, 3 aged 60 plus -> 13" in text
+    assert "Without ASM or BMI data: 5 excluded, 3 aged 60 plus -> 13" in text
     assert text.splitlines()[-1] == "Final cohort, aged 20-59: 8  [J 8]"
 
 

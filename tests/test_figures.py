@@ -15,7 +15,7 @@ def flow() -> list[FlowStep]:
     return [
         FlowStep("start", "NHANES participants (DEMO)", 0, 39156),
         FlowStep("age", "Aged < 20 years", 16500, 22656),
-        FlowStep("asm_bmi", "Without ASM and BMI data", 11800, 10856, {"aged_60_plus": 7700}),
+        FlowStep("asm_bmi", "Without ASM or BMI data", 11800, 10856, {"aged_60_plus": 7700}),
         FlowStep("diet", "Missing two days of reliable 24 h dietary recall", 1950, 8906),
         FlowStep("covariates", "Lacking covariate data", 3100, 5806),
         FlowStep("final", "Final cohort, aged 20-59", 0, 5806),

@@ -218,7 +218,12 @@ def test_a_pair_that_cannot_be_fitted_is_shown_as_not_estimable(adults, cache):
     assert recs["table7/cally/pm"]["estimate"] is None and recs["table7/np/pm"]["estimate"] is not None
     notes = " ".join(mr.table(block, "lmm").footnotes)
     assert "CALLY: not estimable" in notes
-    assert mr.block_facts(block, few)["not_estimable"] == "CALLY and lmm; CALLY and ln_smi"
+    assert mr.block_facts(block, few)["not_estimable"] == "CALLY for LMM; CALLY for SMI"
+    # the row stays, saying so, with the reason in the note: never silently dropped
+    frame = mr.table_frame(block, "lmm")
+    assert list(frame.index) == ["CALLY", "NP", "PAR", "RAR"]
+    assert frame.loc["CALLY", ("NDE", "OR (95% CI)")] == "not estimable"
+    assert frame.loc["CALLY", ("NDE", "P")] == ""
 
 
 def test_contrast_facts(adults, block):
@@ -417,3 +422,26 @@ def test_prevalence_table_and_facts(adults):
     assert f["prev_top"] == f"{100 * top:.1f}%"
     common = [lv for lv, p in [*by_race.items(), *by_sex.items()] if p >= 0.10]
     assert f["prev_n_common"] == str(len(common))
+
+
+def test_np_score_is_mediated_untransformed_and_weighting_reaches_the_records(adults, cache, block):
+    from nhmg_lib.analyses import inflammation, mediation
+    from nhmg_lib.cohort.definitions import Definitions
+
+    score = Definitions(np_index="score")
+    frame = adults.assign(np_score=np.where(adults["np"] > adults["np"].median(), 1.0, 0.0))
+    scored = mr.mediation_block(frame, score, boot=BOOT, seed=2, cache_dir=cache)
+    fit = scored[("ln_np", "lmm")]
+    assert fit.mediator == "np_score"  # the score itself, not its (impossible) logarithm
+    rows = inflammation.with_index_columns(mr.cohort_rows(frame), score, indices=("np",))
+    direct = mediation.mediate(rows, mediator="np_score", outcome="lmm", boot=BOOT, seed=2,
+                               cache_dir=cache, progress=False)
+    assert fit.estimate["nie"] == pytest.approx(direct.estimate["nie"])
+    notes = " ".join(mr.table(scored, "lmm").footnotes)
+    assert "NP: 0/1/2" in notes and "modelled untransformed" in notes
+    # the paper's ln-NP value is not set beside the score: one paper line fewer than by default
+    assert sum(mr.table(block, "lmm").row_is_paper) - 1 == sum(mr.table(scored, "lmm").row_is_paper)
+    # weighting reaches the records: unweighted models give other estimates than the default
+    w = {r["id"]: r["estimate"] for r in mr.records(adults, boot=BOOT, seed=2, weighting="none")}
+    d = {r["id"]: r["estimate"] for r in mr.records(adults, boot=BOOT, seed=2)}
+    assert w["table7/np/nie"] != pytest.approx(d["table7/np/nie"])

@@ -3,8 +3,8 @@
 Each chapter (``book/*.md``) is read with jupytext and executed by nbclient in a fresh kernel
 of this environment, as a reader running it in Jupyter would: no context exported by
 ``nhmg build``, the data mode left at ``auto``, no NHANES files, and a download host that
-refuses connections (a closed local port), so the first cell must fall back to synthetic data by
-itself. Then every figure the chapter glues must be displayed as a picture (PNG or SVG) or a
+refuses connections (a closed local port), so the first cell after the parameters must fall back
+to synthetic data by itself. Then every figure the chapter glues must be displayed as a picture (PNG or SVG) or a
 plotly figure, every table as HTML, each of the paper's exhibits of the chapter must be there,
 and the Markdown rendered for the downloads must hold no MyST markup.
 """
@@ -69,7 +69,9 @@ def _text(value) -> str:
 
 def test_first_cell_falls_back_to_synthetic_data_offline(executed):
     for stem, (nb, _) in executed.items():
-        first = next(c for c in nb.cells if c.cell_type == "code")
+        code = [c for c in nb.cells if c.cell_type == "code"]
+        assert "parameters" in code[0].metadata.get("tags", ()), stem
+        first = code[1]  # the set-up cell, right after the parameters
         shown = " ".join(_text(o.get("data", {}).get("text/html", "")) + _text(o.get("text", ""))
                          for o in first.outputs)
         assert "SYNTHETIC" in shown.upper(), stem

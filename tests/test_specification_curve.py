@@ -79,6 +79,11 @@ def test_summary_and_the_choice_that_moves_most():
     assert s.loc["or_q4", "default"] == pytest.approx(res.default_rows().loc["or_q4", "value"])
     table = sc.summary_table(res)
     assert table.shape[0] == len(mv.ESTIMATES) == 6 and "Choice that moves it most" in table
+    # proportions mediated in %, as in Tables 7 and 8; the other estimates as numbers
+    pm = s.loc["pm_np_smi"]
+    assert table["Median (range)"].iloc[list(s.index).index("pm_np_smi")] == (
+        f"{100 * pm['median']:.0f}% ({100 * pm['min']:.0f}% to {100 * pm['max']:.0f}%)".replace("-", "−"))
+    assert "%" not in table["Median (range)"].iloc[list(s.index).index("or_q4")]
     assert s.loc["pm_np_smi", "median"] == pytest.approx(np.median(res.curve("pm_np_smi")["coef"]))
     assert pd.isna(s.loc["pm_np_lmm", "paper"])
 
@@ -112,7 +117,8 @@ def test_figure_has_curve_dashboard_and_hover():
     paper = sc.paper_values()["or_q4"]
     assert any(np.allclose(line.get_ydata(), paper) for line in ax.get_lines())
     labels = [t.get_text() for t in dash.get_yticklabels()]
-    assert "magnesium: total" in labels and "energy exclusion: yes" in labels
+    assert "magnesium: food and supplements" in labels and "energy exclusion: implausible intake left out" in labels
+    assert not any("_" in lab or "wtmec2yr" in lab for lab in labels)  # words, not code names
     assert not any(lab.startswith("race") for lab in labels)   # not varied: no dashboard row
     pj = fig.plotly.to_plotly_json()
     hover = pj["data"][0]["text"]

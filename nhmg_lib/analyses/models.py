@@ -322,6 +322,8 @@ class ExposureTable:
                     col.append(f"{r.estimate:.0f} (reference)")
                 elif row == "p_trend":
                     col.append(format_p(r.p))
+                elif self.measure == "OR":
+                    col.append(format_ratio_ci(r.estimate, r.ci_low, r.ci_high, digits))
                 else:
                     col.append(f"{_fmt(r.estimate, digits)} ({_fmt(r.ci_low, digits)}, "
                                f"{_fmt(r.ci_high, digits)})")
@@ -350,6 +352,20 @@ class ExposureTable:
 def _fmt(x: float, digits: int) -> str:
     # round first so that -0.004 prints as 0.00, not -0.00
     return f"{round(float(x), digits) + 0.0:.{digits}f}"
+
+
+def format_ratio(x: float, digits: int = 2) -> str:
+    """An odds ratio (or CI limit) to ``digits`` decimals. A ratio is never 0, so one too
+    small to show prints as ``<0.01``, not ``0.00``."""
+    x = float(x)
+    if np.isfinite(x) and 0 <= x < 0.5 * 10 ** -digits:
+        return f"<{10 ** -digits:.{digits}f}"
+    return _fmt(x, digits)
+
+
+def format_ratio_ci(est: float, lo: float, hi: float, digits: int = 2) -> str:
+    """``"est (lo, hi)"`` of an odds ratio with :func:`format_ratio`."""
+    return f"{format_ratio(est, digits)} ({format_ratio(lo, digits)}, {format_ratio(hi, digits)})"
 
 
 def _num(x: float) -> float | None:

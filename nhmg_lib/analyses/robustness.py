@@ -69,7 +69,7 @@ ANALYSIS_OPTIONS: dict[str, dict[str, str]] = {
     "mediation_weights": {
         "normalised": "mediation models with the survey weights scaled to mean 1",
         "raw": "mediation models with the raw survey weights (R mediator given the NHANES "
-               "weight: sigma^2 of the mediator model on the scale of the weights)",
+               "weight: σ² of the mediator model on the scale of the weights)",
         "none": "unweighted mediation models",
     },
 }
@@ -103,11 +103,13 @@ class AnalysisOption:
 
 class Spec(NamedTuple):
     """One specification: ``name`` (``"default"`` or ``"field=value"``), a description and
-    the setting (a :class:`Definitions` or an :class:`AnalysisOption`)."""
+    the setting (a :class:`Definitions` or an :class:`AnalysisOption`, applied to the
+    definitions ``base``)."""
 
     name: str
     description: str
     setting: Definitions | AnalysisOption
+    base: Definitions = DEFAULT
 
     @property
     def field(self) -> str:
@@ -119,7 +121,7 @@ class Spec(NamedTuple):
 
     @property
     def defs(self) -> Definitions:
-        return self.setting if isinstance(self.setting, Definitions) else DEFAULT
+        return self.setting if isinstance(self.setting, Definitions) else self.base
 
     def analysis(self, field: str) -> str:
         """The value of analysis option ``field`` in this specification."""
@@ -129,18 +131,21 @@ class Spec(NamedTuple):
         return next(iter(ANALYSIS_OPTIONS[field]))
 
 
-def specifications() -> list[Spec]:
-    """The default, then every non-default option of :data:`OPTIONS_ALL`, one at a time."""
-    specs = [Spec("default", "all defaults (definitions.DEFAULT, unweighted knots, row "
-                  "bootstrap)", DEFAULT)]
+def specifications(base: Definitions = DEFAULT) -> list[Spec]:
+    """The starting point ``base`` (the book's defaults unless a chapter's parameters change
+    them), then every other option of :data:`OPTIONS_ALL`, one at a time from it."""
+    what = ("all defaults (definitions.DEFAULT" if base == DEFAULT else
+            "the chosen definitions (" + ", ".join(f"{k} = {v}" for k, v in
+                                                  base.changed_from_default().items()))
+    specs = [Spec("default", what + ", unweighted knots, row bootstrap)", base, base)]
     for name, options in OPTIONS.items():
-        default = getattr(DEFAULT, name)
+        current = getattr(base, name)
         for value, doc in options.items():
-            if value != default:
-                specs.append(Spec(f"{name}={value}", doc, DEFAULT.with_(**{name: value})))
+            if value != current:
+                specs.append(Spec(f"{name}={value}", doc, base.with_(**{name: value}), base))
     for name, options in ANALYSIS_OPTIONS.items():
         for value, doc in list(options.items())[1:]:
-            specs.append(Spec(f"{name}={value}", doc, AnalysisOption(name, value)))
+            specs.append(Spec(f"{name}={value}", doc, AnalysisOption(name, value), base))
     return specs
 
 
@@ -242,11 +247,14 @@ def run(raw: pd.DataFrame, specs: Sequence[Spec] | None = None, boot: int = 200,
 
 
 # ----------------------------------------------------------------------------- results
-def format_ci(est: float, lo: float, hi: float, d: int = 2) -> str:
+def format_ci(est: float, lo: float, hi: float, d: int = 2, ratio: bool = False) -> str:
     """``"est (lo, hi)"`` to ``d`` decimals; "not estimable" when the estimate is not finite
-    (e.g. a logistic NDE that overflows under raw weights)."""
+    (e.g. a logistic NDE that overflows under raw weights). A ``ratio`` too small to show
+    prints as ``<0.01`` (:func:`nhmg_lib.analyses.models.format_ratio`)."""
     if not np.isfinite(est):
         return "not estimable"
+    if ratio:
+        return models.format_ratio_ci(est, lo, hi, d)
     return f"{est:.{d}f} ({lo:.{d}f}, {hi:.{d}f})"
 
 
@@ -282,7 +290,8 @@ class RobustnessResult:
              for s, r in f.iterrows()])
         out = pd.DataFrame({
             "n": [f"{int(v):,}" for v in f["n"]],
-            ESTIMATES["or_q4"][0]: [format_ci(r.or_q4, r.or_q4_lo, r.or_q4_hi) for r in f.itertuples()],
+            ESTIMATES["or_q4"][0]: [format_ci(r.or_q4, r.or_q4_lo, r.or_q4_hi, ratio=True)
+                                    for r in f.itertuples()],
             ESTIMATES["beta_q4"][0]: [format_ci(r.beta_q4, r.beta_q4_lo, r.beta_q4_hi, 3)
                                       for r in f.itertuples()],
             ESTIMATES["p_nonlinear"][0]: [_p(v) for v in f["p_nonlinear"]],

@@ -359,7 +359,7 @@ def table1(
         "Continuous variables: mean ± SD, or median (Q1, Q3) for skewed variables. "
         "Categorical variables: n (%).",
         "P values: design-based t-test (means), design-based Wilcoxon rank test (medians), "
-        "Rao–Scott corrected F test (categorical).",
+        "Rao–Scott corrected F test, second-order correction of the chi-square (categorical).",
         inflammation.units_note(defs.np_index),
     ]
     return Table1(long=long_df, display=display, tests=tests, footnotes=footnotes)

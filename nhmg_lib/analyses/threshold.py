@@ -180,6 +180,8 @@ class ThresholdResult:
     def text(self, row: str, digits: int = 2) -> str:
         """One formatted cell, e.g. ``text("above") == "0.06 (0.02, 0.19)"``."""
         r = self.table().set_index("row").loc[row]
+        if self.logistic:
+            return models.format_ratio_ci(r.estimate, r.ci_low, r.ci_high, digits)
         return f"{r.estimate:.{digits}f} ({r.ci_low:.{digits}f}, {r.ci_high:.{digits}f})"
 
     def _scale(self, v: float) -> float:
@@ -191,7 +193,7 @@ class ThresholdResult:
         rows = [("linear", "One-line model, per ln unit", self.slope),
                 ("inflection", f"Inflection point K (ln {self.exposure.removeprefix('ln_')})", None),
                 ("below", "Two-piece model: ln-Mg < K, per ln unit", self.below),
-                ("above", "Two-piece model: ln-Mg >= K, per ln unit", self.above)]
+                ("above", "Two-piece model: ln-Mg ≥ K, per ln unit", self.above)]
         out = []
         for key, label, lc in rows:
             if lc is None:
@@ -216,6 +218,8 @@ class ThresholdResult:
                 est = f"{r.estimate:.2f} ({np.exp(r.estimate):.0f} mg/day)"
             elif r.row in ("p_hinge", "p_lr"):
                 est = "" if r.row == "p_hinge" else f"LR = {r.estimate:.2f}"
+            elif self.logistic:
+                est = models.format_ratio_ci(r.estimate, r.ci_low, r.ci_high, digits)
             else:
                 est = f"{r.estimate:.{digits}f} ({r.ci_low:.{digits}f}, {r.ci_high:.{digits}f})"
             cells.append({f"{self.measure} (95% CI)": est,
@@ -618,7 +622,7 @@ class ThresholdBootstrap:
              *(shown["inversion"] or nan2), np.nan, note("inversion")),
             ("below", "Two-piece model: ln-Mg < K, per ln unit, bootstrap 95% CI",
              sc(r.below.estimate), *map(sc, self.below_ci), np.nan, ""),
-            ("above", "Two-piece model: ln-Mg >= K, per ln unit, bootstrap 95% CI",
+            ("above", "Two-piece model: ln-Mg ≥ K, per ln unit, bootstrap 95% CI",
              sc(r.above.estimate), *map(sc, self.above_ci), np.nan, ""),
             ("p_sup", "Change in slope, bootstrap sup-t test over all K (recommended)",
              self.sup_t[0], np.nan, np.nan, self.sup_t[1], ""),
@@ -646,7 +650,7 @@ class ThresholdBootstrap:
                 if r.note:
                     est += f" [{r.note}]"
             elif r.row in ("below", "above"):
-                est = f"{r.estimate:.{digits}f} ({r.ci_low:.{digits}f}, {r.ci_high:.{digits}f})"
+                est = models.format_ratio_ci(r.estimate, r.ci_low, r.ci_high, digits)  # odds ratios
             else:
                 est = {"p_sup": "sup t", "p_davies": "max |t|", "p_davies_lrt_r": "max |z|",
                        "p_hinge": "F"}[r.row] + f" = {r.estimate:.2f}"

@@ -87,6 +87,30 @@ def _sync_plotly_js(root: Path) -> None:
         os.replace(tmp, dst)
 
 
+#: The timing record of the last complete build (every chapter executed), which the summary
+#: page quotes; its path reaches the chapter kernels as ``NHMG_BUILD_TIMING``.
+TIMING_FILE = ".nhmg/timing.json"
+
+
+def read_timing(path: str | os.PathLike | None = None) -> dict | None:
+    """The last complete build's timing record (``seconds``, ``format``, ``finished_utc``,
+    ``data``), or None when no build has recorded one."""
+    path = path or os.environ.get("NHMG_BUILD_TIMING")
+    try:
+        return json.loads(Path(path).read_text()) if path else None
+    except (OSError, ValueError):
+        return None
+
+
+def _write_timing(path: Path, seconds: float, pdf: bool, context: DataContext) -> None:
+    from datetime import datetime, timezone
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({
+        "seconds": round(seconds, 1), "format": "pdf" if pdf else "html", "data": context.mode,
+        "finished_utc": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")}) + "\n")
+
+
 def _write_config(root: Path, build_dir: Path, context: DataContext, pdf: bool = False) -> Path:
     """``_config.yml`` plus the build's overrides, written under ``_build/.nhmg``."""
     import yaml
@@ -326,6 +350,7 @@ def build(pdf: bool = False, data: str | None = None, force: bool = False, *,
     run_env.update({
         "NHMG_BOOK_BUILD": "1",
         "NHMG_BOOK_FORMAT": "pdf" if pdf else "html",
+        "NHMG_BUILD_TIMING": str(build_dir / TIMING_FILE),
         "MPLBACKEND": "Agg",
         # chapter kernels import the same nhmg_lib as this process
         "PYTHONPATH": os.pathsep.join(p for p in (str(book_root()), run_env.get("PYTHONPATH", "")) if p),
@@ -339,6 +364,8 @@ def build(pdf: bool = False, data: str | None = None, force: bool = False, *,
             f"{first_cause(output)} (jupyter-book exited with status {returncode}; "
             "re-run with `nhmg build --force` after fixing.)")
     key_path.write_text(key + "\n")
+    if rebuild_all:  # only a build that ran every chapter says how long the book takes
+        _write_timing(build_dir / TIMING_FILE, time.perf_counter() - t0, pdf, context)
 
     if pdf:
         pdfs = sorted((build_dir / "latex").glob("*.pdf"), key=lambda p: p.stat().st_mtime)

@@ -1,4 +1,5 @@
-"""What a chapter's first cell calls: ``context = book.setup()``.
+"""What a chapter's set-up cell calls, right after its parameters cell
+(:mod:`nhmg_lib.book.parameters`): ``context = chapter.setup(params)``.
 
 :func:`setup` finds the data the chapter runs on (the context ``nhmg build`` exported, or, when
 an analyst opens the notebook in Jupyter, :func:`nhmg_lib.data.datamode.resolve_data` run here),
@@ -14,9 +15,11 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
+from nhmg_lib.book.parameters import ChapterParameters
 from nhmg_lib.data.datamode import DataContext, resolve_data
 
-__all__ = ["setup", "banner", "Banner", "load_cohort", "in_build", "RENDERER", "plain_reason"]
+__all__ = ["setup", "banner", "Banner", "load_cohort", "in_build", "RENDERER", "plain_reason",
+           "ChapterParameters", "ParametersNote"]
 
 #: Name of the plotly renderer registered for book builds.
 RENDERER = "nhmg_book"
@@ -135,11 +138,38 @@ def _set_plotly_renderer() -> None:
         pio.renderers.default = RENDERER
 
 
-def setup(mode: str | None = None, *, show_banner: bool = True, quiet: bool = False) -> DataContext:
+@dataclass(frozen=True)
+class ParametersNote:
+    """Shown under the banner when a chapter runs with parameters other than the book's, so a
+    changed page is never mistaken for the book's."""
+
+    params: ChapterParameters
+
+    @property
+    def text(self) -> str:
+        return ("This page was run with changed parameters (" + self.params.describe() + "); "
+                "its numbers differ from the book's.")
+
+    def _repr_html_(self) -> str:
+        return f'<div class="nhmg-parameters"><strong>Parameters changed.</strong> {html.escape(self.text)}</div>'
+
+    def _repr_markdown_(self) -> str:
+        return f":::{{admonition}} Parameters changed\n:class: note\n{self.text}\n:::\n"
+
+    def __repr__(self) -> str:
+        return f"PARAMETERS CHANGED: {self.text}"
+
+
+def setup(params: ChapterParameters | str | None = None, *, mode: str | None = None,
+          show_banner: bool = True, quiet: bool = False) -> DataContext:
     """Resolve the data context, configure plotting, show the banner; return the context.
 
+    ``params``: the chapter's :class:`ChapterParameters`; when any differs from the book's
+    (resamples aside, which each chapter states), a note under the banner lists them.
     Inside ``nhmg build`` the context comes from the environment (resolved once for the whole
     book). Run by hand, it resolves the data mode itself (``mode`` or ``NHMG_DATA``)."""
+    if isinstance(params, str):  # the older spelling setup("synthetic")
+        params, mode = None, params
     global _CONTEXT
     context = DataContext.from_env()
     if context is None or (mode and mode != "auto" and mode != context.mode):
@@ -152,13 +182,18 @@ def setup(mode: str | None = None, *, show_banner: bool = True, quiet: bool = Fa
         matplotlib.rcParams.update({"figure.dpi": 110, "savefig.dpi": 200, "font.size": 10})
     except ImportError:
         pass
+    shown: list[Any] = []
     if show_banner and context.synthetic:
+        shown.append(Banner(context))
+    if params is not None and set(params.changed()) - {"resamples"}:
+        shown.append(ParametersNote(params))
+    for item in shown:
         try:
             from IPython.display import display
 
-            display(Banner(context))
+            display(item)
         except ImportError:
-            print(repr(Banner(context)))
+            print(repr(item))
     return context
 
 
@@ -229,19 +264,25 @@ def sources_table():
                    "the oral glucose tolerance test ends after it."])
 
 
-def definitions_table():
-    """Every analytic choice the paper leaves open (``definitions.OPTIONS``), default first."""
+def definitions_table(defs=None):
+    """Every analytic choice the paper leaves open (``definitions.OPTIONS``), default first;
+    with ``defs`` (a chapter's parameters) the options this page uses are marked "used here"."""
     import pandas as pd
 
     from nhmg_lib.cohort.definitions import DEFAULT, OPTIONS
+    from nhmg_lib.report.robustness_report import option_words
     from nhmg_lib.report.tables import publication_table
 
+    defs = defs or DEFAULT
     rows, index = [], []
     for name, options in OPTIONS.items():
         default = getattr(DEFAULT, name)
         for value, doc in options.items():
-            index.append((name.replace("_", " "), value))
-            rows.append(["default" if value == default else "alternative", doc])
+            index.append(option_words(name, value))
+            use = "default" if value == default else "alternative"
+            if getattr(defs, name) == value and defs != DEFAULT:
+                use += ", used here"
+            rows.append([use, doc])
     df = pd.DataFrame(rows, index=pd.MultiIndex.from_tuples(index), columns=["Use", "Rule"])
     return publication_table(
         df, caption="Definitions: the choices the paper leaves open, with the book's default "

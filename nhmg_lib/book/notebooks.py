@@ -10,6 +10,8 @@ is displayed by the cell that makes it). Outside ``nhmg build`` a chapter finds 
 synthetic data, with the banner saying so.
 
     chapters()                              # book/*.md in the order of _toc.yml
+    inject_parameters(nb, {"resamples": 50}) # papermill-style: a cell after the `parameters` one
+    execute(nb, cwd=..., parameters={...})  # the same, then run
     write_notebooks("notebooks")            # execute every chapter, write notebooks/<name>.ipynb
     render_markup(nb)                       # the substitutions above, on an executed notebook
 """
@@ -26,7 +28,7 @@ from typing import Any, Iterable, Mapping
 
 from nhmg_lib.report.exhibits import label_of
 
-__all__ = ["chapters", "read_chapter", "execute", "glued", "render_markup", "for_download",
+__all__ = ["chapters", "read_chapter", "execute", "inject_parameters", "parameters_cell", "glued", "render_markup", "for_download",
            "write_notebooks", "from_build", "GLUE_PREFIX"]
 
 #: Mime prefix myst-nb's ``glue(..., display=False)`` puts on the glued bundle.
@@ -74,12 +76,43 @@ def read_chapter(path: str | os.PathLike):
     return nb
 
 
-def execute(nb, *, cwd: str | os.PathLike, timeout: int = 900, env: Mapping[str, str] | None = None):
+def parameters_cell(nb) -> int:
+    """Index of the chapter's code cell tagged ``parameters`` (error when there is none)."""
+    for i, cell in enumerate(nb.cells):
+        if cell.cell_type == "code" and "parameters" in cell.get("metadata", {}).get("tags", ()):
+            return i
+    raise ValueError("the notebook has no code cell tagged 'parameters'")
+
+
+def inject_parameters(nb, parameters: Mapping[str, Any]):
+    """Put a cell of assignments (tagged ``injected-parameters``) right after the
+    ``parameters`` cell, as papermill does: the chapter then runs with these values. Only the
+    chapter's own parameter names are accepted. Returns ``nb``."""
+    import nbformat
+
+    from nhmg_lib.book.parameters import FIELDS
+
+    unknown = sorted(set(parameters) - set(FIELDS))
+    if unknown:
+        raise ValueError(f"{unknown} are not chapter parameters; choose among {list(FIELDS)}")
+    at = parameters_cell(nb)
+    source = "# Injected parameters\n" + "".join(f"{k} = {v!r}\n" for k, v in parameters.items())
+    cell = nbformat.v4.new_code_cell(source, metadata={"tags": ["injected-parameters", "hide-input"]})
+    nb.cells.insert(at + 1, cell)
+    return nb
+
+
+def execute(nb, *, cwd: str | os.PathLike, timeout: int = 900, env: Mapping[str, str] | None = None,
+            parameters: Mapping[str, Any] | None = None):
     """Run every cell of ``nb`` in a fresh kernel of this Python, in directory ``cwd``; errors raise.
 
-    ``env`` replaces the kernel's environment (default: this process's)."""
+    ``env`` replaces the kernel's environment (default: this process's); ``parameters``
+    overrides the chapter's parameters cell (:func:`inject_parameters`)."""
     from jupyter_client.manager import KernelManager
     from nbclient import NotebookClient
+
+    if parameters:
+        inject_parameters(nb, parameters)
 
     # "python3" is this interpreter (jupyter_client starts a "python" kernel with
     # sys.executable). Local sockets rather than TCP ports, which another process may take
@@ -109,7 +142,10 @@ def glued(nb) -> dict[str, dict[str, Any]]:
     return found
 
 
-def _glue_text(bundle: Mapping[str, Any] | None, spec: str) -> str | None:
+def _glue_text(bundle: Mapping[str, Any] | None, spec: str, markdown: bool = False) -> str | None:
+    if markdown and bundle is not None and "text/markdown" in bundle:  # {glue:md}: the Markdown
+        raw = bundle["text/markdown"]
+        return "".join(raw) if isinstance(raw, list) else str(raw)
     if bundle is None or "text/plain" not in bundle:
         return None
     raw = bundle["text/plain"]
@@ -152,7 +188,8 @@ def render_markup(nb):
         if kind == "numref":
             return _numref(arg)
         name, _, spec = arg.partition(":")
-        text = _glue_text(values.get(name.strip()), spec.strip() if kind == "glue:text" else "")
+        text = _glue_text(values.get(name.strip()), spec.strip() if kind == "glue:text" else "",
+                          markdown=kind == "glue:md")
         return text if text is not None else m.group(0)
 
     def figure(m: re.Match) -> str:

@@ -14,8 +14,8 @@ from typing import Any
 #: Allowed values per field; the first is the default. Docs for each value live here too.
 OPTIONS: dict[str, dict[str, str]] = {
     "np_index": {
-        "product": "neutrophil count x platelet count (10^9/L)^2, ln-transformed in models",
-        "score": "published 0/1/2 score: neutrophils > 7.5 and platelets > 400 (10^9/L), modelled untransformed",
+        "product": "neutrophil count × platelet count, (10⁹/L)², ln-transformed in models",
+        "score": "published 0/1/2 score: neutrophils > 7.5 and platelets > 400 (10⁹/L), modelled untransformed",
         "neutrophil_pct": "neutrophil percentage of white cells (LBXNEPCT), ln-transformed",
     },
     "magnesium": {
@@ -31,11 +31,11 @@ OPTIONS: dict[str, dict[str, str]] = {
         "past_year_any": "current if any drink in past year, else former if ever drank 12+, else never",
     },
     "physical_activity": {
-        "who_600_met": "active if >= 600 MET-min/week from work, transport and recreation (WHO 2020)",
+        "who_600_met": "active if ≥ 600 MET-min/week from work, transport and recreation (WHO 2020)",
         "any_recreational": "active if any moderate or vigorous recreational activity (PAQ650/PAQ665 = 1)",
     },
     "random_glucose": {
-        "ogtt_2h": "2-hour OGTT glucose >= 11.1 mmol/L counts as diabetes where measured (2011-2016)",
+        "ogtt_2h": "2-hour OGTT glucose ≥ 11.1 mmol/L counts as diabetes where measured (2011–2016)",
         "none": "no random glucose criterion",
     },
     "race": {

@@ -166,7 +166,7 @@ def _flow(d: pd.DataFrame, defs: Definitions, rules: dict[str, pd.Series] | None
     # Over-59s have no whole-body DXA; excluding age > 59 here as well guarantees the 20-59
     # window even if a data source carried DXA values beyond it.
     no_muscle = d["smi"].isna() | (d["age"] > 59)
-    exclude("asm_bmi", "Without ASM and BMI data", {"asm": d["asm"].isna(), "bmi": d["bmi"].isna()},
+    exclude("asm_bmi", "Without ASM or BMI data", {"asm": d["asm"].isna(), "bmi": d["bmi"].isna()},
             no_muscle, aged_60_plus=int((keep & no_muscle & (d["age"] >= 60)).sum()))
     exclude("diet", "Missing two days of reliable 24 h dietary recall", {"ln_mg": d["ln_mg"].isna()})
     why = {c: d[c].isna() for c in required_covariates(defs)}

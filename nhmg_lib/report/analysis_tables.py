@@ -51,6 +51,12 @@ def index_table(result: IndexTables, table: str, *,
             inflammation.units_note(np_index),
         ],
     )
+    ids = paper_lines.exhibit_ids(f"table-{table[5:]}")
+    if result.labels.get("np", "ln NP") != "ln NP":  # another NP than the paper's: no comparison
+        ids = [i for i in ids if not i.startswith(f"{table}/np/")]
+        kw["footnotes"] = [*kw["footnotes"], f"NP here is the {result.labels['np']} "
+                           "(modelled untransformed), not the paper's ln NP: the paper's NP values "
+                           "are not shown beside it."]
     kw.update(kwargs)
     return paper_lines.beside(publication_table(result.formatted(table), **kw),
-                              quartile_ranges=quartile_ranges)
+                              quartile_ranges=quartile_ranges, ids=ids)

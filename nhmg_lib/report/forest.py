@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any, Sequence
 import numpy as np
 import pandas as pd
 
+from nhmg_lib.analyses.models import format_ratio_ci
 from nhmg_lib.report.figures import COLOR, BookFigure, fmt_p, log_ticks, num
 
 if TYPE_CHECKING:
@@ -97,7 +98,8 @@ def forest_rows(analysis: "SubgroupAnalysis", terms: Sequence[str] = ("q2", "q3"
                 if r.empty:
                     continue
                 r = r.iloc[0]
-                cell = (f"{num(r.estimate)} ({num(r.ci_low)}, {num(r.ci_high)})" if r.estimable
+                cell = ((format_ratio_ci(r.estimate, r.ci_low, r.ci_high) if logistic else
+                         f"{num(r.estimate)} ({num(r.ci_low)}, {num(r.ci_high)})") if r.estimable
                         else "not estimable")
                 if term == "q1":
                     cell = "1 (reference)" if logistic else "0 (reference)"

@@ -47,7 +47,7 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
-from nhmg_lib.analyses import mediation
+from nhmg_lib.analyses import inflammation, mediation
 from nhmg_lib.cohort.definitions import DEFAULT, MODEL3_COVARIATES, Definitions
 from nhmg_lib.report import paper_lines
 from nhmg_lib.report.tables import PublicationTable, publication_table
@@ -77,7 +77,7 @@ CAPTIONS: dict[str, str] = {
 CONTRASTS: dict[str, str] = {
     "q1q4": "Q1 median → Q4 median of ln-Mg",
     "iqr": "Per IQR of ln-Mg (25th → 75th percentile)",
-    "unit": "a* = 0 → a = 1 ln mg/day (as the paper, R mediator)",
+    "unit": "a* = 0 → a = 1 ln mg/day (R mediator's default)",
 }
 
 
@@ -112,19 +112,24 @@ def mediation_block(adults: pd.DataFrame, defs: Definitions = DEFAULT, boot: int
     ``mediator`` in :data:`MEDIATORS` and ``outcome`` in ``lmm``, ``ln_smi``. ``weighting``:
     how the survey weight enters the models (:data:`nhmg_lib.analyses.mediation.WEIGHTINGS`).
 
-    ``defs`` has shaped the cohort frame already (which rows, the NP definition); it is taken
-    for a uniform interface. Repeated calls read the fits from the disk cache. A pair that
-    cannot be fitted is left out and named in ``.not_estimable`` with the reason.
+    ``defs`` has shaped the cohort frame already (which rows); it also chooses the NP model
+    column (:func:`nhmg_lib.analyses.inflammation.index_column`): the 0/1/2 score, which cannot
+    be logged, is modelled untransformed, as in Tables 4-6 and the robustness chapter, and
+    stays keyed ``("ln_np", outcome)`` (its result's ``mediator`` names the column used).
+    Repeated calls read the fits from the disk cache. A pair that cannot be fitted is named in
+    ``.not_estimable`` with the reason (tables show it as a row that says so).
     """
     block = MediationBlock()
-    rows = cohort_rows(adults)
-    for mediator in MEDIATORS:
+    rows = inflammation.with_index_columns(cohort_rows(adults), defs, indices=("np",))
+    for index, mediator in zip(INDICES, MEDIATORS):
+        column = inflammation.index_column(index, defs)[0] if index == "np" else mediator
         for outcome, spec in OUTCOMES.items():
             try:
-                block.update(mediation.mediate_block(
-                    rows, mediators=(mediator,), outcomes={outcome: spec[1]},
+                fitted = mediation.mediate_block(
+                    rows, mediators=(column,), outcomes={outcome: spec[1]},
                     covariates=MODEL3_COVARIATES, boot=boot, seed=seed, scheme=scheme,  # type: ignore[arg-type]
-                    cache_dir=cache_dir, progress=progress, weighting=weighting))  # type: ignore[arg-type]
+                    cache_dir=cache_dir, progress=progress, weighting=weighting)  # type: ignore[arg-type]
+                block[(mediator, outcome)] = fitted[(column, outcome)]
             except mediation.MediationError as exc:
                 block.not_estimable[(mediator, outcome)] = str(exc)
     return block
@@ -142,7 +147,8 @@ def block_facts(results: MediationBlock, adults: pd.DataFrame) -> dict[str, str]
         "n_cally": f"{int(pd.to_numeric(rows['cally'], errors='coerce').gt(0).sum()):,}",
         "n_failed": str(sum(r.n_failed for r in fitted)),
         "not_estimable": ("none" if not failed else
-                          "; ".join(f"{LABELS.get(m[3:], m)} and {o}" for m, o in failed)),
+                          "; ".join(f"{LABELS.get(m[3:], m)} for {OUTCOMES[o][2] if o in OUTCOMES else o}"
+                                    for m, o in failed)),
         "q1_med": f"{q1:.2f}", "q4_med": f"{q4:.2f}",
         "from_cache": "yes" if fitted and all(r.from_cache for r in fitted) else "no",
         **contrast_facts(results, adults),
@@ -232,12 +238,12 @@ _SUBS: tuple[str, ...] = ("", "/q1q4", "/iqr")
 
 def design_block(adults: pd.DataFrame, defs: Definitions = DEFAULT, boot: int = 1000,
                  seed: int = 1, *, cache_dir: str | None = None,
-                 progress: bool = False) -> MediationBlock:
+                 progress: bool = False, weighting: str = "normalised") -> MediationBlock:
     """:func:`mediation_block` with the design bootstrap: PSUs resampled within strata, Rao-Wu
     rescaled weights (:mod:`nhmg_lib.survey.bootstrap`). Same fits, so the same point estimates;
     only the CIs and P values change. All resamples are fitted together and cached on disk."""
     return mediation_block(adults, defs, boot, seed, scheme="design", cache_dir=cache_dir,
-                           progress=progress)
+                           progress=progress, weighting=weighting)
 
 
 def _null(id: str) -> dict[str, object]:
@@ -246,15 +252,17 @@ def _null(id: str) -> dict[str, object]:
 
 def records(adults: pd.DataFrame, defs: Definitions = DEFAULT, boot: int = 1000, seed: int = 1,
             results: Mapping[tuple[str, str], mediation.MediationResult] | None = None,
-            design: Mapping[tuple[str, str], mediation.MediationResult] | None = None
-            ) -> list[dict[str, object]]:
+            design: Mapping[tuple[str, str], mediation.MediationResult] | None = None,
+            weighting: str = "normalised") -> list[dict[str, object]]:
     """``table7/<index>/{cde,nde,nie,te,pm}``, ``table8/...`` and the in-data contrasts
     ``.../q1q4/{cde,nde,nie,te,pm}`` and ``.../iqr/{cde,nde,nie,te,pm}`` (CDE at the
     mediator's mean; ``results`` may pass a block computed already), and for each of them but
     the CDE the design-bootstrap record ``<id>/design`` (same estimate; CI and P from
     :func:`design_block`, which ``design`` may pass)."""
-    results = results if results is not None else mediation_block(adults, defs, boot, seed)
-    design = design if design is not None else design_block(adults, defs, boot, seed)
+    results = (results if results is not None
+               else mediation_block(adults, defs, boot, seed, weighting=weighting))
+    design = (design if design is not None
+              else design_block(adults, defs, boot, seed, weighting=weighting))
     out: list[dict[str, object]] = []
     for outcome, (prefix, _fam, _label) in OUTCOMES.items():
         for index in INDICES:
@@ -341,6 +349,10 @@ def _ci(res: mediation.MediationResult, k: str, digits: int = 2, scale: float = 
     e, lo, hi = (scale * d[k] for d in (res.estimate, res.ci_low, res.ci_high))
     if not np.isfinite(e):
         return ""
+    if res.family == "binomial" and k != "pm":  # odds ratios: never "0.00"
+        from nhmg_lib.analyses.models import format_ratio_ci
+
+        return format_ratio_ci(e, lo, hi, digits)
     return f"{format_number(e, digits)} ({format_number(lo, digits)}, {format_number(hi, digits)})"
 
 
@@ -396,9 +408,15 @@ def table_frame(results: Mapping[tuple[str, str], mediation.MediationResult], ou
     measure = measure or ("OR (95% CI)" if family == "binomial" else "β (95% CI)")
     digits = digits if digits is not None else (2 if family == "binomial" else 3)
     rows, index = [], []
+    failed = getattr(results, "not_estimable", {})
     for i in INDICES:
         res = results.get((f"ln_{i}", outcome))
-        if res is None:
+        if res is None:  # kept as a row that says so; the table's note gives the reason
+            if (f"ln_{i}", outcome) in failed:
+                rows.append({(k.upper(), c): ("not estimable" if c != "P" else "")
+                             for k in ("nde", "nie", "te") for c in (measure, "P")}
+                            | {("Proportion mediated", "% (95% CI)"): "not estimable"})
+                index.append(LABELS[i])
             continue
         des = design.get((f"ln_{i}", outcome)) if design is not None else None
         cells: dict[tuple[str, str], str] = {}
@@ -458,8 +476,7 @@ def table(results: Mapping[tuple[str, str], mediation.MediationResult], outcome:
         notes = [f"Natural direct (NDE), natural indirect (NIE) and total (TE) effects as {scale} "
                  "for a one-unit increase of ln magnesium intake (a = 1 vs a* = 0), mediator model "
                  "linear, outcome model with the exposure × mediator interaction, Model 3 covariates "
-                 "held at their means (numeric) or modes (categorical); survey weights as prior "
-                 "weights (normalised to mean 1)."]
+                 "held at their means (numeric) or modes (categorical); " + _weights_text(mine) + "."]
     else:
         frame = pd.concat({CONTRASTS[w]: table_frame(
             contrast_block(results, adults, w), outcome,
@@ -468,12 +485,12 @@ def table(results: Mapping[tuple[str, str], mediation.MediationResult], outcome:
         notes = [f"Natural direct (NDE), natural indirect (NIE) and total (TE) effects as {scale} "
                  f"for three changes of ln magnesium intake: {contrast_text(adults, 'q1q4')} "
                  f"(medians of the first and fourth quartiles), {contrast_text(adults, 'iqr')} "
-                 "(one interquartile range) and a* = 0 → a = 1 (R mediator's default, which the "
-                 "paper used; ln-Mg 0 is 1 mg/day, outside the data). The same fits serve all "
+                 "(one interquartile range) and a* = 0 → a = 1 (R mediator's default; the paper "
+                 "names the package but not the contrast; ln-Mg 0 is 1 mg/day, outside the data). The same fits serve all "
                  "three: with the exposure × mediator interaction the NDE and NIE depend on where "
                  "the change is evaluated. Mediator model linear, outcome model with the interaction, "
-                 "Model 3 covariates held at their means (numeric) or modes (categorical); survey "
-                 "weights as prior weights (normalised to mean 1)."]
+                 "Model 3 covariates held at their means (numeric) or modes (categorical); "
+                 + _weights_text(mine) + "."]
     if mine:
         n_max = max(r.n for r in mine)
         short = [f"{LABELS[m[3:]]} n = {r.n:,}" for (m, o), r in results.items()
@@ -505,12 +522,29 @@ def table(results: Mapping[tuple[str, str], mediation.MediationResult], outcome:
     for (m, o), reason in getattr(results, "not_estimable", {}).items():
         if o == outcome:
             notes.append(f"{LABELS.get(m[3:], m)}: not estimable ({reason}).")
+    for (m, o), r in results.items():
+        if o == outcome and not r.mediator.startswith("ln_"):
+            notes.append(f"{LABELS.get(m[3:], m)}: {inflammation.INDEX_UNITS.get(r.mediator, r.mediator)}, "
+                         "modelled untransformed (a score of 0 has no logarithm).")
     out = publication_table(frame, caption=CAPTIONS[outcome],
                             name=name or ("table-7" if outcome == "lmm" else "table-8"),
                             stub_header="Mediator", footnotes=notes)
-    # a mediator the book could not estimate has no row: its paper value goes to a footnote
-    return paper_lines.beside(out, ids=paper_lines.exhibit_ids(
-        "table-7" if outcome == "lmm" else "table-8"), missing="note")
+    # a paper value with no row of the book's goes to a footnote; an NP other than ln NP (the
+    # 0/1/2 score) is not the paper's, so the paper's NP values are not set beside it
+    ids = paper_lines.exhibit_ids("table-7" if outcome == "lmm" else "table-8")
+    np_fit = results.get(("ln_np", outcome))
+    if np_fit is not None and np_fit.mediator != "ln_np":
+        ids = [i for i in ids if "/np/" not in i and not i.endswith("/np")]
+    return paper_lines.beside(out, ids=ids, missing="note")
+
+
+def _weights_text(results) -> str:
+    """How the survey weight entered the models of ``results`` (one phrase)."""
+    how = {getattr(r, "weighting", "normalised") for r in results} or {"normalised"}
+    words = {"normalised": "survey weights as prior weights (normalised to mean 1)",
+             "raw": "the raw survey weights as prior weights",
+             "none": "unweighted models"}
+    return " / ".join(words.get(h, h) for h in sorted(how))
 
 
 class FitDetails:

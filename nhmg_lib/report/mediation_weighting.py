@@ -137,7 +137,7 @@ def comparison_table(records: Iterable[Mapping[str, Any]], name: str = "table-me
         cells, name=name, stub_header="Proportion mediated",
         caption="The paper's proportions mediated and the book's under three ways of weighting "
                 "the mediation models",
-        footnotes=["Tables 7 and 8, a* = 0 → a = 1 ln mg/day as the paper (R mediator). Weights "
+        footnotes=["Tables 7 and 8, a* = 0 → a = 1 ln mg/day (R mediator's default). Weights "
                    "scaled to mean 1: the book's default; raw weights: the NHANES weight as is "
                    "(the same coefficients, the mediator model's residual variance on the "
                    "scale of the weights); unweighted: no survey weights.",

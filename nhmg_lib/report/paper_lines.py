@@ -34,7 +34,7 @@ PAPER_LABEL = "Paper"
 _MEDIATION_INDEX = {"cally": "CALLY", "np": "NP", "par": "PAR", "rar": "RAR"}
 #: Tables 7/8: the row block of the contrast the paper used (R mediator's a* = 0 -> a = 1).
 _PAPER_CONTRAST = "a* = 0 → a = 1"
-_THRESHOLD_ROWS = {"inflection": "Inflection point", "above": "Two-piece model: ln-Mg >= K",
+_THRESHOLD_ROWS = {"inflection": "Inflection point", "above": "Two-piece model: ln-Mg ≥ K",
                    "below": "Two-piece model: ln-Mg < K", "linear": "One-line model"}
 
 

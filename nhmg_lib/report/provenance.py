@@ -176,13 +176,20 @@ class TextLine:
 
     def _repr_html_(self) -> str:
         import html
+        import re
 
-        return f"<p>{html.escape(self.text)}</p>"
+        # `command` is code in Markdown; in HTML it becomes <code>, never a raw backtick
+        return "<p>" + re.sub(r"`([^`]+)`", r"<code>\1</code>", html.escape(self.text)) + "</p>"
 
     def __str__(self) -> str:
         return self.text
 
     __repr__ = __str__
+
+
+def _plain(text: str) -> str:
+    """Markdown code marks dropped, for a table cell (cells are plain text)."""
+    return text.replace("`", "")
 
 
 def data_check(context: Any, report: Any = None) -> PublicationTable | TextLine:
@@ -200,14 +207,14 @@ def data_check(context: Any, report: Any = None) -> PublicationTable | TextLine:
         {"Status": [f.status for f in report.files],
          "Rows": [f"{f.rows:,}" if f.rows is not None else "–" for f in report.files],
          "Bytes": [f"{f.size:,}" for f in report.files],
-         "Note": [f.message for f in report.files]},
+         "Note": [_plain(f.message) for f in report.files]},
         index=pd.Index([f.file for f in report.files], name="File"))
     counts = ", ".join(f"{n} {s}" for s, n in report.counts().items()) or "no files"
     notes = ["Known release: size and MD5 as the CDC file recorded in the package "
              "(nhmg_lib/data/cdc_releases.csv); other release: the row count matches but the "
              "file differs (the CDC re-releases files); unknown: not in that list, checked for "
              "structure and against its cycle's DEMO (who must be in it, weight totals); "
-             "damaged or duplicate: not used (`nhmg verify` exits non-zero)."]
+             "damaged or duplicate: not used (nhmg verify exits non-zero)."]
     if report.missing:
         notes.append("Catalogue files not in the directory: " + ", ".join(report.missing) + ".")
     return publication_table(frame, caption=f"The data files of this build checked against the "

@@ -30,6 +30,16 @@ class Published:
     note: str = ""
 
 
+#: The paper replicated, as cited on the title page, in the introduction, the README and
+#: CITATION.cff (tests/test_citation.py checks that each carries it in full).
+CITATION: str = (
+    "Zhu Z, Wang W, Ding F, Shen Y. Association Between Dietary Magnesium Intake and Low Muscle "
+    "Mass: The Mediating Role of Inflammatory Indicators. Healthcare 2026;14(1):1 (published "
+    "19 December 2025). doi:10.3390/healthcare14010001 (PMC12785460)."
+)
+DOI: str = "10.3390/healthcare14010001"
+
+
 #: Figure 1 / section 2.1: (step, n excluded at that step, n remaining, where).
 FLOW: list[tuple[str, int | None, int, str]] = [
     ("NHANES 2011-2018 participants", None, 39156, "2.1, Figure 1"),

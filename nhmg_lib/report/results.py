@@ -79,7 +79,8 @@ def energy_records(adults: pd.DataFrame) -> list[Record]:
     return [record("tableS1/excluded_n", int((~energy_plausible(cohort)).sum()), len(cohort))]
 
 
-def _sections(defs: Definitions, boot: int, seed: int) -> list[tuple[str, Callable[[pd.DataFrame], list[Record]]]]:
+def _sections(defs: Definitions, boot: int, seed: int, weighting: str = "normalised"
+              ) -> list[tuple[str, Callable[[pd.DataFrame], list[Record]]]]:
     from nhmg_lib.analyses import inflammation, models, splines, subgroups, table1, threshold
     from nhmg_lib.report import mediation_report
     from nhmg_lib.report import mediation_weighting
@@ -92,7 +93,8 @@ def _sections(defs: Definitions, boot: int, seed: int) -> list[tuple[str, Callab
         ("Table S3", lambda a: threshold.records(a, boot=boot, seed=seed)),
         ("Figures 3, S1", subgroups.records),
         ("Tables 4-6", lambda a: inflammation.records(a, defs)),
-        ("Tables 7, 8", lambda a: mediation_report.records(a, defs, boot=boot, seed=seed)),
+        ("Tables 7, 8", lambda a: mediation_report.records(a, defs, boot=boot, seed=seed,
+                                                            weighting=weighting)),
         ("Tables 7, 8 by weighting", lambda a: mediation_weighting.records(a, defs, boot=boot, seed=seed)),
     ]
     return sections
@@ -265,11 +267,12 @@ def reason_covers(prefix: str, id: str) -> bool:
 
 
 def collect(data_dir: str | Path, defs: Definitions = DEFAULT, *, boot: int = 1000, seed: int = 1,
-            cohort: Cohort | None = None) -> list[Record]:
-    """Build the cohort from ``data_dir`` (unless given) and gather every record, ids unique."""
+            cohort: Cohort | None = None, weighting: str = "normalised") -> list[Record]:
+    """Build the cohort from ``data_dir`` (unless given) and gather every record, ids unique.
+    ``weighting``: how the survey weights enter the mediation models of Tables 7 and 8."""
     cohort = cohort if cohort is not None else cohort_from_dir(data_dir, defs)
     records = cohort_records(cohort)
-    for _name, make in _sections(defs, boot, seed):
+    for _name, make in _sections(defs, boot, seed, weighting):
         records.extend(make(cohort.adults))
     ids = [r["id"] for r in records]
     duplicated = sorted({i for i in ids if ids.count(i) > 1})

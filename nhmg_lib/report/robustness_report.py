@@ -10,14 +10,56 @@ from nhmg_lib.analyses.robustness import RobustnessResult, format_ci
 from nhmg_lib.report.figures import BookFigure
 from nhmg_lib.report.tables import PublicationTable, publication_table
 
-__all__ = ["robustness_table", "specification_plot", "e_value_table"]
+__all__ = ["robustness_table", "specification_plot", "e_value_table", "OPTION_WORDS",
+           "option_words", "spec_label"]
+
+#: Every option value of the robustness chapter in words, for tables, figure labels and prose
+#: (the values themselves are code names: ``any_recreational``, ``wtdrd1``).
+OPTION_WORDS: dict[str, dict[str, str]] = {
+    "np_index": {"product": "neutrophils × platelets", "score": "0/1/2 score",
+                 "neutrophil_pct": "neutrophil percentage"},
+    "magnesium": {"diet": "food only", "total": "food and supplements"},
+    "egfr_equation": {"ckd_epi_2009": "CKD-EPI 2009", "ckd_epi_2021": "CKD-EPI 2021"},
+    "drinking": {"nhanes_lifetime_12": "12 drinks in a lifetime", "past_year_any": "any drink in the past year"},
+    "physical_activity": {"who_600_met": "≥ 600 MET-min/week", "any_recreational": "any recreational activity"},
+    "random_glucose": {"ogtt_2h": "2-hour OGTT counts", "none": "no random glucose"},
+    "race": {"ridreth1": "five groups", "ridreth3": "six groups (with Asian)"},
+    "weight": {"wtdr2d": "dietary two-day weight", "wtdrd1": "dietary day-1 weight",
+               "wtmec2yr": "examination weight"},
+    "covariates_required": {"model3_and_indices": "Model 3 and index inputs", "model3": "Model 3 only"},
+    "spline_knots": {"unweighted": "unweighted", "weighted": "survey-weighted"},
+    "mediation_bootstrap": {"rows": "rows", "design": "PSUs within strata"},
+    "mediation_weights": {"normalised": "scaled to mean 1", "raw": "raw", "none": "none"},
+    # the multiverse's analysis dimensions
+    "energy_exclusion": {"no": "every cohort member", "yes": "implausible intake left out"},
+    "mediation_weighting": {"normalised": "scaled to mean 1", "raw": "raw", "none": "none"},
+}
+_FIELD_WORDS = {"np_index": "NP index", "egfr_equation": "eGFR equation"}
+
+
+def option_words(field: str, value: str) -> tuple[str, str]:
+    """``(choice, option)`` in words, e.g. ``("physical activity", "any recreational activity")``."""
+    return (_FIELD_WORDS.get(field, field.replace("_", " ")),
+            OPTION_WORDS.get(field, {}).get(value, value.replace("_", " ")))
+
+
+def spec_label(name: str) -> str:
+    """A specification's name in words: ``"physical_activity=any_recreational"`` ->
+    ``"physical activity: any recreational activity"``; ``"default"`` stays."""
+    if "=" not in name:
+        return name
+    return ": ".join(option_words(*name.split("=", 1)))
 
 
 def robustness_table(result: RobustnessResult, caption: str | None = None,
                      name: str = "table-robustness") -> PublicationTable:
     """The specification table as a publication table."""
+    table = result.formatted()
+    table.index = pd.MultiIndex.from_tuples(
+        [("Default", "") if s == "default" else option_words(r.field, r.option)
+         for s, r in result.frame.iterrows()])
     return publication_table(
-        result.formatted(), name=name, stub_header="Specification",
+        table, name=name, stub_header="Specification",
         caption=caption or "Headline estimates under each alternative definition (one "
                            "choice changed from the default at a time)",
         footnotes=[
@@ -45,8 +87,7 @@ def specification_plot(result: RobustnessResult, figsize: tuple[float, float] | 
     fig, ax = plt.subplots(figsize=figsize or (7.5, 0.38 * n + 1.2))
     plt.close(fig)
     y = np.arange(n)[::-1]
-    labels = ["default" if s == "default" else f"{r.field.replace('_', ' ')}: {r.option}"
-              for s, r in f.iterrows()]
+    labels = ["default" if s == "default" else spec_label(s) for s in f.index]
     is_def = np.array([s == "default" for s in f.index])
     for yi, (s, r), d in zip(y, f.iterrows(), is_def):
         color = "#c0392b" if d else "#34495e"

@@ -27,6 +27,7 @@ import pandas as pd
 from nhmg_lib.analyses import multiverse as mv
 from nhmg_lib.report import published
 from nhmg_lib.report.figures import COLOR, BookFigure, log_ticks, num, plotly_log_ticks
+from nhmg_lib.report.robustness_report import option_words
 from nhmg_lib.report.results import record
 
 __all__ = ["paper_values", "paper_directions", "choice_effects", "summary", "summary_table",
@@ -129,16 +130,23 @@ def summary_table(result: mv.MultiverseResult, joint: mv.JointTest | None = None
 
     out["Specifications"] = [f"{a:,}" + (f" ({b} not estimable)" if b else "")
                              for a, b in zip(s["specifications"], s["not_estimable"])]
-    out["Median (range)"] = [f"{num(m)} ({num(lo)} to {num(hi)})"
-                             for m, lo, hi in zip(s["median"], s["min"], s["max"])]
-    out["Book default"] = [num(v) if np.isfinite(v) else "not in the grid" for v in s["default"]]
-    out["Paper"] = ["" if v is None or pd.isna(v) else num(v) for v in s["paper"]]
+    # proportions mediated in %, as Tables 7 and 8 and the robustness chapter print them
+    share = [str(e).startswith("pm_") for e in s.index]
+
+    def val(v, pct: bool) -> str:
+        return f"{100 * v:.0f}%".replace("-", "−") if pct else num(v)
+
+    out["Median (range)"] = [f"{val(m, p)} ({val(lo, p)} to {val(hi, p)})"
+                             for m, lo, hi, p in zip(s["median"], s["min"], s["max"], share)]
+    out["Book default"] = [val(v, p) if np.isfinite(v) else "not in the grid"
+                           for v, p in zip(s["default"], share)]
+    out["Paper"] = ["" if v is None or pd.isna(v) else val(v, p) for v, p in zip(s["paper"], share)]
     out["Significant, paper's direction"] = [f"{100 * v:.0f}%" for v in s["share_significant"]]
     if "p_median" in s:
         out["Joint p: median / share / mean z"] = [
             f"{p_cell(a)} / {p_cell(b)} / {p_cell(c)}" if p_cell(a) else "not tested"
             for a, b, c in zip(s["p_median"], s["p_share"], s["p_mean_z"])]
-    out["Choice that moves it most"] = [str(v).replace("_", " ") for v in s["moves_most"]]
+    out["Choice that moves it most"] = [option_words(str(v), "")[0] for v in s["moves_most"]]
     return out
 
 
@@ -225,7 +233,7 @@ def specification_curve_figure(result: mv.MultiverseResult, estimate: str = "or_
             dash.scatter(x, np.full(len(x), ypos[(d, v)]), marker="|", s=12, linewidths=0.5,
                          color=np.where(c.loc[c[d] == v, "significant"], SIG_COLOR, NONSIG_COLOR))
     dash.set_yticks(list(ypos.values()))
-    dash.set_yticklabels([f"{d.replace('_', ' ')}: {v}" for (d, v) in ypos], fontsize=6)
+    dash.set_yticklabels([": ".join(option_words(d, v)) for (d, v) in ypos], fontsize=6)
     dash.set_xlabel("specification (rank of the estimate)")
     dash.set_xlim(0, len(c) + 1)
     fig.tight_layout()
@@ -264,7 +272,7 @@ def _plotly(c: pd.DataFrame, est: mv.Estimate, levels: list[tuple[str, str]], pa
         fig.add_trace(go.Scatter(x=[c["rank"].min(), c["rank"].max()], y=[paper, paper], mode="lines",
                                  line={"color": PAPER_COLOR, "dash": "dash", "width": 2},
                                  name=f"paper ({num(paper)})", hoverinfo="skip"), row=1, col=1)
-    labels = [f"{d.replace('_', ' ')}: {v}" for d, v in levels]
+    labels = [": ".join(option_words(d, v)) for d, v in levels]
     for (d, v), lab in zip(levels, labels):
         sel = c[d] == v
         fig.add_trace(go.Scatter(x=c.loc[sel, "rank"], y=[lab] * int(sel.sum()), mode="markers",
