@@ -255,7 +255,8 @@ def _unread(bank: ColumnBank) -> set[str]:
 
 def inert_dimensions(specs: pd.DataFrame, assign: np.ndarray) -> list[str]:
     """Dimensions that cannot move the estimate: changing one alone never changes its fit
-    (among the specifications the estimate covers, ``assign >= 0``)."""
+    (among the specifications the estimate covers, ``assign >= 0``). A dimension with a
+    single value in the grid is not one: it is shown with its value."""
     inside = assign >= 0
     codes = np.column_stack([pd.factorize(specs[d])[0] for d in specs.columns])[inside]
     a = assign[inside]
@@ -264,6 +265,8 @@ def inert_dimensions(specs: pd.DataFrame, assign: np.ndarray) -> list[str]:
     full = codes @ mult
     out = []
     for j, d in enumerate(specs.columns):
+        if specs[d].nunique() < 2:
+            continue
         other = full - codes[:, j] * mult[j]
         if np.unique(other * (a.max() + 1) + a).size == np.unique(other).size:
             out.append(d)

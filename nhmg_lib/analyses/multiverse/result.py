@@ -14,7 +14,7 @@ import hashlib
 import os
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping, Sequence
 
@@ -55,6 +55,13 @@ class MultiverseResult:
     key: str
     seconds: float
     from_cache: bool = False
+    #: estimate -> for every grid specification, the position of its row in ``rows(estimate)``
+    #: (-1: not in the estimate's grid)
+    assign: dict[str, np.ndarray] = field(default_factory=dict)
+
+    def lookup(self, estimate: str, spec: int) -> pd.Series:
+        """The row of ``estimate`` that grid specification ``spec`` is (or is a copy of)."""
+        return self.rows(estimate).iloc[int(self.assign[estimate][spec])]
 
     @property
     def dimensions(self) -> list[str]:
@@ -189,18 +196,19 @@ def run(raw: pd.DataFrame, settings: Mapping[str, Sequence[str]] | None = None, 
         for fit, r in zip(grp.fits, results):
             fit.result = r  # type: ignore[attr-defined]
     n_psu = Design.from_arrays(bank.strata, bank.psu, np.ones(bank.n)).n_psu
-    table, totals = _assemble(specs, estimates, p, n_psu)
+    table, totals, assign = _assemble(specs, estimates, p, n_psu)
     psu_strata = Design.from_arrays(bank.strata, bank.psu, np.ones(bank.n)).psu_stratum
-    res = MultiverseResult(specs, table, totals, psu_strata, key, time.perf_counter() - start)
+    res = MultiverseResult(specs, table, totals, psu_strata, key, time.perf_counter() - start,
+                           assign=assign)
     if cache:
         _cache.cache_save(key, _to_arrays(res), cache_dir)
     return res
 
 
 def _assemble(specs: pd.DataFrame, estimates: Sequence[str], p, n_psu: int
-              ) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
+              ) -> tuple[pd.DataFrame, dict[str, np.ndarray], dict[str, np.ndarray]]:
     default = default_spec_id(specs)
-    parts, totals = [], {}
+    parts, totals, assign = [], {}, {}
     for e in estimates:
         est = ESTIMATES[e]
         fits = p.fits[e]
@@ -240,11 +248,17 @@ def _assemble(specs: pd.DataFrame, estimates: Sequence[str], p, n_psu: int
             "value": tf(coef), "ci_low": tf(lo), "ci_high": tf(hi), "p": pv, "n": n, "coef": coef,
             "se": se, "z": z, "df": df, "reason": pd.Series(why, dtype=object),
             "is_default": [default in f.specs for f in fits]})
+        for c in ("estimate", "panel"):
+            frame[c] = frame[c].astype(object)
         frame = frame.sort_values("spec", kind="stable")
         if not est.mediation:
             totals[e] = T[:, frame.index.to_numpy()]
+        position = np.empty(F + 1, dtype=np.int64)
+        position[frame.index.to_numpy()] = np.arange(F)
+        position[F] = -1                      # assign -1 (not covered) indexes the last slot
+        assign[e] = position[np.where(p.assign[e] >= 0, p.assign[e], F)]
         parts.append(frame.reset_index(drop=True))
-    return pd.concat(parts, ignore_index=True), totals
+    return pd.concat(parts, ignore_index=True), totals, assign
 
 
 def _to_arrays(res: MultiverseResult) -> dict[str, np.ndarray]:
@@ -258,23 +272,29 @@ def _to_arrays(res: MultiverseResult) -> dict[str, np.ndarray]:
     arrays["psu_strata"] = res.psu_strata
     for e, v in res.totals.items():
         arrays[f"totals_{e}"] = v
+    for e, v in res.assign.items():
+        arrays[f"assign_{e}"] = v
     return arrays
 
 
 def _from_arrays(specs: pd.DataFrame, a: Mapping[str, np.ndarray], key: str,
                  seconds: float) -> MultiverseResult:
-    t = pd.DataFrame({"spec": a["spec"], "estimate": a["text_estimate"].astype(object)})
+    def text(values: np.ndarray) -> pd.Series:
+        return pd.Series([v if v else None for v in values.tolist()], dtype=object)
+
+    t = pd.DataFrame({"spec": a["spec"], "estimate": text(a["text_estimate"])})
     for c in specs.columns:
-        t[c] = [v if v else None for v in a[f"text_{c}"].tolist()]
+        t[c] = text(a[f"text_{c}"])
     t["n_specs"] = a["n_specs"]
-    t["panel"] = a["text_panel"].astype(object)
+    t["panel"] = text(a["text_panel"])
     for c in NUMBERS:
         t[c] = a[f"num_{c}"]
     t["n"], t["df"] = t["n"].astype(int), t["df"].astype(int)
     t["reason"] = pd.Series([r if r else None for r in a["text_reason"].tolist()], dtype=object)
     t["is_default"] = a["is_default"]
     totals = {k[len("totals_"):]: v for k, v in a.items() if k.startswith("totals_")}
-    return MultiverseResult(specs, t, totals, a["psu_strata"], key, seconds, True)
+    assign = {k[len("assign_"):]: v for k, v in a.items() if k.startswith("assign_")}
+    return MultiverseResult(specs, t, totals, a["psu_strata"], key, seconds, True, assign)
 
 
 __all__ = ["MEDIATION_BOOT", "MEDIATION_SEED", "MultiverseResult", "run", "write_table",
