@@ -53,8 +53,9 @@ def test_full_grid_is_the_factorial_of_every_dimension():
     g = mv.grid()
     assert list(g) == [*OPTIONS, *mv.ANALYSIS_GRID]
     assert len(mv.specifications(g)) == math.prod(len(v) for v in mv.GRID.values())
-    # the 1,152 cohorts, times energy adjustment (3) and the LMM definition (2)
-    assert math.prod(len(v) for v in OPTIONS.values()) == 1152 * 3 * 2
+    # the 1,152 cohorts, times energy adjustment (3), the LMM definition (2) and
+    # the vitamin D variable (2)
+    assert math.prod(len(v) for v in OPTIONS.values()) == 1152 * 3 * 2 * 2
     specs = mv.specifications(g)
     assert specs.drop_duplicates().shape[0] == len(specs)
     assert specs.loc[mv.default_spec_id(specs)].to_dict() == mv.DEFAULT_SPEC

@@ -357,3 +357,36 @@ def test_lmm_height_adjusted_cut_points_are_strict() -> None:
     d = Definitions(lmm_definition="height_baumgartner")
     assert labels(v.lmm(raw, d)) == [0, 1, 0, 1]
     assert labels(v.lmm(raw)) == [0, 0, 0, 0]   # FNIH: ASM/BMI well above 0.789 / 0.512
+
+
+def test_vitamin_d_option_reads_d3_by_default() -> None:
+    raw = raw_frame(LBXVIDMS=[60.0, NA, 80.0], LBXVD3MS=[58.6, 40.2, NA])
+    assert labels(c.vitd(raw)) == [58.6, 40.2, None]
+    assert labels(c.vitd(raw, Definitions(vitamin_d="total"))) == [60.0, None, 80.0]
+    assert labels(v.derive(raw)["vitd"]) == [58.6, 40.2, None]
+
+
+@pytest.fixture(scope="module")
+def full_real_dir() -> Path:
+    """The fuller folder of real files (``nhanes-real``, with VID_J), beside the repository or
+    beside the folder of work trees; a skip when absent."""
+    repo = Path(__file__).resolve().parents[1]
+    for base in (repo.parent, repo.parent.parent):
+        folder = base / "shared" / "data" / "nhanes-real"
+        if (folder / "VID_J.xpt").is_file():
+            return folder
+    pytest.skip("real NHANES folder nhanes-real not found (only present in the project workspace)")
+
+
+def test_real_vitamin_d_d3_against_total(full_real_dir: Path) -> None:
+    """2017-18: the total exceeds D3 by D2, which is mostly below its limit (filled 1.45)."""
+    raw = load_raw(full_real_dir, cycles=("J",), cache=False, components=("VID",))
+    d3, total = c.vitd(raw), c.vitd(raw, Definitions(vitamin_d="total"))
+    assert (d3.notna().sum(), total.notna().sum()) == (7410, 7409)   # of 9,254 in DEMO_J
+    both = d3.notna() & total.notna()
+    gap = (total - d3)[both]
+    assert (gap > 0.9).all()
+    assert gap.median() == pytest.approx(1.4) and gap.mean() == pytest.approx(3.623, abs=1e-3)
+    assert (gap.round(1) == 1.4).sum() == 5542                       # D2 below its limit
+    assert (gap > 2).sum() == 1201                                    # D2 measured
+    assert d3.median() == pytest.approx(61.0, abs=3) and total.median() > d3.median()

@@ -98,9 +98,12 @@ def ckd(raw: pd.DataFrame, defs: Definitions = DEFAULT) -> pd.Series:
     return yes_no(yes, gfr >= 60)
 
 
-def vitd(raw: pd.DataFrame) -> pd.Series:
-    """Serum 25(OH)D2 + D3, nmol/L, LBXVIDMS."""
-    return col(raw, "LBXVIDMS")
+def vitd(raw: pd.DataFrame, defs: Definitions = DEFAULT) -> pd.Series:
+    """Serum vitamin D, nmol/L: 25(OH)D3 (LBXVD3MS, the paper's covariate) by default, or
+    25(OH)D2 + D3 (LBXVIDMS) with ``vitamin_d="total"``. D2 is below its detection limit in
+    most adults, where NHANES fills it with the limit over root 2, so the total runs a few
+    nmol/L above D3."""
+    return col(raw, "LBXVD3MS" if defs.vitamin_d == "d3" else "LBXVIDMS")
 
 
 # ---------------------------------------------------------------- inflammatory indices

@@ -47,6 +47,10 @@ OPTIONS: dict[str, dict[str, str]] = {
         "wtdrd1": "dietary day-1 weight WTDRD1 / number of cycles",
         "wtmec2yr": "MEC exam weight WTMEC2YR / number of cycles",
     },
+    "vitamin_d": {
+        "d3": "serum 25(OH)D3, nmol/L (LBXVD3MS), the vitamin D the paper adjusts for",
+        "total": "serum 25(OH)D2 + 25(OH)D3, nmol/L (LBXVIDMS)",
+    },
     "covariates_required": {
         "model3_and_indices": "complete Model 3 covariates and the blood counts and albumin behind NP, PAR, RAR",
         "model3": "complete Model 3 covariates only",
@@ -77,6 +81,7 @@ class Definitions:
     random_glucose: str = "ogtt_2h"
     race: str = "ridreth1"
     weight: str = "wtdr2d"
+    vitamin_d: str = "d3"
     covariates_required: str = "model3_and_indices"
     magnesium_energy: str = "none"
     lmm_definition: str = "fnih_bmi"

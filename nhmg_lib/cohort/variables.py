@@ -305,7 +305,7 @@ def _derive(raw: pd.DataFrame, defs: Definitions) -> pd.DataFrame:
         "education": education(raw), "smoking": smoking(raw), "drinking": drinking(raw, defs),
         "active": active(raw, defs), "energy": energy(raw), "protein": protein(raw),
         "diabetes": clinical.diabetes(raw, defs), "hypertension": clinical.hypertension(raw),
-        "egfr": clinical.egfr(raw, defs), "vitd": clinical.vitd(raw), "ckd": clinical.ckd(raw, defs),
+        "egfr": clinical.egfr(raw, defs), "vitd": clinical.vitd(raw, defs), "ckd": clinical.ckd(raw, defs),
         "mg": magnesium, "ln_mg": log_positive(magnesium),
         "smi": muscle, "ln_smi": log_positive(muscle), "lmm": lmm(raw, defs),
         "cally": clinical.cally(raw), "np": clinical.np_index(raw, defs),

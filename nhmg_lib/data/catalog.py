@@ -63,7 +63,7 @@ COLUMNS: dict[str, list[str]] = {
     "SMQ": ["SMQ020"],
     "ALQ": [],
     "PAQ": _PAQ,
-    "VID": ["LBXVIDMS"],
+    "VID": ["LBXVIDMS", "LBXVD3MS"],
 }
 
 #: Items whose names change between cycles (the 2017-18 alcohol questionnaire was redesigned).
