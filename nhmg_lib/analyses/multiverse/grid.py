@@ -58,7 +58,6 @@ PLANNED_DIMENSIONS: dict[str, str] = {
     "spline_knots": "3/4/5 knots, only meaningful once a spline estimate is in ESTIMATES",
     "lean_mass_bone": "the data reader has appendicular lean mass without bone (DXDxxLE) only; "
                       "lean mass with bone joins once the reader has both",
-    "vitamin_d": "the vitamin D variable (D3 or total) joins once Definitions has the choice",
 }
 
 #: The book's default specification.
