@@ -135,6 +135,11 @@ def test_specifications_equal_the_naive_path(raw, result, spec_id):
     spec = result.specs.loc[spec_id].to_dict()
     naive = mv.naive_estimates(raw, spec).set_index("estimate")
     for e in mv.ESTIMATES:
+        if result.assign[e][spec_id] < 0:   # the mediation estimates hold the weight at WTDR2D
+            assert mv.ESTIMATES[e].mediation and spec["weight"] != "wtdr2d"
+            with pytest.raises(KeyError):
+                result.lookup(e, spec_id)
+            continue
         fast = result.lookup(e, spec_id)
         assert fast["value"] == pytest.approx(naive.loc[e, "value"], rel=1e-7)
         if not mv.ESTIMATES[e].mediation:   # the mediation rows' se is a bootstrap SD
@@ -183,10 +188,13 @@ def test_one_row_per_distinct_specification(raw, result):
     specifications, every one of which has exactly its numbers; a dimension that cannot move
     the estimate is blank in its rows."""
     S = len(result.specs)
+    covered = (result.specs["weight"] == "wtdr2d").sum()   # weight: held at WTDR2D for mediation
     for e in mv.ESTIMATES:
         rows = result.rows(e)
-        assert rows["n_specs"].sum() == S == (result.assign[e] >= 0).sum()
-        assert np.bincount(result.assign[e], minlength=len(rows)).tolist() == rows["n_specs"].tolist()
+        n = covered if mv.ESTIMATES[e].mediation else S
+        assert rows["n_specs"].sum() == n == (result.assign[e] >= 0).sum()
+        a = result.assign[e]
+        assert np.bincount(a[a >= 0], minlength=len(rows)).tolist() == rows["n_specs"].tolist()
         ok = rows[rows["reason"].isna()]
         key = ok[["coef", "se", "n"]].round(12)
         assert not key.duplicated().any(), e
@@ -197,8 +205,8 @@ def test_one_row_per_distinct_specification(raw, result):
     assert result.inert("or_q4") == ["np_index", "covariates_required", "mediation_weighting"]
     assert "magnesium" in result.inert("or_np") and "np_index" not in result.inert("or_np")
     assert len(result.rows("or_q4")) == 2 * 2 * 2     # magnesium x weight x energy exclusion
-    # np_index x magnesium x energy exclusion x (two weights when weighted, one when not)
-    assert len(result.rows("pm_np_lmm")) == 2 * 2 * 2 * (2 + 1)
+    # np_index x magnesium x energy exclusion x weighting (the weight held at WTDR2D)
+    assert len(result.rows("pm_np_lmm")) == 2 * 2 * 2 * 2
     assert result.rows("or_q4")["np_index"].isna().all()
     assert result.rows("pm_np_lmm")["mediation_weighting"].notna().all()
 
@@ -219,6 +227,7 @@ def test_weight_panel_is_outside_the_curve_and_the_joint_test(result):
         rows, curve, panel = result.rows(e), result.curve(e), result.panel(e, "weight")
         assert len(curve) + len(panel) == len(rows)
         assert (curve["weight"].isin(["wtdr2d", None])).all() and (panel["weight"] == "wtmec2yr").all()
+        assert len(panel) == (0 if mv.ESTIMATES[e].mediation else len(curve))
     jt = mv.joint_test(result, DIRECTIONS, 10, workers=1, cache=False)
     assert jt.frame.loc["or_q4", "n_specs"] == len(result.curve("or_q4"))
 
@@ -370,7 +379,8 @@ def test_cli_writes_the_table_and_records(tmp_path, capsys, monkeypatch):
     dims = list(mv.GRID)
     for e, rows in table.groupby("estimate"):   # no two rows of one estimate are copies
         assert not rows[dims].astype(str).duplicated().any()
-        assert rows["n_specs"].sum() == 8 * len(mv.GRID["mediation_weighting"])
+        n = 8 * len(mv.GRID["mediation_weighting"])
+        assert rows["n_specs"].sum() == (n // 2 if mv.ESTIMATES[e].mediation else n)
     assert table.loc[table.estimate == "or_q4", "mediation_weighting"].isna().all()
     ids = {r["id"] for r in json.loads(rec.read_text())}
     assert {"multiverse/n_specifications", "multiverse/or_q4/median", "multiverse/or_q4/mean_z"} <= ids
@@ -412,7 +422,7 @@ def test_weighting_moves_the_mediation_estimates_only(result):
     assert "mediation_weighting" in result.inert("or_lnmg")
     assert "mediation_weighting" not in result.inert("pm_np_lmm")
     pm = result.rows("pm_np_lmm")
-    wide = pm.pivot_table(index=["magnesium", "np_index", "weight", "energy_exclusion"],
+    wide = pm.pivot_table(index=["magnesium", "np_index", "energy_exclusion"],
                           columns="mediation_weighting", values="value")
     assert not np.allclose(wide["none"], wide["normalised"], rtol=1e-6)
 

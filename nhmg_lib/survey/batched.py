@@ -553,7 +553,7 @@ def glm_domains(X: np.ndarray, y: np.ndarray, W: np.ndarray, family: str, maxite
     if family == "gaussian":
         beta, ok = solve(Wn, y)
         mu = np.nan_to_num(beta) @ Xs.T
-        return DomainFit(basis, np.nan_to_num(beta), Wn, Wn * (y - mu), ok)
+        return DomainFit(basis, np.nan_to_num(beta), Wn, Wn * (y - mu), ok, Z)
     mu = (Wn * y + 0.5) / (Wn + 1)
     eta = np.log(mu / (1 - mu))
     dev_old = _binomial_deviance(y, mu, Wn)
@@ -584,7 +584,7 @@ def glm_domains(X: np.ndarray, y: np.ndarray, W: np.ndarray, family: str, maxite
     edge = ((mu < _EDGE) | (mu > 1 - _EDGE)) & inside
     conv = done & ~failed & ~edge.any(axis=1)
     score_w = (y - mu) / _logit_mu_eta(eta) * ww_last
-    return DomainFit(basis, beta, ww_last, score_w, conv)
+    return DomainFit(basis, beta, ww_last, score_w, conv, Z)
 
 
 @dataclass
@@ -598,6 +598,7 @@ class DomainFit:
     working: np.ndarray
     score_w: np.ndarray
     converged: np.ndarray
+    Z: np.ndarray | None = None   #: row products of ``basis.Xs`` (kept: forming them is costly)
 
     def influence(self, j: int) -> np.ndarray:
         """``(B, n)`` influence of coefficient ``j`` (original scale) of every row, per fit:
@@ -605,7 +606,8 @@ class DomainFit:
         (``converged`` is updated)."""
         Xs = self.basis.Xs
         B, p = self.beta_s.shape
-        Z, iu = _row_products(Xs)
+        iu = np.triu_indices(p)
+        Z = _row_products(Xs)[0] if self.Z is None else self.Z
         A = _unpack(self.working @ Z, p, iu)
         ainv_j = np.zeros((B, p))
         for b in np.flatnonzero(self.converged):

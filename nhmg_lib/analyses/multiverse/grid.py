@@ -113,9 +113,11 @@ ESTIMATES: dict[str, Estimate] = {
     "pm_np_smi": Estimate("ln SMI: proportion mediated by NP, Q1→Q4", "ln_smi", "mediation",
                           "table8/np/q1q4/pm", False, "table8/np/pm"),
 }
-#: Dimensions held at their default for the proportions mediated: each multiplies the bootstrap
-#: fits of the mediation models (tens of thousands in all), beyond the run's time budget.
-MEDIATION_FIXED: tuple[str, ...] = ("magnesium_energy", "lmm_definition", "covariates")
+#: Dimensions held at their default for the proportions mediated: each multiplies the exact
+#: and bootstrap fits of the mediation models beyond the run's time budget (the weight is a
+#: panel of the regression estimates only, for the same reason).
+MEDIATION_FIXED: tuple[str, ...] = ("magnesium_energy", "lmm_definition", "covariates",
+                                    "vitamin_d", "weight")
 
 
 def parse_settings(pairs: Sequence[str]) -> dict[str, list[str]]:

@@ -60,8 +60,13 @@ class MultiverseResult:
     assign: dict[str, np.ndarray] = field(default_factory=dict)
 
     def lookup(self, estimate: str, spec: int) -> pd.Series:
-        """The row of ``estimate`` that grid specification ``spec`` is (or is a copy of)."""
-        return self.rows(estimate).iloc[int(self.assign[estimate][spec])]
+        """The row of ``estimate`` that grid specification ``spec`` is (or is a copy of);
+        KeyError when the estimate does not cover it (:data:`MEDIATION_FIXED`)."""
+        pos = int(self.assign[estimate][spec])
+        if pos < 0:
+            raise KeyError(f"{estimate} does not cover specification {spec} "
+                           f"(it holds {', '.join(MEDIATION_FIXED)} at their defaults)")
+        return self.rows(estimate).iloc[pos]
 
     @property
     def dimensions(self) -> list[str]:
