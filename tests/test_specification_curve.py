@@ -21,7 +21,7 @@ def fake_result() -> mv.MultiverseResult:
                  "drinking": ["nhanes_lifetime_12"], "physical_activity": ["who_600_met"],
                  "random_glucose": ["ogtt_2h"], "race": ["ridreth1"],
                  "covariates_required": ["model3_and_indices"], "magnesium_energy": ["none"],
-                 "lmm_definition": ["fnih_bmi"], "covariates": ["model3"],
+                 "lmm_definition": ["fnih_bmi"], "covariates": ["model3"], "vitamin_d": ["d3"],
                  "mediation_weighting": ["normalised"]})
     specs = mv.specifications(g)
     rows, totals = [], {}
@@ -148,3 +148,13 @@ def test_panel_summary_is_the_weight_panel():
     assert p.loc["beta_lnmg", "median"] == pytest.approx(np.median(c["coef"]))
     assert p.loc["beta_lnmg", "values"] == "wtmec2yr"
     assert sc.panel_table(res).shape[0] == len(p)
+
+
+def test_distinct_table_counts_rows_and_blank_choices():
+    res = fake_result()
+    res.table.loc[res.table["estimate"] == "or_q4", "np_index"] = None   # np cannot move it
+    t = sc.distinct_table(res)
+    row = t.loc[mv.ESTIMATES["or_q4"].label]
+    assert row["Grid specifications"] == "16" and row["Distinct"] == "8 + 8 (weight panel)"
+    assert row["Cannot move it"] == "np index"
+    assert t.loc[mv.ESTIMATES["pm_np_lmm"].label, "Held at the default"] == "weight"

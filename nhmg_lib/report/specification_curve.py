@@ -38,7 +38,7 @@ from nhmg_lib.report.figures import COLOR, BookFigure, log_ticks, num, plotly_lo
 from nhmg_lib.report.results import record
 
 __all__ = ["paper_values", "paper_directions", "choice_effects", "summary", "summary_table",
-           "panel_summary", "specification_curve_figure", "records"]
+           "panel_summary", "panel_table", "distinct_table", "specification_curve_figure", "records"]
 
 SIG_COLOR = "#1f4e79"
 NONSIG_COLOR = "#9aa5b1"
@@ -149,6 +149,26 @@ def summary_table(result: mv.MultiverseResult, joint: mv.JointTest | None = None
             for a, b, c in zip(s["p_median"], s["p_share"], s["p_mean_z"])]
     out["Choice that moves it most"] = [str(v).replace("_", " ") for v in s["moves_most"]]
     return out
+
+
+def distinct_table(result: mv.MultiverseResult) -> pd.DataFrame:
+    """Per estimate: the grid specifications it covers, how many of them are distinct (main
+    curve + panel), the choices that cannot move it (blank in its rows) and those held at
+    their default (:data:`~nhmg_lib.analyses.multiverse.MEDIATION_FIXED`)."""
+    rows = []
+    for e, est in mv.ESTIMATES.items():
+        if e not in set(result.table["estimate"]):
+            continue
+        r = result.rows(e)
+        varied = [d for d in result.dimensions if result.specs[d].nunique() > 1]
+        fixed = [d for d in mv.MEDIATION_FIXED if est.mediation and d in varied]
+        rows.append({"Estimate": est.label, "Grid specifications": f"{int(r['n_specs'].sum()):,}",
+                     "Distinct": f"{len(result.curve(e)):,}"
+                                 + "".join(f" + {len(result.panel(e, d)):,} ({d} panel)"
+                                           for d in mv.PANELS if len(result.panel(e, d))),
+                     "Cannot move it": ", ".join(d.replace("_", " ") for d in result.inert(e)) or "none",
+                     "Held at the default": ", ".join(d.replace("_", " ") for d in fixed) or "none"})
+    return pd.DataFrame(rows).set_index("Estimate")
 
 
 def panel_summary(result: mv.MultiverseResult) -> pd.DataFrame:
