@@ -3,10 +3,9 @@
 Runs on a synthetic NHANES data directory of full size (written here with ``nhmg synth``
 unless ``--data-dir`` is given) and reports, in one run:
 
-* the whole curve cold (every specification of the full grid: 2,304 for the four regression
-  estimates, 6,912 - those times the three mediation weightings - for the two proportions
-  mediated by NP with their 200-resample linearised bootstrap CIs; disk cache off), and again
-  from the disk cache;
+* the whole multiverse cold (every specification of the full grid, each distinct fit once:
+  the four regression estimates and the two proportions mediated by NP with their
+  200-resample linearised bootstrap CIs; disk cache off), and again from the disk cache;
 * the joint test with ``--null`` resamples (cold, then from the cache);
 * the naive loop: for ``--loop`` specifications drawn from the grid, re-derive the cohort
   (``build_cohort``) and refit each estimate with the chapter modules
@@ -75,21 +74,17 @@ def main() -> None:
     raw = readers.load_raw(data, cache=False)
     cache = tmp / "cache"
     n_specs = len(mv.specifications(mv.grid()))
-    n_curve = sum(len(mv.specifications(mv.grid())) // (1 if est.mediation else len(mv.GRID["mediation_weighting"]))
-                  for est in mv.ESTIMATES.values())
     print(f"data {data} ({len(raw):,} participants); grid {n_specs:,} specifications x "
-          f"{len(mv.ESTIMATES)} estimates ({n_curve:,} distinct curve points); "
-          f"{os.cpu_count()} cores, workers {args.workers or 'all'}")
+          f"{len(mv.ESTIMATES)} estimates; {os.cpu_count()} cores, workers {args.workers or 'all'}")
 
     res, t_cold = timed("whole curve, cold", lambda: mv.run(raw, workers=args.workers, cache_dir=cache))
     again, t_cache = timed("whole curve, from the disk cache", lambda: mv.run(raw, cache_dir=cache))
     assert again.from_cache and again.table["value"].equals(res.table["value"])
     n_bad = int(res.table["reason"].notna().sum())
-    print(f"  {len(res.table):,} table rows, {n_bad} not estimable")
-    for e in ("pm_np_lmm", "pm_np_smi"):
-        c = res.curve(e)
-        print(f"  {e}: {len(c):,} specifications, {int(c['reason'].notna().sum())} not estimable, "
-              f"{mv.MEDIATION_BOOT} linearised resamples each")
+    print(f"  {len(res.table):,} distinct (specification, estimate) rows, {n_bad} not estimable")
+    for e in mv.ESTIMATES:
+        print(f"  {e}: {len(res.rows(e)):,} distinct of {int(res.rows(e)['n_specs'].sum()):,} "
+              f"covered; main curve {len(res.curve(e)):,}; cannot move it: {', '.join(res.inert(e))}")
     dirs = paper_directions()
     jt, t_null = timed(f"joint test, {args.null} null resamples, cold",
                        lambda: mv.joint_test(res, dirs, args.null, workers=args.workers, cache_dir=cache))
@@ -102,8 +97,10 @@ def main() -> None:
     worst = 0.0
     for sid in picks:
         naive = mv.naive_estimates(raw, res.specs.loc[sid].to_dict()).set_index("estimate")
-        fast = res.table[res.table["spec"] == sid].set_index("estimate")
-        worst = max(worst, float(np.nanmax(np.abs(fast["value"] / naive.loc[fast.index, "value"] - 1))))
+        for e in mv.ESTIMATES:
+            if res.assign[e][sid] >= 0:
+                fast = res.lookup(e, sid)["value"]
+                worst = max(worst, float(np.nan_to_num(abs(fast / naive.loc[e, "value"] - 1))))
     per_spec = (time.perf_counter() - w0) / len(picks)
     t_naive = per_spec * n_specs
     print(f"{'naive loop, ' + str(len(picks)) + ' specifications timed':<46} {per_spec:8.2f} s per specification")

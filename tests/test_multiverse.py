@@ -438,12 +438,13 @@ def test_mediation_holds_the_costly_dimensions_at_their_default(raw):
 
 def test_linearised_bootstrap_is_close_to_refitting_the_same_resamples(raw, bank):
     """The CI of the default specification against a refit of both models in each of the
-    same resamples (mediation's own batched fits): limits within a fifth of the CI width."""
+    same 1,000 resamples (mediation's own batched fits): limits within 0.15 of the CI width
+    (on these data the largest gap is about 0.12, the LMM lower limit), p within 0.05."""
     from nhmg_lib.analyses import mediation
     from nhmg_lib.report import mediation_report
     from nhmg_lib.survey.bootstrap import row_counts
 
-    B = 400
+    B = 1000
     one = {k: [v] for k, v in mv.DEFAULT_SPEC.items()}
     res = mv.run(raw, one, workers=1, cache=False, mediation_boot=B, mediation_seed=4).default_rows()
     spec = dict(mv.DEFAULT_SPEC)
@@ -461,7 +462,7 @@ def test_linearised_bootstrap_is_close_to_refitting_the_same_resamples(raw, bank
         r = res.loc[e]
         width = hi["pm"] - lo["pm"]
         assert r.value == pytest.approx(est["pm"], rel=1e-8)
-        assert abs(r.ci_low - lo["pm"]) < 0.2 * width and abs(r.ci_high - hi["pm"]) < 0.2 * width
+        assert abs(r.ci_low - lo["pm"]) < 0.15 * width and abs(r.ci_high - hi["pm"]) < 0.15 * width
         assert r.p == pytest.approx(p["pm"], abs=0.05)
 
 
