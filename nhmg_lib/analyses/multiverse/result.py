@@ -26,7 +26,7 @@ from nhmg_lib.analyses import cache as _cache
 from nhmg_lib.analyses.multiverse import fits as _fits
 from nhmg_lib.analyses.multiverse.bank import column_bank
 from nhmg_lib.analyses.multiverse.grid import (
-    ALPHA, DEFAULT_SPEC, ESTIMATES, MEDIATION_FIXED, MultiverseError, UnknownOptionError,
+    ALPHA, ESTIMATES, MEDIATION_FIXED, MultiverseError, UnknownOptionError,
     default_spec_id, grid, panel_of, specifications)
 from nhmg_lib.analyses.multiverse.plan import inert_dimensions, payloads, plan
 from nhmg_lib.analyses.multiverse.workers import Progress, check_scheduler, run_all
@@ -303,4 +303,4 @@ def _from_arrays(specs: pd.DataFrame, a: Mapping[str, np.ndarray], key: str,
 
 
 __all__ = ["MEDIATION_BOOT", "MEDIATION_SEED", "MultiverseResult", "run", "write_table",
-           "check_memory", "check_design", "DEFAULT_SPEC", "column_bank"]
+           "check_memory", "check_design"]
