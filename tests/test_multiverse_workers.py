@@ -153,6 +153,18 @@ def test_memory_estimate_by_hand(monkeypatch):
         result.check_memory(20_000, 10_000, 1)              # 28 B x 2e8 cells = 5.2 GiB
 
 
+def test_impossible_null_is_refused_before_drawing(data, monkeypatch):
+    import importlib
+
+    module = importlib.import_module("nhmg_lib.analyses.multiverse.joint_test")
+    raw = readers.load_raw(data, cache=False)
+    res = mv.run(raw, mv.parse_settings([s for s in SMALL if s != "--set"]), workers=1, cache=False,
+                 estimates=["or_lnmg"])
+    monkeypatch.setattr(module, "_available_memory", lambda: 2**20)   # 1 MiB; 4.6 MiB needed
+    with pytest.raises(mv.MultiverseError, match=r"--null 100000 needs about"):
+        mv.joint_test(res, {"or_lnmg": -1}, 100_000, workers=1, cache=False)
+
+
 def test_stratum_with_one_psu_is_a_clear_error(data):
     raw = readers.load_raw(data, cache=False)
     strata = raw["SDMVSTRA"].to_numpy()

@@ -28,7 +28,7 @@ from scipy import stats
 
 from nhmg_lib.analyses import cache as _cache
 from nhmg_lib.analyses.multiverse.grid import ALPHA, MultiverseError
-from nhmg_lib.analyses.multiverse.result import MultiverseResult
+from nhmg_lib.analyses.multiverse.result import MultiverseResult, _available_memory
 from nhmg_lib.analyses.multiverse.workers import Progress, check_scheduler, run_all
 from nhmg_lib.survey.bootstrap import rao_wu_multipliers
 
@@ -99,6 +99,12 @@ def joint_test(result: MultiverseResult, directions: Mapping[str, int], n_null: 
         if len(c):
             curves[e] = (result.totals[e][:, c["row"].to_numpy()], c["se"].to_numpy(),
                          c["df"].to_numpy(), int(directions[e]))
+    # the null statistics are kept (n_null x 3 per estimate, twice while they are stacked)
+    need, have = 48 * n_null * max(len(curves), 1), _available_memory()
+    if have is not None and need > have:
+        raise MultiverseError(f"--null {n_null} needs about {need / 2**30:.1f} GiB for the null "
+                              f"statistics and {have / 2**30:.1f} GiB are available; use fewer "
+                              "null resamples")
     sizes = [min(chunk, n_null - lo) for lo in range(0, n_null, chunk)]
     payloads = [{"psu_strata": result.psu_strata, "size": s, "seed": seed * 1_000_003 + i,
                  "curves": curves} for i, s in enumerate(sizes)]
