@@ -3,10 +3,9 @@
 Runs on a synthetic NHANES data directory of full size (written here with ``nhmg synth``
 unless ``--data-dir`` is given) and reports, in one run:
 
-* the whole curve cold (every specification of the full grid: 2,304 for the four regression
-  estimates, 6,912 - those times the three mediation weightings - for the two proportions
-  mediated by NP with their 200-resample linearised bootstrap CIs; disk cache off), and again
-  from the disk cache;
+* the whole multiverse cold (every specification of the full grid, each distinct fit once:
+  the four regression estimates and the two proportions mediated by NP with their
+  200-resample linearised bootstrap CIs; disk cache off), and again from the disk cache;
 * the joint test with ``--null`` resamples (cold, then from the cache);
 * the naive loop: for ``--loop`` specifications drawn from the grid, re-derive the cohort
   (``build_cohort``) and refit each estimate with the chapter modules
@@ -21,10 +20,11 @@ unless ``--data-dir`` is given) and reports, in one run:
 On a machine shared with other jobs, ``OPENBLAS_NUM_THREADS=1`` gives steadier timings; the
 CPU time of this process and its workers is printed next to the wall time.
 
-Last measured (2 shared cores, full-size synthetic data, seed 1): whole curve cold 61.6 s wall
-(42.6 s CPU), from the cache 0.07 s; joint test 500 null resamples 1.7 s, from the cache
-0.02 s; naive loop 0.89 s per specification (6,169 s scaled to the 6,912 specifications),
-speed-up 100x; fast and naive paths agree to 1.3e-11 (relative) on the timed specifications.
+Last measured (2 cores shared with other jobs, load average about 15, full-size synthetic
+data, seed 1, ``nhmg multiverse --no-cache --null 500``, old and new run back to back): the
+grid of 110,592 specifications (4,704 distinct rows) cold 145 s wall, 53 s CPU; the previous
+single-module version on its 6,912-specification grid, in the same conditions, 430 s wall,
+97 s CPU (82 s wall on the same machine when it was nearly idle).
 """
 
 from __future__ import annotations
@@ -75,21 +75,17 @@ def main() -> None:
     raw = readers.load_raw(data, cache=False)
     cache = tmp / "cache"
     n_specs = len(mv.specifications(mv.grid()))
-    n_curve = sum(len(mv.specifications(mv.grid())) // (1 if est.mediation else len(mv.GRID["mediation_weighting"]))
-                  for est in mv.ESTIMATES.values())
     print(f"data {data} ({len(raw):,} participants); grid {n_specs:,} specifications x "
-          f"{len(mv.ESTIMATES)} estimates ({n_curve:,} distinct curve points); "
-          f"{os.cpu_count()} cores, workers {args.workers or 'all'}")
+          f"{len(mv.ESTIMATES)} estimates; {os.cpu_count()} cores, workers {args.workers or 'all'}")
 
     res, t_cold = timed("whole curve, cold", lambda: mv.run(raw, workers=args.workers, cache_dir=cache))
     again, t_cache = timed("whole curve, from the disk cache", lambda: mv.run(raw, cache_dir=cache))
     assert again.from_cache and again.table["value"].equals(res.table["value"])
     n_bad = int(res.table["reason"].notna().sum())
-    print(f"  {len(res.table):,} table rows, {n_bad} not estimable")
-    for e in ("pm_np_lmm", "pm_np_smi"):
-        c = res.curve(e)
-        print(f"  {e}: {len(c):,} specifications, {int(c['reason'].notna().sum())} not estimable, "
-              f"{mv.MEDIATION_BOOT} linearised resamples each")
+    print(f"  {len(res.table):,} distinct (specification, estimate) rows, {n_bad} not estimable")
+    for e in mv.ESTIMATES:
+        print(f"  {e}: {len(res.rows(e)):,} distinct of {int(res.rows(e)['n_specs'].sum()):,} "
+              f"covered; main curve {len(res.curve(e)):,}; cannot move it: {', '.join(res.inert(e))}")
     dirs = paper_directions()
     jt, t_null = timed(f"joint test, {args.null} null resamples, cold",
                        lambda: mv.joint_test(res, dirs, args.null, workers=args.workers, cache_dir=cache))
@@ -102,8 +98,10 @@ def main() -> None:
     worst = 0.0
     for sid in picks:
         naive = mv.naive_estimates(raw, res.specs.loc[sid].to_dict()).set_index("estimate")
-        fast = res.table[res.table["spec"] == sid].set_index("estimate")
-        worst = max(worst, float(np.nanmax(np.abs(fast["value"] / naive.loc[fast.index, "value"] - 1))))
+        for e in mv.ESTIMATES:
+            if res.assign[e][sid] >= 0:
+                fast = res.lookup(e, sid)["value"]
+                worst = max(worst, float(np.nan_to_num(abs(fast / naive.loc[e, "value"] - 1))))
     per_spec = (time.perf_counter() - w0) / len(picks)
     t_naive = per_spec * n_specs
     print(f"{'naive loop, ' + str(len(picks)) + ' specifications timed':<46} {per_spec:8.2f} s per specification")

@@ -159,16 +159,24 @@ def _cmd_reconcile(args: argparse.Namespace) -> None:
 def _cmd_multiverse(args: argparse.Namespace) -> None:
     from nhmg_lib.analyses import multiverse
     from nhmg_lib.cohort.flow import build_cohort
+    from nhmg_lib.analyses.multiverse.workers import check_scheduler
     from nhmg_lib.data.readers import load_raw
     from nhmg_lib.report import specification_curve
 
     start = time.perf_counter()
+    # every argument is checked before the data are read or anything is written
     settings = multiverse.parse_settings(args.set)
+    multiverse.grid(settings)
+    _non_negative("--null", args.null)
+    _non_negative("--seed", args.seed)
+    _positive("--mediation-boot", args.mediation_boot)
+    _positive("--workers", args.workers)
     if Path(args.out).suffix not in (".parquet", ".csv"):
         raise NhmgError(f"--out {args.out}: use a .parquet or .csv file name")
     _check_out(Path(args.out), "--out")
     if args.records:
         _check_out(Path(args.records), "--records")
+    check_scheduler(args.scheduler)
     _preflight(args.data_dir)
     raw = load_raw(args.data_dir)
     cohort = build_cohort(raw)  # the default specification's flow, per cycle
@@ -177,22 +185,21 @@ def _cmd_multiverse(args: argparse.Namespace) -> None:
         cohort.check_cycles()
     result = multiverse.run(raw, settings, workers=args.workers,
                             scheduler=args.scheduler, cache=not args.no_cache,
-                            mediation_boot=args.mediation_boot)
-    with atomic_path(args.out) as tmp:
-        result.to_file(tmp)
-    written = [Path(args.out)]
+                            mediation_boot=args.mediation_boot, progress=True)
+    written = [result.to_file(args.out)]
     joint = None
     if args.null > 0:
         joint = multiverse.joint_test(result, specification_curve.paper_directions(), args.null,
                                       args.seed, workers=args.workers, scheduler=args.scheduler,
-                                      cache=not args.no_cache)
+                                      cache=not args.no_cache, progress=True)
     if args.records:
         recs = specification_curve.records(result, joint)
         with atomic_write(args.records) as fh:
             fh.write(json.dumps(recs, indent=1, allow_nan=False) + "\n")
         written.append(Path(args.records))
     print(specification_curve.summary_table(result, joint).to_string())
-    print(f"{len(result.specs):,} specifications x {result.table['estimate'].nunique()} estimates"
+    print(f"{len(result.specs):,} specifications; {len(result.table):,} distinct (specification, "
+          f"estimate) rows for {result.table['estimate'].nunique()} estimates"
           f"{' (from the cache)' if result.from_cache else ''}; wrote "
           + " and ".join(map(str, written)) + f" in {time.perf_counter() - start:.1f} s.")
 
@@ -454,7 +461,8 @@ def parser() -> argparse.ArgumentParser:
     m.add_argument("--out", type=Path, required=True, help="table of estimates, .parquet or .csv")
     m.add_argument("--set", action="append", default=[], metavar="DIMENSION=V1,V2",
                    help="restrict a dimension of the grid (or 'all'); repeatable")
-    m.add_argument("--null", type=int, default=500, help="null resamples of the joint test (0: none)")
+    m.add_argument("--null", type=int, default=500,
+                   help="null resamples of the joint test (0: no joint test)")
     m.add_argument("--seed", type=int, default=1)
     m.add_argument("--mediation-boot", type=int, default=200,
                    help="resamples of the proportions mediated (linearised bootstrap; default 200)")

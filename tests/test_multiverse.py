@@ -11,6 +11,9 @@ import pytest
 
 from nhmg_lib.analyses import inflammation, models
 from nhmg_lib.analyses import multiverse as mv
+from nhmg_lib.analyses.multiverse import bank as mv_bank
+from nhmg_lib.analyses.multiverse import fits as mv_fits
+from nhmg_lib.analyses.multiverse import plan as mv_plan
 from nhmg_lib.cohort import flow
 from nhmg_lib.cohort.definitions import DEFAULT, OPTIONS
 from nhmg_lib.data import readers, synthetic
@@ -19,11 +22,12 @@ from nhmg_lib.survey import batched
 from nhmg_lib.survey.bootstrap import rao_wu_multipliers
 from nhmg_lib.survey.glm import build_model_matrix
 
-#: 2 x 2 x 2 x 2 x 2 = 32 specifications; every other dimension at its default.
+#: 2 x 2 x 2 x 2 x 2 x 2 = 64 specifications; every other dimension at its default.
 SMALL = {"np_index": ["product", "score"], "magnesium": ["diet", "total"],
          "weight": ["wtdr2d", "wtmec2yr"], "covariates_required": ["model3_and_indices", "model3"],
          **{k: [next(iter(v))] for k, v in OPTIONS.items()
-            if k not in ("np_index", "magnesium", "weight", "covariates_required")}}
+            if k not in ("np_index", "magnesium", "weight", "covariates_required")},
+         "covariates": ["model3"]}
 DIRECTIONS = {"or_lnmg": -1, "or_q4": -1, "beta_lnmg": 1, "or_np": 1}
 
 
@@ -49,7 +53,9 @@ def test_full_grid_is_the_factorial_of_every_dimension():
     g = mv.grid()
     assert list(g) == [*OPTIONS, *mv.ANALYSIS_GRID]
     assert len(mv.specifications(g)) == math.prod(len(v) for v in mv.GRID.values())
-    assert math.prod(len(v) for v in OPTIONS.values()) == 1152 * 2   # the issue's 1,152 cohorts x vitamin D
+    # the issue's 1,152 cohorts, times energy adjustment (3), the LMM definition (2) and
+    # the vitamin D variable (2)
+    assert math.prod(len(v) for v in OPTIONS.values()) == 1152 * 3 * 2 * 2
     specs = mv.specifications(g)
     assert specs.drop_duplicates().shape[0] == len(specs)
     assert specs.loc[mv.default_spec_id(specs)].to_dict() == mv.DEFAULT_SPEC
@@ -61,6 +67,8 @@ def test_settings_restrict_and_widen():
     g = mv.grid(s)
     assert g["np_index"] == ("product", "score") and g["energy_exclusion"] == ("no", "yes")
     assert len(mv.specifications(mv.grid({"race": ["ridreth3"]}))) * 2 == len(mv.specifications(mv.grid()))
+    with pytest.raises(mv.UnknownOptionError, match="robustness"):
+        mv.grid({"mediation_weighting": ["raw"]})
 
 
 @pytest.mark.parametrize("settings, error", [
@@ -97,39 +105,67 @@ def test_default_equals_the_chapter_modules(raw, result):
         pytest.approx((t.estimate, t.ci_low, t.p), rel=1e-8)
     num = inflammation.fit_tables(adults, DEFAULT, indices=["np"]).numeric
     r = num[(num.table == "table5") & (num.model == 3)].iloc[0]
-    assert d.loc["or_np", "value"] == pytest.approx(r.estimate, rel=1e-7)
-    assert (d.loc["or_np", "ci_low"], d.loc["or_np", "ci_high"]) == pytest.approx((r.ci_low, r.ci_high), rel=1e-8)
+    # per SD of ln NP (weighted SD in the domain): the per-unit OR to the power SD
+    dom = (adults["in_cohort"] == 1) & np.isfinite(np.log(adults["np"].where(adults["np"] > 0)))
+    x, w = np.log(adults.loc[dom, "np"].to_numpy(float)), adults.loc[dom, "weight"].to_numpy(float)
+    sd = np.sqrt(np.average((x - np.average(x, weights=w)) ** 2, weights=w))
+    assert d.loc["or_np", "value"] == pytest.approx(r.estimate ** sd, rel=1e-7)
+    assert (d.loc["or_np", "ci_low"], d.loc["or_np", "ci_high"]) == pytest.approx((r.ci_low ** sd, r.ci_high ** sd), rel=1e-8)
     assert d.loc["or_np", "n"] == r.n
     assert (d["n"] == int(adults["in_cohort"].sum())).all()
+
+
+def _spec_id(specs: pd.DataFrame, **changes) -> int:
+    want = {**mv.DEFAULT_SPEC, **changes}
+    hit = (specs[list(specs.columns)] == pd.Series({d: want[d] for d in specs.columns})).all(axis=1)
+    return int(specs.index[hit.to_numpy()][0])
 
 
 def test_energy_exclusion_equals_table_s1(raw, result):
     adults = flow.build_cohort(raw, DEFAULT).adults
     t = models.fit_exposure_model(adults, "lmm", "ln_mg", 3, "energy").tidy(exponentiate=True).set_index("term").loc["ln_mg"]
-    row = result.table[(result.table.estimate == "or_lnmg") & (result.table.energy_exclusion == "yes")]
-    row = row[(row[list(OPTIONS)] == pd.Series(DEFAULT.as_dict())).all(axis=1)].iloc[0]
+    row = result.lookup("or_lnmg", _spec_id(result.specs, energy_exclusion="yes"))
     assert row.value == pytest.approx(t.estimate, rel=1e-7)
     assert row.n == int(models.energy_domain(adults).sum())
 
 
 @pytest.mark.parametrize("spec_id", [7, 12, 29])
 def test_specifications_equal_the_naive_path(raw, result, spec_id):
+    """Every grid specification, representative or copy, has the numbers of the slow path."""
     spec = result.specs.loc[spec_id].to_dict()
     naive = mv.naive_estimates(raw, spec).set_index("estimate")
-    fast = result.table[result.table.spec == spec_id].set_index("estimate")
     for e in mv.ESTIMATES:
-        assert fast.loc[e, "value"] == pytest.approx(naive.loc[e, "value"], rel=1e-7)
+        if result.assign[e][spec_id] < 0:   # the mediation estimates hold the weight at WTDR2D
+            assert mv.ESTIMATES[e].mediation and spec["weight"] != "wtdr2d"
+            with pytest.raises(KeyError):
+                result.lookup(e, spec_id)
+            continue
+        fast = result.lookup(e, spec_id)
+        assert fast["value"] == pytest.approx(naive.loc[e, "value"], rel=1e-7)
         if not mv.ESTIMATES[e].mediation:   # the mediation rows' se is a bootstrap SD
-            assert fast.loc[e, "se"] == pytest.approx(naive.loc[e, "se"], rel=1e-8)
-        assert fast.loc[e, "n"] == naive.loc[e, "n"]
+            assert fast["se"] == pytest.approx(naive.loc[e, "se"], rel=1e-8)
+        assert fast["n"] == naive.loc[e, "n"]
+
+
+def test_model2_and_the_new_definitions_equal_the_naive_path(raw):
+    spec = {**mv.DEFAULT_SPEC, "covariates": "model2", "magnesium_energy": "residual",
+            "lmm_definition": "height_baumgartner"}
+    one = {k: [v] for k, v in spec.items()}
+    res = mv.run(raw, one, workers=1, cache=False, estimates=["or_lnmg", "or_q4", "beta_lnmg", "or_np"])
+    naive = mv.naive_estimates(raw, spec, ["or_lnmg", "or_q4", "beta_lnmg", "or_np"]).set_index("estimate")
+    for e in naive.index:
+        fast = res.lookup(e, 0)
+        assert fast["value"] == pytest.approx(naive.loc[e, "value"], rel=1e-7)
+        assert fast["se"] == pytest.approx(naive.loc[e, "se"], rel=1e-7)
 
 
 @pytest.mark.parametrize("changes", [{}, {"magnesium": "total", "weight": "wtmec2yr"},
                                      {"np_index": "neutrophil_pct", "covariates_required": "model3",
-                                      "egfr_equation": "ckd_epi_2021", "race": "ridreth3"}])
+                                      "egfr_equation": "ckd_epi_2021", "race": "ridreth3"},
+                                     {"magnesium": "total", "magnesium_energy": "per_1000kcal"}])
 def test_cohorts_equal_build_cohort(raw, bank, changes):
     spec = {**mv.DEFAULT_SPEC, **changes}
-    coh = mv._cohort(bank, spec)
+    coh = mv_bank.cohort(bank, spec)
     ref = flow.build_cohort(raw, DEFAULT.with_(**changes)).adults
     assert len(ref) == bank.n
     np.testing.assert_array_equal(coh.members, ref["in_cohort"].to_numpy() == 1)
@@ -138,9 +174,62 @@ def test_cohorts_equal_build_cohort(raw, bank, changes):
 
 def test_column_bank_knows_which_choice_changes_which_column(bank):
     assert set(bank.affects["egfr_equation"]) == {"egfr"}   # ckd is not a Model 3 column
-    assert set(bank.affects["magnesium"]) == {"ln_mg"}
+    assert set(bank.affects["magnesium"]) == {"ln_mg"} == set(bank.affects["magnesium_energy"])
+    assert set(bank.affects["lmm_definition"]) == {"lmm"}
     assert set(bank.affects["race"]) == {"race"}
     assert bank.affects["covariates_required"] == ()
+    # a column two choices change exists in every combination of their values
+    assert (("magnesium", "total"), ("magnesium_energy", "residual")) in bank.versions["ln_mg"]
+
+
+# ----------------------------------------------------------------------------- distinct rows
+def test_one_row_per_distinct_specification(raw, result):
+    """No two rows of one estimate are copies; a row stands for ``n_specs`` grid
+    specifications, every one of which has exactly its numbers; a dimension that cannot move
+    the estimate is blank in its rows."""
+    S = len(result.specs)
+    covered = (result.specs["weight"] == "wtdr2d").sum()   # weight: held at WTDR2D for mediation
+    for e in mv.ESTIMATES:
+        rows = result.rows(e)
+        n = covered if mv.ESTIMATES[e].mediation else S
+        assert rows["n_specs"].sum() == n == (result.assign[e] >= 0).sum()
+        a = result.assign[e]
+        assert np.bincount(a[a >= 0], minlength=len(rows)).tolist() == rows["n_specs"].tolist()
+        ok = rows[rows["reason"].isna()]
+        key = ok[["coef", "se", "n"]].round(12)
+        assert not key.duplicated().any(), e
+    # the multiverse's distinct-specification counts on this grid (64 specifications):
+    # the mediation weighting never moves a regression estimate; the NP definition never moves
+    # the magnesium estimates (their model has no NP and every NP version is complete for the
+    # same people); magnesium never moves the NP estimate
+    assert result.inert("or_q4") == ["np_index", "covariates_required", "mediation_weighting"]
+    assert "magnesium" in result.inert("or_np") and "np_index" not in result.inert("or_np")
+    assert len(result.rows("or_q4")) == 2 * 2 * 2     # magnesium x weight x energy exclusion
+    # np_index x magnesium x energy exclusion x weighting (the weight held at WTDR2D)
+    assert len(result.rows("pm_np_lmm")) == 2 * 2 * 2 * 2
+    assert result.rows("or_q4")["np_index"].isna().all()
+    assert result.rows("pm_np_lmm")["mediation_weighting"].notna().all()
+
+
+def test_copies_really_are_copies(raw, result):
+    """A specification that differs from its row's only in an inert dimension gives the same
+    numbers on the slow path."""
+    rep = result.rows("or_q4").iloc[0]
+    other = _spec_id(result.specs, **{**{d: rep[d] for d in result.dimensions if rep[d] is not None},
+                                      "np_index": "score", "covariates_required": "model3"})
+    assert other != rep["spec"] and result.assign["or_q4"][other] == 0
+    naive = mv.naive_estimates(raw, result.specs.loc[other].to_dict(), ["or_q4"]).set_index("estimate")
+    assert naive.loc["or_q4", "value"] == pytest.approx(rep["value"], rel=1e-7)
+
+
+def test_weight_panel_is_outside_the_curve_and_the_joint_test(result):
+    for e in mv.ESTIMATES:
+        rows, curve, panel = result.rows(e), result.curve(e), result.panel(e, "weight")
+        assert len(curve) + len(panel) == len(rows)
+        assert (curve["weight"].isin(["wtdr2d", None])).all() and (panel["weight"] == "wtmec2yr").all()
+        assert len(panel) == (0 if mv.ESTIMATES[e].mediation else len(curve))
+    jt = mv.joint_test(result, DIRECTIONS, 10, workers=1, cache=False)
+    assert jt.frame.loc["or_q4", "n_specs"] == len(result.curve("or_q4"))
 
 
 def test_not_estimable_rows_are_kept_with_a_reason(raw):
@@ -148,11 +237,11 @@ def test_not_estimable_rows_are_kept_with_a_reason(raw):
     hot["DR1TKCAL"] = 9000.0   # nobody has plausible energy intake
     res = mv.run(hot, {**SMALL, "np_index": ["product"], "magnesium": ["diet"], "weight": ["wtdr2d"]},
                  workers=1, cache=False)
-    t = res.table
-    assert len(t) == len(res.specs) * len(mv.ESTIMATES)
-    yes = t[t.energy_exclusion == "yes"]
-    assert (yes.reason == "empty domain").all() and yes.value.isna().all()
-    assert t[t.energy_exclusion == "no"].reason.isna().all()
+    for e in mv.ESTIMATES:
+        rows = res.rows(e)
+        yes = rows[rows.energy_exclusion == "yes"]
+        assert len(yes) and (yes.reason == "empty domain").all() and yes.value.isna().all()
+        assert rows[rows.energy_exclusion == "no"].reason.isna().all()
 
 
 def test_separated_fit_is_a_reason_not_a_crash():
@@ -162,10 +251,10 @@ def test_separated_fit_is_a_reason_not_a_crash():
     X = np.column_stack([np.ones(n), x])
     y = (x > 0).astype(float)           # perfectly separated
     psu = np.repeat(np.arange(20), 10)
-    payload = {"X": X, "y": y, "mult": np.ones((2, n)), "rows": np.arange(n),
-               "family": "quasibinomial", "j": 1, "specs": [0, 1], "psu": psu,
+    payload = {"kind": "regression", "X": X, "y": y, "mult": np.ones((2, n)), "rows": np.arange(n),
+               "family": "quasibinomial", "j": 1, "psu": psu, "per_sd": [False, False],
                "psu_stratum": np.repeat(np.arange(10), 2), "psu_per_stratum": np.full(10, 2.0)}
-    out = mv._group_task(payload)
+    out = mv_fits.task(payload)
     assert [o["reason"] is not None for o in out] == [True, True]
 
 
@@ -177,6 +266,7 @@ def test_cache_and_file_round_trip(raw, tmp_path, result):
     pd.testing.assert_frame_equal(first.table, again.table)
     for e in first.totals:
         np.testing.assert_array_equal(first.totals[e], again.totals[e])
+        np.testing.assert_array_equal(first.assign[e], again.assign[e])
     other = mv.run(raw, {**small, "weight": ["wtdr2d"]}, workers=1, cache_dir=tmp_path)
     assert not other.from_cache and len(other.specs) == len(first.specs) // 2
     for suffix in (".parquet", ".csv"):
@@ -230,11 +320,10 @@ def test_null_spread_is_the_design_variance(result):
     """Under the Rao-Wu resamples the centred estimate of each specification has, in
     expectation, exactly the Taylor variance: the SD over 3,000 resamples is its SE."""
     c = result.curve("beta_lnmg")
-    T = result.totals["beta_lnmg"][:, c["spec"].to_numpy()]
+    T = result.totals["beta_lnmg"][:, c["row"].to_numpy()]
     m = rao_wu_multipliers(result.psu_strata, np.arange(T.shape[0]), 3000, 5) - 1
     sd = (m @ T).std(axis=0)
-    se = c["se"].to_numpy()
-    np.testing.assert_allclose(sd, se, rtol=0.06)
+    np.testing.assert_allclose(sd, c["se"].to_numpy(), rtol=0.06)
 
 
 def test_null_is_reproducible_and_centred(result):
@@ -247,6 +336,9 @@ def test_null_is_reproducible_and_centred(result):
     assert 0.0 <= a.null["beta_lnmg"][:, 1].mean() <= 0.15
     with pytest.raises(mv.MultiverseError):
         mv.joint_test(result, {"or_lnmg": -1}, 10, cache=False)
+    for bad in ({"n_null": -5}, {"n_null": 0}, {"seed": -1}):
+        with pytest.raises(mv.MultiverseError):
+            mv.joint_test(result, DIRECTIONS, **{"n_null": 10, **bad}, cache=False)
 
 
 def test_linearised_null_matches_refitting_y_minus_effect(raw, result):
@@ -262,7 +354,8 @@ def test_linearised_null_matches_refitting_y_minus_effect(raw, result):
     des = models.design_for(adults)
     mpsu = rao_wu_multipliers(des.psu_stratum, np.arange(des.n_psu), 200, 11)
     refit = batched.wls(mm.X, ystar, sub["weight"].to_numpy(), mpsu[:, des.psu[rows]]).coef[:, j]
-    lin = ((mpsu - 1) @ result.totals["beta_lnmg"][:, mv.default_spec_id(result.specs)])
+    col = int(result.assign["beta_lnmg"][mv.default_spec_id(result.specs)])
+    lin = (mpsu - 1) @ result.totals["beta_lnmg"][:, col]
     assert np.corrcoef(refit, lin)[0, 1] > 0.98
     assert refit.std() == pytest.approx(lin.std(), rel=0.1)
 
@@ -282,11 +375,18 @@ def test_cli_writes_the_table_and_records(tmp_path, capsys, monkeypatch):
                      "--null", "20", "--records", str(rec), "--workers", "1",
                      "--mediation-boot", "50"]) == 0
     table = pd.read_parquet(out)
-    n_specs = 8 * len(mv.GRID["mediation_weighting"])
-    assert len(table) == n_specs * len(mv.ESTIMATES) and table["is_default"].sum() == len(mv.ESTIMATES)
+    assert table["is_default"].sum() == len(mv.ESTIMATES)
+    dims = list(mv.GRID)
+    for e, rows in table.groupby("estimate"):   # no two rows of one estimate are copies
+        assert not rows[dims].astype(str).duplicated().any()
+        n = 8 * len(mv.GRID["mediation_weighting"])
+        assert rows["n_specs"].sum() == (n // 2 if mv.ESTIMATES[e].mediation else n)
+    assert table.loc[table.estimate == "or_q4", "mediation_weighting"].isna().all()
     ids = {r["id"] for r in json.loads(rec.read_text())}
     assert {"multiverse/n_specifications", "multiverse/or_q4/median", "multiverse/or_q4/mean_z"} <= ids
-    assert f"specifications x {len(mv.ESTIMATES)} estimates" in capsys.readouterr().out
+    captured = capsys.readouterr()
+    assert "distinct (specification, estimate) rows" in captured.out
+    assert "left" in captured.err          # progress with the time left
     assert table.loc[table.estimate == "pm_np_lmm", "ci_low"].notna().all()
     assert cli.main(["multiverse", "--data-dir", str(tmp_path / "d"), "--out", str(out),
                      "--set", "colour=red"]) == 2
@@ -294,7 +394,7 @@ def test_cli_writes_the_table_and_records(tmp_path, capsys, monkeypatch):
 
 
 # ----------------------------------------------------------------------------- mediation
-@pytest.mark.parametrize("weighting", ["normalised", "raw", "none"])
+@pytest.mark.parametrize("weighting", ["normalised", "none"])
 @pytest.mark.parametrize("energy", ["no", "yes"])
 def test_proportion_mediated_equals_mediate_at_q1q4(raw, result, weighting, energy):
     """Point estimate and n of every weighting (and the energy domain) equal
@@ -306,47 +406,49 @@ def test_proportion_mediated_equals_mediate_at_q1q4(raw, result, weighting, ener
     rows = mediation_report.cohort_rows(adults)
     if energy == "yes":
         rows = rows[models.energy_plausible(rows).to_numpy()]
-    t = result.table
+    sid = _spec_id(result.specs, mediation_weighting=weighting, energy_exclusion=energy)
     for e, outcome in (("pm_np_lmm", "lmm"), ("pm_np_smi", "ln_smi")):
         res = mediation.mediate(rows, "ln_mg", "ln_np", outcome, boot=1, cache=False,
                                 progress=False, weighting=weighting)
         want = mediation_report.q1q4(res, adults)
-        row = t[(t.estimate == e) & (t.mediation_weighting == weighting) & (t.energy_exclusion == energy)]
-        row = row[(row[list(OPTIONS)] == pd.Series(DEFAULT.as_dict())).all(axis=1)].iloc[0]
+        row = result.lookup(e, sid)
         assert row.value == pytest.approx(want.estimate["pm"], rel=1e-8, abs=1e-10)
         assert row.n == want.n
         assert row.ci_low < row.value < row.ci_high and 0 < row.p <= 1
         assert row.is_default == (weighting == "normalised" and energy == "no")
 
 
-def test_weighting_is_read_by_the_mediation_estimates_only(result):
-    t = result.table
-    n_w = len(mv.GRID["mediation_weighting"])
-    assert len(result.curve("or_q4")) * n_w == len(result.specs) == len(result.curve("pm_np_lmm"))
-    assert (result.curve("or_q4")["mediation_weighting"] == "normalised").all()
-    wide = t[t.estimate == "or_lnmg"].pivot(index=[*OPTIONS, "energy_exclusion"],
-                                             columns="mediation_weighting", values="value")
-    assert (wide["raw"] == wide["normalised"]).all() and (wide["none"] == wide["normalised"]).all()
-    for e, raw_equal in (("pm_np_lmm", False), ("pm_np_smi", True)):
-        pm = t[t.estimate == e].pivot(index=[*OPTIONS, "energy_exclusion"],
-                                      columns="mediation_weighting", values="value")
-        # sigma^2 on the scale of the weights moves the logistic NDE only (module mediation)
-        assert np.allclose(pm["raw"], pm["normalised"], rtol=1e-9) == raw_equal
-        assert not np.allclose(pm["none"], pm["normalised"], rtol=1e-6)
+def test_weighting_moves_the_mediation_estimates_only(result):
+    assert "mediation_weighting" in result.inert("or_lnmg")
+    assert "mediation_weighting" not in result.inert("pm_np_lmm")
+    pm = result.rows("pm_np_lmm")
+    wide = pm.pivot_table(index=["magnesium", "np_index", "energy_exclusion"],
+                          columns="mediation_weighting", values="value")
+    assert not np.allclose(wide["none"], wide["normalised"], rtol=1e-6)
+
+
+def test_mediation_holds_the_costly_dimensions_at_their_default(raw):
+    g = {k: [v] for k, v in mv.DEFAULT_SPEC.items()}
+    g["covariates"] = ["model3", "model2"]
+    res = mv.run(raw, g, workers=1, cache=False, mediation_boot=20)
+    assert len(res.rows("or_q4")) == 2 and len(res.rows("pm_np_lmm")) == 1
+    assert res.assign["pm_np_lmm"].tolist() == [0, -1]
+    assert res.rows("pm_np_lmm")["covariates"].tolist() == ["model3"]
 
 
 def test_linearised_bootstrap_is_close_to_refitting_the_same_resamples(raw, bank):
     """The CI of the default specification against a refit of both models in each of the
-    same resamples (mediation's own batched fits): limits within a fifth of the CI width."""
+    same 1,000 resamples (mediation's own batched fits): limits within 0.15 of the CI width
+    (on these data the largest gap is about 0.12, the LMM lower limit), p within 0.05."""
     from nhmg_lib.analyses import mediation
     from nhmg_lib.report import mediation_report
     from nhmg_lib.survey.bootstrap import row_counts
 
-    B = 400
+    B = 1000
     one = {k: [v] for k, v in mv.DEFAULT_SPEC.items()}
     res = mv.run(raw, one, workers=1, cache=False, mediation_boot=B, mediation_seed=4).default_rows()
     spec = dict(mv.DEFAULT_SPEC)
-    dom = mv._cohort(bank, spec).members & np.isfinite(mv._np_model(bank.get("np", spec), "product"))
+    dom = mv_bank.cohort(bank, spec).members & np.isfinite(mv_plan.np_model(bank.get("np", spec), "product"))
     counts = row_counts(bank.n, B, 4)[:, np.flatnonzero(dom)].astype(float)
     adults = flow.build_cohort(raw, DEFAULT).adults
     rows = mediation_report.cohort_rows(adults)
@@ -360,7 +462,7 @@ def test_linearised_bootstrap_is_close_to_refitting_the_same_resamples(raw, bank
         r = res.loc[e]
         width = hi["pm"] - lo["pm"]
         assert r.value == pytest.approx(est["pm"], rel=1e-8)
-        assert abs(r.ci_low - lo["pm"]) < 0.2 * width and abs(r.ci_high - hi["pm"]) < 0.2 * width
+        assert abs(r.ci_low - lo["pm"]) < 0.15 * width and abs(r.ci_high - hi["pm"]) < 0.15 * width
         assert r.p == pytest.approx(p["pm"], abs=0.05)
 
 

@@ -20,7 +20,9 @@ def fake_result() -> mv.MultiverseResult:
                  "weight": ["wtdr2d", "wtmec2yr"], "egfr_equation": ["ckd_epi_2009"],
                  "drinking": ["nhanes_lifetime_12"], "physical_activity": ["who_600_met"],
                  "random_glucose": ["ogtt_2h"], "race": ["ridreth1"],
-                 "covariates_required": ["model3_and_indices"], "mediation_weighting": ["normalised"]})
+                 "covariates_required": ["model3_and_indices"], "magnesium_energy": ["none"],
+                 "lmm_definition": ["fnih_bmi"], "covariates": ["model3"], "vitamin_d": ["d3"],
+                 "mediation_weighting": ["normalised"]})
     specs = mv.specifications(g)
     rows, totals = [], {}
     rng = np.random.default_rng(1)
@@ -36,7 +38,7 @@ def fake_result() -> mv.MultiverseResult:
         q = stats.t.ppf(0.975, 40)
         tf = np.exp if est.ratio else (lambda v: v)
         for i, sid in enumerate(specs.index):
-            reason = "empty domain" if (e == "or_np" and i == 3) else None
+            reason = "empty domain" if (e == "or_np" and i == 1) else None
             if reason:
                 rows.append((sid, e, np.nan, np.nan, np.nan, np.nan, 0, np.nan, np.nan, np.nan, 0, reason))
             else:
@@ -46,8 +48,11 @@ def fake_result() -> mv.MultiverseResult:
             totals[e] = rng.normal(size=(6, len(specs)))
     t = pd.DataFrame(rows, columns=["spec", "estimate", "value", "ci_low", "ci_high", "p", "n", "coef",
                                     "se", "z", "df", "reason"]).join(specs, on="spec")
+    t["n_specs"] = 1
+    t["panel"] = ["weight" if w == "wtmec2yr" else "main" for w in t["weight"]]
     t["is_default"] = t["spec"] == mv.default_spec_id(specs)
-    return mv.MultiverseResult(specs, t, totals, np.repeat(np.arange(3), 2), "k", 0.0)
+    assign = {e: np.arange(len(specs)) for e in mv.ESTIMATES}
+    return mv.MultiverseResult(specs, t, totals, np.repeat(np.arange(3), 2), "k", 0.0, assign=assign)
 
 
 def test_paper_directions_follow_the_published_values():
@@ -55,7 +60,7 @@ def test_paper_directions_follow_the_published_values():
     d = sc.paper_directions()
     for e, est in mv.ESTIMATES.items():
         v = by_id.get(est.results_id)
-        if est.mediation:   # the paper reports no Q1 -> Q4 proportion: the sign of its own
+        if est.sign_id:   # no paper value on this contrast or scale: the sign of the paper's own
             assert v is None and sc.paper_values()[e] is None
             v = by_id[est.sign_id]
         assert d[e] == (1 if (math.log(v) if est.ratio else v) > 0 else -1)
@@ -67,8 +72,9 @@ def test_summary_and_the_choice_that_moves_most():
     s = sc.summary(res)
     assert s.loc["or_lnmg", "moves_most"] == "magnesium"
     eff = sc.choice_effects(res, "beta_lnmg")
-    assert list(eff["choice"]) == ["magnesium", "energy_exclusion", "weight", "np_index"]
-    assert eff["spread"].tolist() == pytest.approx([0.4, 0.05, 0.01, 0.0])
+    # the weight is a panel of its own: not a choice of the main curve
+    assert list(eff["choice"]) == ["magnesium", "energy_exclusion", "np_index"]
+    assert eff["spread"].tolist() == pytest.approx([0.4, 0.05, 0.0])
     c = res.curve("beta_lnmg")
     assert s.loc["beta_lnmg", "median"] == pytest.approx(np.median(c["coef"]))
     assert s.loc["or_lnmg", "median"] == pytest.approx(np.exp(np.median(res.curve("or_lnmg")["coef"])))
@@ -96,7 +102,10 @@ def test_records_ids_and_joint_p_values():
     assert len(ids) == len(set(ids))
     by = {r["id"]: r for r in recs}
     assert by["multiverse/n_specifications"]["estimate"] == 16
-    assert by["multiverse/or_np/median"]["n"] == 15
+    assert by["multiverse/or_np/median"]["n"] == 7            # main curve, one not estimable
+    assert by["multiverse/or_q4/distinct_specifications"]["estimate"] == 16
+    assert by["multiverse/beta_lnmg/weight_panel/median"]["estimate"] == pytest.approx(
+        np.median(res.panel("beta_lnmg", "weight")["coef"]))
     assert by["multiverse/beta_lnmg/mean_z"]["p"] == pytest.approx(jt.frame.loc["beta_lnmg", "p_mean_z"])
     assert by["multiverse/or_np/not_estimable"]["estimate"] == 1
     # the proportions mediated: summary records, no joint test
@@ -113,7 +122,7 @@ def test_figure_has_curve_dashboard_and_hover():
     ax, dash = fig.mpl.axes
     # sorted estimates, the default marked, the paper's value drawn
     ys = ax.collections[1].get_offsets()[:, 1]
-    assert np.all(np.diff(ys) >= 0) and len(ys) == 16
+    assert np.all(np.diff(ys) >= 0) and len(ys) == 8   # the main curve: WTDR2D only
     paper = sc.paper_values()["or_q4"]
     assert any(np.allclose(line.get_ydata(), paper) for line in ax.get_lines())
     labels = [t.get_text() for t in dash.get_yticklabels()]
@@ -122,7 +131,10 @@ def test_figure_has_curve_dashboard_and_hover():
     assert not any(lab.startswith("race") for lab in labels)   # not varied: no dashboard row
     pj = fig.plotly.to_plotly_json()
     hover = pj["data"][0]["text"]
-    assert len(hover) == 16 and "magnesium = " in hover[0] and "spec " in hover[0]
+    assert len(hover) == 8 and "magnesium = " in hover[0] and "spec " in hover[0]
+    assert not any(lab.startswith("weight") for lab in labels)
+    panel = sc.specification_curve_figure(res, "or_q4", panel="weight", interactive=False)
+    assert len(panel.mpl.axes[0].collections[1].get_offsets()) == 8
     assert fig.to_bytes("png")[:4] == b"\x89PNG"
 
 
@@ -132,3 +144,23 @@ def test_summary_when_the_grid_leaves_out_the_default():
     assert (sc.summary_table(res)["Book default"] == "not in the grid").all()
     fig = sc.specification_curve_figure(res, "beta_lnmg", interactive=False)
     assert fig.plotly is None and len(fig.mpl.axes) == 2
+
+
+def test_panel_summary_is_the_weight_panel():
+    res = fake_result()
+    p = sc.panel_summary(res).set_index("estimate")
+    assert (p["panel"] == "weight").all() and (p["specifications"] == 8).all()
+    c = res.panel("beta_lnmg", "weight")
+    assert p.loc["beta_lnmg", "median"] == pytest.approx(np.median(c["coef"]))
+    assert p.loc["beta_lnmg", "values"] == "wtmec2yr"
+    assert sc.panel_table(res).shape[0] == len(p)
+
+
+def test_distinct_table_counts_rows_and_blank_choices():
+    res = fake_result()
+    res.table.loc[res.table["estimate"] == "or_q4", "np_index"] = None   # np cannot move it
+    t = sc.distinct_table(res)
+    row = t.loc[mv.ESTIMATES["or_q4"].label]
+    assert row["Grid specifications"] == "16" and row["Distinct"] == "8 + 8 (weight panel)"
+    assert row["Cannot move it"] == "np index"
+    assert t.loc[mv.ESTIMATES["pm_np_lmm"].label, "Held at the default"] == "weight"

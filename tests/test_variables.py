@@ -331,6 +331,35 @@ def test_real_indices(real_j: pd.DataFrame) -> None:
     assert (cally.notna() == inputs).all() and cally.notna().sum() == 5882
 
 
+# ---------------------------------------------------------------- multiverse definitions
+
+def test_magnesium_energy_adjustment_by_hand() -> None:
+    """per_1000kcal: mg / kcal * 1000; residual: ln mg minus slope x (kcal - mean kcal) of the
+    least-squares line of ln mg on kcal among the 20-59-year-olds, back on the mg scale."""
+    mg1, kcal = [200.0, 300.0, 400.0, 250.0], [1000.0, 2000.0, 3000.0, 2000.0]
+    raw = raw_frame(RIDAGEYR=[30, 40, 50, 70], DR1DRSTZ=[1] * 4, DR2DRSTZ=[1] * 4,
+                    DR1TMAGN=mg1, DR2TMAGN=mg1, DR1TKCAL=kcal, DR2TKCAL=kcal)
+    dens = v.mg(raw, Definitions(magnesium_energy="per_1000kcal"))
+    assert dens.tolist() == pytest.approx([200.0, 150.0, 400 / 3, 125.0])
+    res = v.mg(raw, Definitions(magnesium_energy="residual"))
+    x, y = np.array(kcal[:3]), np.log(mg1[:3])          # the 70-year-old is outside the fit
+    slope = np.polyfit(x, y, 1)[0]
+    want = np.exp(np.log(mg1) - slope * (np.array(kcal) - x.mean()))
+    assert res.tolist() == pytest.approx(want.tolist(), rel=1e-12)
+    assert res.iloc[1] == pytest.approx(300.0)          # at the mean energy: unchanged
+    assert v.mg(raw).tolist() == mg1
+
+
+def test_lmm_height_adjusted_cut_points_are_strict() -> None:
+    """Baumgartner 1998: ASM/height^2 < 7.26 kg/m^2 (men), < 5.45 (women)."""
+    # height 2 m -> height^2 = 4: ASM 29.04 kg is exactly 7.26 (not low), 29.0 is low
+    grams = [29040, 29000, 21800, 21780]
+    raw = raw_frame(RIAGENDR=[1, 1, 2, 2], BMXBMI=[25] * 4, BMXHT=[200.0] * 4, **_limbs(grams))
+    d = Definitions(lmm_definition="height_baumgartner")
+    assert labels(v.lmm(raw, d)) == [0, 1, 0, 1]
+    assert labels(v.lmm(raw)) == [0, 0, 0, 0]   # FNIH: ASM/BMI well above 0.789 / 0.512
+
+
 def test_vitamin_d_option_reads_d3_by_default() -> None:
     raw = raw_frame(LBXVIDMS=[60.0, NA, 80.0], LBXVD3MS=[58.6, 40.2, NA])
     assert labels(c.vitd(raw)) == [58.6, 40.2, None]

@@ -55,6 +55,17 @@ OPTIONS: dict[str, dict[str, str]] = {
         "model3_and_indices": "complete Model 3 covariates and the blood counts and albumin behind NP, PAR, RAR",
         "model3": "complete Model 3 covariates only",
     },
+    "magnesium_energy": {
+        "none": "magnesium intake as reported, mg/day (energy is a Model 3 covariate)",
+        "residual": "residual method (Willett & Stampfer 1986): ln magnesium regressed on energy "
+                    "among the 20-59-year-olds, residual added to the prediction at their mean energy",
+        "per_1000kcal": "nutrient density: magnesium per 1,000 kcal of energy intake",
+    },
+    "lmm_definition": {
+        "fnih_bmi": "FNIH: ASM/BMI < 0.789 (men), < 0.512 (women)",
+        "height_baumgartner": "ASM/height^2 < 7.26 kg/m^2 (men), < 5.45 kg/m^2 (women): "
+                              "Baumgartner et al. 1998, Am J Epidemiol 147:755-763",
+    },
 }
 
 
@@ -91,6 +102,8 @@ class Definitions:
     weight: str = "wtdr2d"
     vitamin_d: str = "d3"
     covariates_required: str = "model3_and_indices"
+    magnesium_energy: str = "none"
+    lmm_definition: str = "fnih_bmi"
     #: Candidate covariate rules (names of :data:`COVARIATE_RULES`), none by default. Not in
     #: ``OPTIONS``: they are hypotheses about the paper's flow, not analysis choices of the grid.
     covariate_rules: tuple[str, ...] = ()

@@ -192,8 +192,32 @@ def mg_total(raw: pd.DataFrame) -> pd.Series:
 
 
 def mg(raw: pd.DataFrame, defs: Definitions = DEFAULT) -> pd.Series:
-    """Magnesium intake, mg/day, per ``defs.magnesium`` (``diet`` or ``total``)."""
-    return mg_diet(raw) if defs.magnesium == "diet" else mg_total(raw)
+    """Magnesium intake per ``defs.magnesium`` (``diet`` or ``total``), adjusted for energy
+    per ``defs.magnesium_energy`` (:func:`energy_adjusted`)."""
+    intake = mg_diet(raw) if defs.magnesium == "diet" else mg_total(raw)
+    return energy_adjusted(raw, intake, defs.magnesium_energy)
+
+
+def energy_adjusted(raw: pd.DataFrame, intake: pd.Series, method: str) -> pd.Series:
+    """``none``: ``intake`` as it is (mg/day); ``per_1000kcal``: intake per 1,000 kcal of
+    energy; ``residual``: the residual method (Willett & Stampfer 1986) on the log scale:
+    ``ln intake`` regressed on energy (unweighted least squares) among participants aged
+    20-59 with both values - the study's age window, so the column does not depend on who
+    else is in the frame - and the residual added to the prediction at their mean energy,
+    back on the mg/day scale."""
+    kcal = energy(raw)
+    if method == "none":
+        return intake
+    if method == "per_1000kcal":
+        return intake / kcal.where(kcal > 0) * 1000.0
+    a = age(raw)
+    ln = np.log(intake.where(intake > 0))
+    fit = ln.notna() & kcal.notna() & (a >= 20) & (a <= 59)
+    if fit.sum() < 3:
+        return intake * np.nan
+    x, y = kcal[fit].to_numpy(float), ln[fit].to_numpy(float)
+    slope = float(np.cov(x, y)[0, 1] / np.var(x, ddof=1))
+    return np.exp(ln - slope * (kcal - x.mean()))
 
 
 def energy(raw: pd.DataFrame) -> pd.Series:
@@ -229,12 +253,21 @@ def smi(raw: pd.DataFrame) -> pd.Series:
 
 #: FNIH cut-points of ASM/BMI below which muscle mass is low, by RIAGENDR.
 LMM_CUTOFF = {1: 0.789, 2: 0.512}
+#: Height-adjusted cut-points of ASM/height^2 (kg/m^2), by RIAGENDR: two SD below the young
+#: reference mean, Baumgartner et al. 1998, Am J Epidemiol 147:755-763.
+LMM_CUTOFF_HEIGHT = {1: 7.26, 2: 5.45}
 
 
-def lmm(raw: pd.DataFrame) -> pd.Series:
-    """Low muscle mass (0/1): SMI < 0.789 for men (RIAGENDR 1), < 0.512 for women (2)."""
-    s = smi(raw)
-    cut = coded(raw, "RIAGENDR", [1, 2], []).map(LMM_CUTOFF)
+def lmm(raw: pd.DataFrame, defs: Definitions = DEFAULT) -> pd.Series:
+    """Low muscle mass (0/1) per ``defs.lmm_definition``: ``fnih_bmi``, SMI = ASM/BMI < 0.789
+    for men (RIAGENDR 1), < 0.512 for women (2); ``height_baumgartner``, ASM/height^2
+    (BMXHT, cm) < 7.26 / 5.45 kg/m^2."""
+    sex = coded(raw, "RIAGENDR", [1, 2], [])
+    if defs.lmm_definition == "fnih_bmi":
+        s, cut = smi(raw), sex.map(LMM_CUTOFF)
+    else:
+        height = col(raw, "BMXHT") / 100.0
+        s, cut = asm(raw) / (height * height).where(height > 0), sex.map(LMM_CUTOFF_HEIGHT)
     return (s < cut).astype("Int64").where(s.notna() & cut.notna())
 
 # ---------------------------------------------------------------- assembly
@@ -293,7 +326,7 @@ def _derive(raw: pd.DataFrame, defs: Definitions) -> pd.DataFrame:
         "diabetes": clinical.diabetes(raw, defs), "hypertension": clinical.hypertension(raw),
         "egfr": clinical.egfr(raw, defs), "vitd": clinical.vitd(raw, defs), "ckd": clinical.ckd(raw, defs),
         "mg": magnesium, "ln_mg": log_positive(magnesium),
-        "smi": muscle, "ln_smi": log_positive(muscle), "lmm": lmm(raw),
+        "smi": muscle, "ln_smi": log_positive(muscle), "lmm": lmm(raw, defs),
         "cally": clinical.cally(raw), "np": clinical.np_index(raw, defs),
         "par": clinical.par(raw), "rar": clinical.rar(raw),
         "asm": asm(raw), "bmi": bmi(raw), "sbp": clinical.sbp(raw), "dbp": clinical.dbp(raw),
@@ -310,9 +343,9 @@ def _derive(raw: pd.DataFrame, defs: Definitions) -> pd.DataFrame:
 
 
 __all__ = [
-    "SPEC_COLUMNS", "EXTRA_COLUMNS", "PA_ITEMS", "LMM_CUTOFF", "RIDRETH1_LABELS",
+    "SPEC_COLUMNS", "EXTRA_COLUMNS", "PA_ITEMS", "LMM_CUTOFF", "LMM_CUTOFF_HEIGHT", "RIDRETH1_LABELS",
     "RIDRETH3_LABELS", "RawFrameError", "UnexpectedCodeWarning", "derive", "active", "age",
-    "asm", "bmi", "cycle", "drinking", "education", "energy", "gender", "lmm", "met_min", "mg",
+    "asm", "bmi", "cycle", "drinking", "education", "energy", "energy_adjusted", "gender", "lmm", "met_min", "mg",
     "mg_diet", "mg_total", "pir_cat", "protein", "race", "reliable_recall", "smi", "smoking",
     "two_day_mean", "weight",
 ]

@@ -6,9 +6,17 @@ summary and ``results.json`` records.
   (plotly for the web book - hover shows the whole specification -, matplotlib for the PDF).
 * :func:`summary`: share significant in the paper's direction, the median, and which single
   choice moves the estimate most (:func:`choice_effects`).
+* :func:`panel_summary`: the same for the specifications of each panel
+  (:data:`~nhmg_lib.analyses.multiverse.PANELS`: choices not as defensible as the default,
+  shown beside the curve and left out of its summary and joint test).
 * :func:`records`: ids ``multiverse/<estimate>/{median,share_significant,mean_z}`` (``p`` =
-  the joint test's null p-value, ``n`` = estimable specifications),
-  ``multiverse/<estimate>/not_estimable`` and ``multiverse/n_specifications``.
+  the joint test's null p-value, ``n`` = estimable distinct specifications of the main curve),
+  ``multiverse/<estimate>/not_estimable``, ``multiverse/<estimate>/distinct_specifications``
+  (``n`` = grid specifications they stand for), ``multiverse/<estimate>/<panel>_panel/median``
+  and ``multiverse/n_specifications`` (the grid).
+
+Every curve lists distinct specifications only (``MultiverseResult.curve``): a choice that
+cannot move an estimate is blank in its rows and has no row in its dashboard.
 
 The paper's direction of each estimate (:func:`paper_directions`) is the sign of its published
 value (:mod:`nhmg_lib.report.published`). The proportions mediated by NP are on the contrast
@@ -31,7 +39,7 @@ from nhmg_lib.report.robustness_report import option_words
 from nhmg_lib.report.results import record
 
 __all__ = ["paper_values", "paper_directions", "choice_effects", "summary", "summary_table",
-           "specification_curve_figure", "records"]
+           "panel_summary", "panel_table", "distinct_table", "specification_curve_figure", "records"]
 
 SIG_COLOR = "#1f4e79"
 NONSIG_COLOR = "#9aa5b1"
@@ -102,6 +110,7 @@ def summary(result: mv.MultiverseResult, joint: mv.JointTest | None = None) -> p
         eff = choice_effects(result, e)
         default = c[c["is_default"]]
         row = {"estimate": e, "label": est.label, "specifications": len(c),
+               "grid_specifications": int(c["n_specs"].sum()),
                "not_estimable": int(c["reason"].notna().sum()),
                "share_significant": float(sig), "median": float(tf(med)),
                "min": float(ok["value"].min()), "max": float(ok["value"].max()),
@@ -150,14 +159,75 @@ def summary_table(result: mv.MultiverseResult, joint: mv.JointTest | None = None
     return out
 
 
+def distinct_table(result: mv.MultiverseResult) -> pd.DataFrame:
+    """Per estimate: the grid specifications it covers, how many of them are distinct (main
+    curve + panel), the choices that cannot move it (blank in its rows) and those held at
+    their default (:data:`~nhmg_lib.analyses.multiverse.MEDIATION_FIXED`)."""
+    rows = []
+    for e, est in mv.ESTIMATES.items():
+        if e not in set(result.table["estimate"]):
+            continue
+        r = result.rows(e)
+        varied = [d for d in result.dimensions if result.specs[d].nunique() > 1]
+        fixed = [d for d in mv.MEDIATION_FIXED if est.mediation and d in varied]
+        rows.append({"Estimate": est.label, "Grid specifications": f"{int(r['n_specs'].sum()):,}",
+                     "Distinct": f"{len(result.curve(e)):,}"
+                                 + "".join(f" + {len(result.panel(e, d)):,} ({d} panel)"
+                                           for d in mv.PANELS if len(result.panel(e, d))),
+                     "Cannot move it": ", ".join(d.replace("_", " ") for d in result.inert(e)) or "none",
+                     "Held at the default": ", ".join(d.replace("_", " ") for d in fixed) or "none"})
+    return pd.DataFrame(rows).set_index("Estimate")
+
+
+def panel_summary(result: mv.MultiverseResult) -> pd.DataFrame:
+    """One row per (estimate, panel): distinct specifications, median and range (reported
+    scale), share significant in the paper's direction. Not part of any joint test."""
+    directions = paper_directions()
+    rows = []
+    for e, est in mv.ESTIMATES.items():
+        if e not in set(result.table["estimate"]):
+            continue
+        for d in mv.PANELS:
+            c = result.panel(e, d)
+            ok = c[c["reason"].isna()]
+            if not len(ok):
+                continue
+            tf = np.exp if est.ratio else (lambda v: v)
+            sig = ((ok["p"] < mv.ALPHA) & (np.sign(ok["coef"]) == directions.get(e, 1))).mean()
+            rows.append({"estimate": e, "label": est.label, "panel": d, "specifications": len(c),
+                         "median": float(tf(np.median(ok["coef"]))), "min": float(ok["value"].min()),
+                         "max": float(ok["value"].max()), "share_significant": float(sig),
+                         "values": ", ".join(sorted(set(ok[d].dropna())))})
+    return pd.DataFrame(rows, columns=["estimate", "label", "panel", "specifications", "median",
+                                       "min", "max", "share_significant", "values"])
+
+
+def panel_table(result: mv.MultiverseResult) -> pd.DataFrame:
+    """:func:`panel_summary` as text cells for a publication table."""
+    s = panel_summary(result)
+    out = pd.DataFrame(index=s["label"].rename("Estimate"))
+    out["Choice (values)"] = [f"{d.replace('_', ' ')} ({v})" for d, v in zip(s["panel"], s["values"])]
+    out["Specifications"] = [f"{a:,}" for a in s["specifications"]]
+    out["Median (range)"] = [f"{num(m)} ({num(lo)} to {num(hi)})"
+                             for m, lo, hi in zip(s["median"], s["min"], s["max"])]
+    out["Significant, paper's direction"] = [f"{100 * v:.0f}%" for v in s["share_significant"]]
+    return out
+
+
 def records(result: mv.MultiverseResult, joint: mv.JointTest | None = None) -> list[dict]:
     """results.json records of the multiverse summary (see the module docstring)."""
     s = summary(result, joint)
     out = [record("multiverse/n_specifications", len(result.specs))]
+    panels = panel_summary(result)
+    for _, p in panels.iterrows():
+        out.append(record(f"multiverse/{p['estimate']}/{p['panel']}_panel/median", p["median"],
+                          int(p["specifications"]), ci_low=p["min"], ci_high=p["max"]))
     for e, r in s.iterrows():
         n_ok = int(r["specifications"] - r["not_estimable"])
         jp = (lambda k: r.get(k) if joint is not None else None)
         out += [
+            record(f"multiverse/{e}/distinct_specifications", len(result.rows(e)),
+                   int(result.rows(e)["n_specs"].sum())),
             record(f"multiverse/{e}/median", r["median"], n_ok, ci_low=r["min"], ci_high=r["max"],
                    p=jp("p_median")),
             record(f"multiverse/{e}/share_significant", r["share_significant"], n_ok, p=jp("p_share")),
@@ -169,8 +239,8 @@ def records(result: mv.MultiverseResult, joint: mv.JointTest | None = None) -> l
 
 
 # ----------------------------------------------------------------------------- figure
-def _curve_frame(result: mv.MultiverseResult, estimate: str) -> pd.DataFrame:
-    c = result.curve(estimate)
+def _curve_frame(result: mv.MultiverseResult, estimate: str, panel: str = "main") -> pd.DataFrame:
+    c = result.curve(estimate) if panel == "main" else result.panel(estimate, panel)
     c = c[c["reason"].isna()].sort_values(["coef", "spec"], kind="stable").reset_index(drop=True)
     c["rank"] = np.arange(1, len(c) + 1)
     d = paper_directions().get(estimate, 1)
@@ -180,19 +250,20 @@ def _curve_frame(result: mv.MultiverseResult, estimate: str) -> pd.DataFrame:
 
 def _varied(result: mv.MultiverseResult, c: pd.DataFrame) -> list[str]:
     """Dimensions with more than one value among the specifications of the curve ``c``."""
-    return [d for d in result.dimensions if c[d].nunique() > 1]
+    return [d for d in result.dimensions if c[d].nunique() > 1]  # blank (inert): no row
 
 
 def specification_curve_figure(result: mv.MultiverseResult, estimate: str = "or_q4",
-                               *, interactive: bool = True) -> BookFigure:
-    """The specification curve of ``estimate`` with its dashboard (see the module docstring)."""
+                               *, interactive: bool = True, panel: str = "main") -> BookFigure:
+    """The specification curve of ``estimate`` with its dashboard (see the module docstring);
+    ``panel``: a :data:`~nhmg_lib.analyses.multiverse.PANELS` choice draws that panel instead."""
     import matplotlib
 
     matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
 
     est = mv.ESTIMATES[estimate]
-    c = _curve_frame(result, estimate)
+    c = _curve_frame(result, estimate, panel)
     if c.empty:
         raise mv.MultiverseError(f"no estimable specification for {estimate}")
     dims = _varied(result, c)
@@ -222,7 +293,7 @@ def specification_curve_figure(result: mv.MultiverseResult, estimate: str = "or_
         log_ticks(ax.yaxis, (float(c["ci_low"].min()) * 0.9, max(float(c["ci_high"].max()), 1.0) * 1.1))
     ax.set_ylabel(est.label)
     ax.legend(loc="best", fontsize=8, frameon=False)
-    ax.set_title(f"{len(c):,} specifications, sorted; dark = p < 0.05 in the paper's direction"
+    ax.set_title(f"{len(c):,} distinct specifications, sorted; dark = p < 0.05 in the paper's direction"
                  + paper_note, fontsize=9)
     ypos = {lv: i for i, lv in enumerate(reversed(levels))}
     for d in dims:

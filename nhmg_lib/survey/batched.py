@@ -29,6 +29,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
+from scipy import linalg
+
+from nhmg_lib.survey.glm import _logit_inv, _logit_mu_eta
 
 Progress = Callable[[int], None]
 #: Fitted probabilities closer than this to 0 or 1 mean separation (R glm's warning limit).
@@ -510,3 +513,192 @@ def _path_chunk(Xs: np.ndarray, Z: np.ndarray, iu: tuple[np.ndarray, np.ndarray]
             break
     ok = done & ~failed
     return bs, ok, iters, dev, Hinv
+
+
+# ============================================================ domain fits (svyglm's glm.fit)
+def glm_domains(X: np.ndarray, y: np.ndarray, W: np.ndarray, family: str, maxiter: int = 25,
+                tol: float = 1e-8) -> DomainFit:
+    """R ``glm.fit`` as :func:`nhmg_lib.survey.glm.svyglm` runs it, for every row of ``W``
+    (prior weights; 0 = outside the domain) at once: weights rescaled to mean 1 over the
+    domain, R's start, IRLS until the relative deviance change is below ``tol``.
+
+    Unlike :func:`wls`/:func:`logistic` (one fit started from another), each row is a fit of
+    its own as ``svyglm`` would run it on that domain, so the coefficients, working weights
+    and score weights - what svyglm's sandwich variance is built from - agree with it to
+    rounding. ``family``: ``gaussian`` or ``quasibinomial``/``binomial`` (logit link).
+    """
+    basis = _Basis(X)
+    Xs = basis.Xs
+    B, n = W.shape
+    p = Xs.shape[1]
+    inside = W > 0
+    Wn = W / (W.sum(axis=1) / np.maximum(inside.sum(axis=1), 1))[:, None]
+    Z, iu = _row_products(Xs)
+
+    def solve(ww: np.ndarray, z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        G = _unpack(ww @ Z, p, iu)
+        rhs = (ww * z) @ Xs if z.ndim == 2 else ww @ (Xs * z[:, None])
+        ok = np.all(np.isfinite(G), axis=(1, 2)) & np.all(np.isfinite(rhs), axis=1)
+        beta = np.full((B, p), np.nan)
+        try:
+            beta[ok] = np.linalg.solve(G[ok], rhs[ok][..., None])[..., 0]
+        except np.linalg.LinAlgError:   # one singular member: find it
+            for b in np.flatnonzero(ok):
+                try:
+                    beta[b] = np.linalg.solve(G[b], rhs[b])
+                except np.linalg.LinAlgError:
+                    pass
+        return beta, np.isfinite(beta).all(axis=1)
+
+    if family == "gaussian":
+        beta, ok = solve(Wn, y)
+        mu = np.nan_to_num(beta) @ Xs.T
+        return DomainFit(basis, np.nan_to_num(beta), Wn, Wn * (y - mu), ok, Z)
+    mu = (Wn * y + 0.5) / (Wn + 1)
+    eta = np.log(mu / (1 - mu))
+    dev_old = _binomial_deviance(y, mu, Wn)
+    beta = np.zeros((B, p))
+    ww_last = np.zeros((B, n))
+    done = np.zeros(B, dtype=bool)
+    failed = np.zeros(B, dtype=bool)
+    for _ in range(maxiter):
+        act = ~done & ~failed
+        if not act.any():
+            break
+        mu_eta = _logit_mu_eta(eta)
+        z = eta + (y - mu) / mu_eta
+        ww = Wn * mu_eta ** 2 / (mu * (1 - mu))
+        new, ok = solve(ww, z)
+        failed |= act & ~ok
+        upd = act & ok
+        ww_last[upd] = ww[upd]
+        beta[upd] = new[upd]
+        eta[upd] = new[upd] @ Xs.T
+        mu[upd] = _logit_inv(eta[upd])
+        dev = dev_old.copy()
+        dev[upd] = _binomial_deviance(y, mu[upd], Wn[upd])
+        failed |= upd & ~np.isfinite(dev)
+        done |= upd & (np.abs(dev - dev_old) / (np.abs(dev) + 0.1) < tol)
+        dev_old = np.where(upd, dev, dev_old)
+    # separation, as svyglm's warning: fitted probabilities numerically 0 or 1 in the domain
+    edge = ((mu < _EDGE) | (mu > 1 - _EDGE)) & inside
+    conv = done & ~failed & ~edge.any(axis=1)
+    score_w = (y - mu) / _logit_mu_eta(eta) * ww_last
+    return DomainFit(basis, beta, ww_last, score_w, conv, Z)
+
+
+@dataclass
+class DomainFit:
+    """:func:`glm_domains`: coefficients on the standardised columns ``basis.Xs`` (one row
+    per domain), the working weights of the last step (the ``A`` of the sandwich), the score
+    weights ``(y - mu) / mu.eta * w`` and the convergence flags."""
+
+    basis: _Basis
+    beta_s: np.ndarray
+    working: np.ndarray
+    score_w: np.ndarray
+    converged: np.ndarray
+    Z: np.ndarray | None = None   #: row products of ``basis.Xs`` (kept: forming them is costly)
+
+    def influence(self, j: int) -> np.ndarray:
+        """``(B, n)`` influence of coefficient ``j`` (original scale) of every row, per fit:
+        the row ``j`` of ``A^-1`` times each unit's score; zero for fits that fail here
+        (``converged`` is updated)."""
+        Xs = self.basis.Xs
+        B, p = self.beta_s.shape
+        iu = np.triu_indices(p)
+        Z = _row_products(Xs)[0] if self.Z is None else self.Z
+        A = _unpack(self.working @ Z, p, iu)
+        ainv_j = np.zeros((B, p))
+        for b in np.flatnonzero(self.converged):
+            try:
+                ainv_j[b] = linalg.cho_solve(linalg.cho_factor(A[b]), np.eye(p)[:, j])
+            except (np.linalg.LinAlgError, linalg.LinAlgError):
+                self.converged[b] = False
+        infl = (ainv_j @ Xs.T) * self.score_w
+        return np.where(self.converged[:, None], infl, 0.0) / self.basis.scale[j]
+
+    def coef(self, j: int) -> np.ndarray:
+        return self.beta_s[:, j] / self.basis.scale[j]
+
+
+def _binomial_deviance(y: np.ndarray, mu: np.ndarray, w: np.ndarray) -> np.ndarray:
+    with np.errstate(divide="ignore", invalid="ignore"):
+        a = np.where(y > 0, y * np.log(y / mu), 0.0)
+        b = np.where(y < 1, (1 - y) * np.log((1 - y) / (1 - mu)), 0.0)
+    return 2 * np.sum(w * (a + b), axis=1)
+
+
+def psu_variance(infl: np.ndarray, psu: np.ndarray, psu_stratum: np.ndarray,
+                 psu_per_stratum: np.ndarray, inside: np.ndarray
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Design-based variance of ``sum(infl[b])`` for every row ``b`` (Taylor linearisation,
+    as :meth:`nhmg_lib.survey.design.Design.total_variance` with its default lonely-PSU
+    rule): ``infl`` (B, n) influence values of the rows, ``psu`` their PSU codes
+    (0..C-1), ``psu_stratum`` the stratum of each PSU, ``inside`` (B, n) the rows of each
+    domain. Only the strata a domain reaches count. Returns the PSU totals (B, C), the
+    variances, whether a reached stratum has a single PSU, and the design df (PSUs minus
+    strata reached)."""
+    n = psu.size
+    C, H = psu_stratum.size, psu_per_stratum.size
+    inc = np.zeros((n, C))
+    inc[np.arange(n), psu] = 1.0
+    T = infl @ inc
+    reach_psu = inside.astype(float) @ inc > 0
+    S = np.zeros((C, H))
+    S[np.arange(C), psu_stratum] = 1.0
+    reach_str = reach_psu.astype(float) @ S > 0
+    n_h = np.asarray(psu_per_stratum, dtype=float)
+    dev = T - ((T @ S) / n_h)[:, psu_stratum]
+    scale = np.where(n_h > 1, n_h / np.maximum(n_h - 1, 1), 0.0)
+    var = ((dev ** 2) * (scale * reach_str)[:, psu_stratum]).sum(axis=1)
+    lonely = (reach_str & (n_h == 1)).any(axis=1)
+    degf = reach_psu.sum(axis=1) - reach_str.sum(axis=1)
+    return T, var, lonely, degf
+
+
+# ============================================================ single exact fits
+def wls_one(X: np.ndarray, y: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Weighted least squares on centred and scaled columns (as :func:`wls`, for one weight
+    vector): coefficients and ``(X'WX)^-1`` on the original scale. Raises
+    ``LinAlgError`` when singular."""
+    basis = _Basis(X)
+    Xs = basis.Xs
+    cf = linalg.cho_factor((Xs * w[:, None]).T @ Xs)
+    bs = linalg.cho_solve(cf, Xs.T @ (w * y))
+    return basis.to_original(bs), _ginv_original(basis, linalg.cho_solve(cf, np.eye(Xs.shape[1])))
+
+
+def logistic_one(X: np.ndarray, y: np.ndarray, w: np.ndarray, tol: float = 1e-11,
+                 max_iter: int = 50) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Logistic regression with prior weights ``w`` by Newton-Raphson on centred and scaled
+    columns (the root :func:`logistic` finds): coefficients, the inverse information on the
+    original scale and the fitted probabilities. Raises FloatingPointError on
+    non-convergence or separation."""
+    basis = _Basis(X)
+    Xs = basis.Xs
+    ybar = np.clip(np.average(y, weights=w), 1e-6, 1 - 1e-6)
+    bs = np.zeros(Xs.shape[1])
+    bs[max(basis.icol, 0)] = np.log(ybar / (1 - ybar)) / basis.icept
+    for _ in range(max_iter):
+        mu = 1.0 / (1.0 + np.exp(-(Xs @ bs)))
+        cf = linalg.cho_factor((Xs * (w * mu * (1 - mu))[:, None]).T @ Xs)
+        step = linalg.cho_solve(cf, Xs.T @ (w * (y - mu)))
+        bs = bs + step
+        if not np.all(np.isfinite(bs)):
+            break
+        if np.all(np.abs(step) / (1 + np.abs(bs)) < tol):
+            mu = 1.0 / (1.0 + np.exp(-(Xs @ bs)))
+            if np.any((np.minimum(mu, 1 - mu) < _EDGE) & (w > 0)):
+                raise FloatingPointError("separation")
+            Hinv = linalg.cho_solve(linalg.cho_factor((Xs * (w * mu * (1 - mu))[:, None]).T @ Xs),
+                                    np.eye(Xs.shape[1]))
+            return basis.to_original(bs), _ginv_original(basis, Hinv), mu
+    raise FloatingPointError("the logistic fit did not converge")
+
+
+def _ginv_original(basis: _Basis, Ginv_s: np.ndarray) -> np.ndarray:
+    """``(X'WX)^-1`` from that of the standardised columns (``beta = T beta_s``)."""
+    p = Ginv_s.shape[0]
+    T = np.column_stack([basis.to_original(e) for e in np.eye(p)])
+    return T @ Ginv_s @ T.T
