@@ -107,14 +107,25 @@ def test_a_read_only_folder_is_a_clear_error(read_only):
 
 
 def _fake_results(monkeypatch):
-    """``nhmg results`` without the analyses: two records, and no data check."""
+    """``nhmg results`` without the analyses: two records, no data check and no cohort."""
     import nhmg_lib.cli as cli
+    import nhmg_lib.cohort.flow as flow
     import nhmg_lib.report.results as results
 
     class Verified:
         mode = "synthetic"
 
+    class Cohort:
+        final_n = 10
+
+        def flow_text(self) -> str:
+            return ""
+
+        def check_cycles(self) -> None:
+            pass
+
     monkeypatch.setattr(cli, "_preflight", lambda data_dir: Verified())
+    monkeypatch.setattr(flow, "cohort_from_dir", lambda *a, **k: Cohort())
     monkeypatch.setattr(results, "collect_with_reasons", lambda *a, **k: (
         [{"id": "x/1", "estimate": 1.0, "ci_low": None, "ci_high": None, "p": None, "n": 1}], []))
 
@@ -140,7 +151,7 @@ def test_results_with_a_name_too_long_exits_2(tmp_path, monkeypatch, capsys):
     out = tmp_path / ("r" * 300 + ".json")
     assert main(["results", "--data-dir", str(tmp_path), "--out", str(out), "--boot", "20"]) == 2
     err = capsys.readouterr().err
-    assert "too long" in err and "Traceback" not in err
+    assert "bytes long; the file system" in err and "Traceback" not in err
 
 
 def test_cohort_csv_and_flow_are_kept_together_on_a_full_disk(tmp_path, monkeypatch):

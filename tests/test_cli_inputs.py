@@ -85,6 +85,7 @@ def _with_infinite_psu(tmp: Path, synth: Path) -> Path:
     df, _ = pyreadstat.read_xport(str(out / "DEMO_G.xpt"))
     df.loc[:9, "SDMVPSU"] = np.inf
     pyreadstat.write_xport(df, str(out / "DEMO_G.xpt"), file_format_version=5, table_name="DEMO_G")
+    record_generated(out, [out / "DEMO_G.xpt"])  # an edit the generator owns: it reaches the design check
     return out
 
 
