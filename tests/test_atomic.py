@@ -106,6 +106,17 @@ def test_a_read_only_folder_is_a_clear_error(read_only):
     assert _leftovers(read_only) == []
 
 
+class _StubCohort:
+    """The cohort a command prints and checks before its analyses, as far as it uses it."""
+    final_n = 10
+
+    def flow_text(self) -> str:
+        return ""
+
+    def check_cycles(self) -> None:
+        pass
+
+
 def _fake_results(monkeypatch):
     """``nhmg results`` without the analyses: two records, no data check and no cohort."""
     import nhmg_lib.cli as cli
@@ -115,17 +126,8 @@ def _fake_results(monkeypatch):
     class Verified:
         mode = "synthetic"
 
-    class Cohort:
-        final_n = 10
-
-        def flow_text(self) -> str:
-            return ""
-
-        def check_cycles(self) -> None:
-            pass
-
     monkeypatch.setattr(cli, "_preflight", lambda data_dir: Verified())
-    monkeypatch.setattr(flow, "cohort_from_dir", lambda *a, **k: Cohort())
+    monkeypatch.setattr(flow, "cohort_from_dir", lambda *a, **k: _StubCohort())
     monkeypatch.setattr(results, "collect_with_reasons", lambda *a, **k: (
         [{"id": "x/1", "estimate": 1.0, "ci_low": None, "ci_high": None, "p": None, "n": 1}], []))
 
@@ -176,18 +178,26 @@ def test_cohort_csv_and_flow_are_kept_together_on_a_full_disk(tmp_path, monkeypa
 
 
 def test_multiverse_on_a_full_disk_keeps_the_previous_table(tmp_path, monkeypatch, capsys):
+    import pandas as pd
+
     import nhmg_lib.cli as cli
+    import nhmg_lib.cohort.flow as flow
     import nhmg_lib.data.readers as readers
     from nhmg_lib.analyses import multiverse
+    from nhmg_lib.analyses.multiverse.result import write_table
 
     class Result:  # what multiverse.run returns, as far as the command uses it
         def to_file(self, path):
-            Path(path).write_bytes(b"PAR1 half a table")
-            raise OSError(errno.ENOSPC, "No space left on device")
+            return write_table(pd.DataFrame({"estimate": ["or_q4"], "value": [1.0]}), Path(path))
+
+    def full(path):
+        raise OSError(errno.ENOSPC, "No space left on device")
 
     monkeypatch.setattr(cli, "_preflight", lambda data_dir: None)
     monkeypatch.setattr(readers, "load_raw", lambda data_dir: None)
+    monkeypatch.setattr(flow, "build_cohort", lambda raw: _StubCohort())
     monkeypatch.setattr(multiverse, "run", lambda *a, **k: Result())
+    monkeypatch.setattr(atomic, "_fsync", full)
     out = tmp_path / "m.parquet"
     out.write_bytes(b"previous table")
     assert main(["multiverse", "--data-dir", str(tmp_path), "--out", str(out), "--null", "0"]) == 2
