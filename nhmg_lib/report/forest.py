@@ -14,8 +14,8 @@ quartile.
 
 Static forest plots are at most ``FOREST_MAX_HEIGHT_IN`` tall so that figure and caption fit
 a PDF page; with many rows the row spacing and font shrink. The interactive one keeps 12 px
-text and ``FOREST_ROW_PX`` per row and is never drawn narrower than ``FOREST_MIN_WIDTH_PX``
-(a phone scrolls it sideways). Forest plots draw odds ratios on a log axis (reference line 1)
+text and ``FOREST_ROW_PX`` per row; in a column narrower than ``FOREST_MIN_WIDTH_PX`` (a
+phone) it drops the n, cases and P columns (:func:`forest_narrow`). Forest plots draw odds ratios on a log axis (reference line 1)
 and betas on a linear axis (reference line 0). Rows that are not estimable keep their place
 with the text "not estimable" and, in the interactive figure, the reason on hover.
 """
@@ -356,9 +356,9 @@ def forest_plotly(analysis: "SubgroupAnalysis", terms: Sequence[str] = ("q2", "q
             fig.add_shape(type="rect", xref="paper", yref="y", x0=0, x1=1, y0=yi - 0.5, y1=yi + 0.5,
                           fillcolor="#eeeeee", line={"width": 0}, layer="below")
             fig.add_annotation(x=0, xref="paper", y=yi, text=f"<b>{r.text}</b>", showarrow=False,
-                               xanchor="left", font=font)
+                               xanchor="left", font=font, name="group")
             fig.add_annotation(x=cols[-2].x, xref="paper", y=yi, text=r.cell, showarrow=False,
-                               xanchor="left", font=font)
+                               xanchor="left", font=font, name="interaction")
             continue
         for c in cols:
             t = _text(r, c.key)
@@ -367,11 +367,13 @@ def forest_plotly(analysis: "SubgroupAnalysis", terms: Sequence[str] = ("q2", "q
             if c.key == "text":
                 t = "\u00a0\u00a0" + t
             fig.add_annotation(x=c.x, xref="paper", y=yi, text=t, showarrow=False, xanchor=c.align,
-                               font={**font, "color": "#777" if c.key == "cell" and not r.estimable else "#222"})
+                               font={**font, "color": "#777" if c.key == "cell" and not r.estimable else "#222"},
+                               name=c.key, visible=True)
     top = 100 + (28 if title else 0)   # toolbar (on hover), column headers, top axis labels
     for c in cols:
         fig.add_annotation(x=c.x, xref="paper", y=1, yref="paper", yshift=36, text=f"<b>{c.header}</b>",
-                           showarrow=False, xanchor=c.align, yanchor="bottom", font=font)
+                           showarrow=False, xanchor=c.align, yanchor="bottom", font=font,
+                           name=c.key, visible=True)
     fig.add_shape(type="line", xref="paper", yref="paper", x0=0, x1=1, ysizemode="pixel", yanchor=1,
                   y0=33, y1=33, line={"color": "#222", "width": 1})   # rule under the headers
     xr = list(np.log10(lay.xlim)) if lay.log else list(lay.xlim)
@@ -391,8 +393,43 @@ def forest_plotly(analysis: "SubgroupAnalysis", terms: Sequence[str] = ("q2", "q
     if len(pap):
         fig.add_annotation(x=0, xref="paper", y=0, yref="paper", yshift=-66, text=_paper_note(analysis),
                            showarrow=False, xanchor="left", yanchor="top",
-                           font={"size": FOREST_FONT_PX - 1, "color": PAPER_COLOR})
+                           font={"size": FOREST_FONT_PX - 1, "color": PAPER_COLOR}, name="note")
     return fig
+
+
+#: A phone's forest plot (below ``FOREST_MIN_WIDTH_PX`` of column): the n, cases and P columns
+#: give way (they are in the hover text), the estimate column is right-aligned at the edge
+#: and the plot takes the width between; sized for a column of ``FOREST_NARROW_PX``.
+FOREST_NARROW_PX = 340
+_CHAR_PX = 0.58 * FOREST_FONT_PX   # mean width of a character of the 12 px font
+
+
+def forest_narrow(fig: Any) -> dict[str, Any]:
+    """The ``BookFigure.narrow`` layout update of a :func:`forest_plotly` figure."""
+    anns = list(fig.layout.annotations)
+
+    def width(name: str, extra: int = 0) -> float:
+        texts = [a.text.replace("<b>", "").replace("</b>", "") for a in anns if a.name == name]
+        return (max((len(t) for t in texts), default=0) + extra) * _CHAR_PX / FOREST_NARROW_PX
+
+    text_w = width("text")
+    term_x = round(text_w + 0.02, 3)
+    cell_w = width("cell")
+    plot = [round(term_x + width("term") + 0.03, 3), round(1 - cell_w - 0.03, 3)]
+    update: dict[str, Any] = {"xaxis.domain": plot, "xaxis2.domain": plot}
+    for i, a in enumerate(anns):
+        key = f"annotations[{i}]"
+        if a.name in ("n", "cases", "p"):
+            update[f"{key}.visible"] = False
+        elif a.name == "term":
+            update[f"{key}.x"] = term_x
+        elif a.name in ("cell", "interaction"):
+            update[f"{key}.x"], update[f"{key}.xanchor"] = 1.0, "right"
+            if a.name == "interaction":
+                update[f"{key}.text"] = a.text.replace("P for interaction", "P-int.")
+        elif a.name == "note":  # the paper's marks explained on two lines
+            update[f"{key}.text"] = a.text.replace(" (95% CI) where", " (95% CI)<br>where")
+    return update
 
 
 def forest_figure(analysis: "SubgroupAnalysis", *, terms: Sequence[str] = ("q2", "q3", "q4"),
@@ -403,6 +440,7 @@ def forest_figure(analysis: "SubgroupAnalysis", *, terms: Sequence[str] = ("q2",
         return forest_matplotlib(analysis, terms, title)
     if static is False:
         return forest_plotly(analysis, terms, title)
-    return BookFigure(mpl=forest_matplotlib(analysis, terms, title),
-                      plotly=forest_plotly(analysis, terms, title), min_width=FOREST_MIN_WIDTH_PX,
+    interactive = forest_plotly(analysis, terms, title)
+    return BookFigure(mpl=forest_matplotlib(analysis, terms, title), plotly=interactive,
+                      narrow=forest_narrow(interactive), narrow_width=FOREST_MIN_WIDTH_PX,
                       alt=f"Subgroup forest plot ({analysis.measure}) for {analysis.outcome}")
