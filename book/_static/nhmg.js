@@ -43,7 +43,30 @@
 
   function all() { boxes().forEach(update); }
 
+  // A static figure is drawn at no less than MIN_SCALE of its own size (its text stays
+  // legible on a phone) and scrolls sideways in its own box when that is wider than the page.
+  var MIN_SCALE = 0.8;
+
+  function legible(img) {
+    if (!img.naturalWidth) return;
+    img.style.minWidth = Math.round(MIN_SCALE * img.naturalWidth) + "px";
+    update(img.parentElement);
+  }
+
+  function wrapFigures() {
+    document.querySelectorAll("figure img").forEach(function (img) {
+      if (img.parentElement.classList.contains("nhmg-figure-scroll")) return;
+      var box = document.createElement("div");
+      box.className = "nhmg-figure-scroll";
+      img.parentNode.insertBefore(box, img);
+      box.appendChild(img);
+      if (img.complete) legible(img);
+      else img.addEventListener("load", function () { legible(img); });
+    });
+  }
+
   function init() {
+    wrapFigures();
     boxes().forEach(function (box) {
       box.addEventListener("scroll", function () { update(box); }, {passive: true});
     });
