@@ -484,3 +484,21 @@ def test_pdf_figures_print_next_to_where_they_are_called(built, built_pdf):
     assert len(called) >= 8 and set(called) == set(printed), (called, printed)
     far = {f: (called[f], printed[f]) for f in called if not 0 <= printed[f] - called[f] <= 1}
     assert not far, f"figure: (page called, page printed) {far}"
+
+
+def test_pdf_leaves_out_web_only_text(built, built_pdf):
+    """Text marked {web} (about hovering, toggles: the interactive book) is on the web pages
+    and not in the PDF; the synthetic-data notice prints as a warning box, not a note."""
+    import html as html_mod
+    import subprocess
+
+    shown = [html_mod.unescape(re.sub(r"<[^>]+>", "", t)).strip()
+             for text in _pages(built["html"]).values()
+             for t in re.findall(r'<span class="nhmg-web-only">(.*?)</span>', text, re.S)]
+    text = " ".join(subprocess.run(["pdftotext", str(built_pdf), "-"], capture_output=True,
+                                   text=True, check=True).stdout.split())
+    for t in shown:
+        assert " ".join(t.split()) not in text, t
+    tex = (built_pdf.parent / "book.tex").read_text(encoding="utf-8")
+    assert r"\begin{sphinxadmonition}{warning}{Synthetic data" in tex
+    assert r"\begin{sphinxadmonition}{note}{Synthetic data" not in tex

@@ -59,3 +59,17 @@ def test_a_subheading_right_after_a_heading_adds_up():
     sec = _section(inner)
     assert first_content(sec) is inner
     assert keep_with_heading(sec) == r"\dimexpr7\baselineskip+3\baselineskip\relax"
+
+
+def test_web_only_text_is_left_out_of_the_pdf():
+    from types import SimpleNamespace
+
+    import pytest
+
+    from nhmg_lib.book.sphinx_print import _skip, web_role
+
+    (node,), messages = web_role("web", "{web}`Hover me.`", "Hover me.", 1, SimpleNamespace())
+    assert node.astext() == "Hover me." and "nhmg-web-only" in node["classes"] and not messages
+    with pytest.raises(nodes.SkipNode):   # the LaTeX visitor
+        _skip(None, node)
+    # the whole-book test checks the built pages: tests/test_book.py::test_pdf_leaves_out_web_only_text

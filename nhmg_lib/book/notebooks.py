@@ -32,7 +32,7 @@ __all__ = ["chapters", "read_chapter", "execute", "glued", "render_markup", "for
 #: Mime prefix myst-nb's ``glue(..., display=False)`` puts on the glued bundle.
 GLUE_PREFIX = "application/papermill.record/"
 
-_ROLE = re.compile(r"\{(glue|glue:text|glue:md|numref)\}`([^`]*)`")
+_ROLE = re.compile(r"\{(glue|glue:text|glue:md|numref|web)\}`([^`]*)`")
 _GLUE_FIGURE = re.compile(r"^(`{3,}|:{3,})\{glue:figure\}\s*(\S+)[^\n]*\n(.*?)^\1\s*$",
                           re.MULTILINE | re.DOTALL)
 
@@ -151,6 +151,8 @@ def render_markup(nb):
         kind, arg = m.group(1), m.group(2)
         if kind == "numref":
             return _numref(arg)
+        if kind == "web":  # text for the interactive book only (nhmg_lib.book.sphinx_print)
+            return arg
         name, _, spec = arg.partition(":")
         text = _glue_text(values.get(name.strip()), spec.strip() if kind == "glue:text" else "")
         return text if text is not None else m.group(0)

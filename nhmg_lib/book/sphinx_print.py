@@ -11,6 +11,8 @@
 * A titled admonition with the class ``warning`` (the synthetic-data notice of
   :class:`nhmg_lib.book.chapter.Banner`) prints as a warning box (red, ``_config.yml``'s
   ``sphinxsetup``), not as Sphinx's blue note.
+* The role ``{web}`...``` marks text about the interactive book ("hovering over a point shows
+  ..."): shown in HTML (and in a plain notebook), left out of the PDF.
 * ``\\nhmgmark`` writes where each figure is called in the text and where it is printed
   (``book.nhmgmarks``, read by ``tests/test_book.py``).
 """
@@ -90,7 +92,24 @@ def visit_admonition_latex(self: Any, node: nodes.Element) -> None:
     LaTeXTranslator.visit_admonition(self, node)
 
 
+class web_only(nodes.inline):  # noqa: N801 (docutils node naming)
+    """Text for the web book only (the ``{web}`` role)."""
+
+
+def web_role(name: str, rawtext: str, text: str, lineno: int, inliner: Any,
+             options: Any = None, content: Any = None) -> tuple[list[nodes.Node], list]:
+    return [web_only(rawtext, text, classes=["nhmg-web-only"])], []
+
+
+def _skip(self: Any, node: nodes.Node) -> None:
+    raise nodes.SkipNode
+
+
 def setup(app: Any) -> dict[str, Any]:
+    app.add_role("web", web_role)
+    app.add_node(web_only, html=(lambda s, n: s.visit_inline(n), lambda s, n: s.depart_inline(n)),
+                 latex=(_skip, None), text=(lambda s, n: None, lambda s, n: None),
+                 man=(_skip, None), texinfo=(_skip, None))
     app.add_node(nodes.section, override=True,
                  latex=(visit_section_latex, LaTeXTranslator.depart_section))
     app.add_node(nodes.admonition, override=True,
