@@ -91,13 +91,14 @@ def test_book_figure_has_a_phone_layout(analyses: dict) -> None:
         narrow = bf.narrow
         hidden = {anns[int(k.split("[")[1].split("]")[0])].name
                   for k, v in narrow.items() if k.endswith(".visible") and v is False}
-        assert hidden == ({"n", "cases", "p"} if name == "lmm" else {"n", "p"})
+        assert hidden == ({"n", "cases", "p", "head:n", "head:cases", "head:p", "head:term"}
+                          if name == "lmm" else {"n", "p", "head:n", "head:p", "head:term"})
         cells = [i for i, a in enumerate(anns) if a.name == "cell"]
         assert cells and all(narrow[f"annotations[{i}].x"] == 1.0 for i in cells)
         assert all(narrow[f"annotations[{i}].xanchor"] == "right" for i in cells)
         lo, hi = narrow["xaxis.domain"]
         longest = max(len(a.text) for a in anns if a.name == "cell")
-        cell_left = 1 - longest * 0.58 * forest.FOREST_FONT_PX / forest.FOREST_NARROW_PX
+        cell_left = 1 - longest * 0.58 * forest.FOREST_NARROW_FONT_PX / forest.FOREST_NARROW_PX
         terms = [narrow[f"annotations[{i}].x"] for i, a in enumerate(anns) if a.name == "term"]
         assert terms and max(terms) < lo and hi < cell_left and hi - lo >= 0.2, (terms, lo, hi)
         # the wide layout restores what the phone's changes

@@ -162,10 +162,10 @@ _LOG_TICK_SETS = ((0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 20, 50, 100),
                   (0.01, 0.1, 1, 10, 100))
 
 
-def _log_ticks(lim: tuple[float, float]) -> list[float]:
+def _log_ticks(lim: tuple[float, float], most: int = 6) -> list[float]:
     for ticks in _LOG_TICK_SETS:
         inside = [t for t in ticks if lim[0] <= t <= lim[1]]
-        if len(inside) <= 6:
+        if len(inside) <= most:
             return inside
     return inside
 
@@ -373,7 +373,7 @@ def forest_plotly(analysis: "SubgroupAnalysis", terms: Sequence[str] = ("q2", "q
     for c in cols:
         fig.add_annotation(x=c.x, xref="paper", y=1, yref="paper", yshift=36, text=f"<b>{c.header}</b>",
                            showarrow=False, xanchor=c.align, yanchor="bottom", font=font,
-                           name=c.key, visible=True)
+                           name="head:" + c.key, visible=True)
     fig.add_shape(type="line", xref="paper", yref="paper", x0=0, x1=1, ysizemode="pixel", yanchor=1,
                   y0=33, y1=33, line={"color": "#222", "width": 1})   # rule under the headers
     xr = list(np.log10(lay.xlim)) if lay.log else list(lay.xlim)
@@ -398,32 +398,43 @@ def forest_plotly(analysis: "SubgroupAnalysis", terms: Sequence[str] = ("q2", "q
 
 
 #: A phone's forest plot (below ``FOREST_MIN_WIDTH_PX`` of column): the n, cases and P columns
-#: give way (they are in the hover text), the estimate column is right-aligned at the edge
-#: and the plot takes the width between; sized for a column of ``FOREST_NARROW_PX``.
-FOREST_NARROW_PX = 340
-_CHAR_PX = 0.58 * FOREST_FONT_PX   # mean width of a character of the 12 px font
+#: give way (they are in the hover text), the text is a pixel smaller, the estimate column is
+#: right-aligned at the edge and the plot takes the width between; sized for a plotting area
+#: of ``FOREST_NARROW_PX`` (a 420 px phone).
+FOREST_NARROW_PX = 330
+FOREST_NARROW_FONT_PX = FOREST_FONT_PX - 1
+#: Mean widths of a character, in em: words, and numbers (digits are wider).
+_EM_TEXT, _EM_DIGITS = 0.52, 0.58
 
 
 def forest_narrow(fig: Any) -> dict[str, Any]:
     """The ``BookFigure.narrow`` layout update of a :func:`forest_plotly` figure."""
     anns = list(fig.layout.annotations)
+    px = FOREST_NARROW_FONT_PX / FOREST_NARROW_PX
 
-    def width(name: str, extra: int = 0) -> float:
-        texts = [a.text.replace("<b>", "").replace("</b>", "") for a in anns if a.name == name]
-        return (max((len(t) for t in texts), default=0) + extra) * _CHAR_PX / FOREST_NARROW_PX
+    def width(name: str, em: float) -> float:
+        return max((len(a.text) for a in anns if a.name == name), default=0) * em * px
 
-    text_w = width("text")
-    term_x = round(text_w + 0.02, 3)
-    cell_w = width("cell")
-    plot = [round(term_x + width("term") + 0.03, 3), round(1 - cell_w - 0.03, 3)]
+    term_x = round(width("text", _EM_TEXT) + 0.02, 3)
+    plot = [round(term_x + width("term", _EM_TEXT) + 0.03, 3),
+            round(1 - width("cell", _EM_DIGITS) - 0.03, 3)]
     update: dict[str, Any] = {"xaxis.domain": plot, "xaxis2.domain": plot}
+    axis = fig.layout.xaxis
+    for name in ("xaxis", "xaxis2"):  # a narrow axis: three ticks at most
+        if axis.type == "log":
+            ticks = _log_ticks((10 ** axis.range[0], 10 ** axis.range[1]), most=3)
+            update[f"{name}.tickvals"], update[f"{name}.ticktext"] = ticks, [f"{t:g}" for t in ticks]
+        else:
+            update[f"{name}.nticks"] = 3
     for i, a in enumerate(anns):
         key = f"annotations[{i}]"
-        if a.name in ("n", "cases", "p"):
+        if a.font and a.font.size:
+            update[f"{key}.font.size"] = a.font.size - 1
+        if a.name in ("n", "cases", "p", "head:n", "head:cases", "head:p", "head:term"):
             update[f"{key}.visible"] = False
         elif a.name == "term":
             update[f"{key}.x"] = term_x
-        elif a.name in ("cell", "interaction"):
+        elif a.name in ("cell", "head:cell", "interaction"):
             update[f"{key}.x"], update[f"{key}.xanchor"] = 1.0, "right"
             if a.name == "interaction":
                 update[f"{key}.text"] = a.text.replace("P for interaction", "P-int.")
