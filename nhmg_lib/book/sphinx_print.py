@@ -8,6 +8,8 @@
   :meth:`~nhmg_lib.report.tables.PublicationTable.latex_start` counts them), or a few lines
   of text. A table's own ``\\Needspace`` would otherwise break the page between the heading
   and the table.
+* The introduction (the root document, whose title Sphinx prints on the cover only) starts
+  on its own page under its title, with its own running head.
 * A titled admonition with the class ``warning`` (the synthetic-data notice of
   :class:`nhmg_lib.book.chapter.Banner`) prints as a warning box (red, ``_config.yml``'s
   ``sphinxsetup``), not as Sphinx's blue note.
@@ -77,9 +79,18 @@ def _size_percent(size: str) -> int:
 
 
 def visit_section_latex(self: Any, node: nodes.section) -> None:
+    if self.this_is_the_title:
+        # The root document (the introduction): Sphinx prints its title on the cover only, so
+        # it would run on under the contents, untitled, with "Contents" in its running head.
+        LaTeXTranslator.visit_section(self, node)
+        title = self.encode(node[0].astext()) if isinstance(node[0], nodes.title) else ""
+        if title:
+            self.body.append("\\chapter*{%s}\\addcontentsline{toc}{chapter}{%s}"
+                             "\\markboth{%s}{%s}\n" % (title, title, title, title))
+        return
     LaTeXTranslator.visit_section(self, node)
     level = self.sectionlevel
-    if self.this_is_the_title or level < 1 or self.sectionnames[level] in ("part", "chapter"):
+    if level < 1 or self.sectionnames[min(level, len(self.sectionnames) - 1)] in ("part", "chapter"):
         return
     self.body.append("\\FloatBarrier\\Needspace{%s}\n" % keep_with_heading(node))
 
