@@ -35,7 +35,7 @@ def _code_input() -> nodes.container:
 
 def test_text_after_a_heading_keeps_a_few_lines():
     sec = _section(nodes.paragraph(text="Some text."))
-    assert keep_with_heading(sec) == "%d\\baselineskip" % (HEADING_LINES + TEXT_LINES_AFTER_HEADING)
+    assert keep_with_heading(sec) == ("%d\\baselineskip" % (HEADING_LINES + TEXT_LINES_AFTER_HEADING), "")
     assert HEADING_LINES + TEXT_LINES_AFTER_HEADING == 7
 
 
@@ -49,7 +49,8 @@ def test_a_table_after_a_heading_keeps_its_start_code_inputs_skipped():
     # a short table does not break: caption, header and 5 rows (7 lines), a tenth more
     # (rounded up: 8) and 2 lines of slack
     assert size == r"\small" and lines == 10
-    keep = keep_with_heading(sec)
+    keep, measure = keep_with_heading(sec)
+    assert measure == ""
     m = re.fullmatch(r"\\dimexpr(\d+)\\baselineskip\*(\d+)/100\+(\d+)\\baselineskip\\relax", keep)
     assert m and int(m.group(1)) == lines and int(m.group(2)) == 92 and int(m.group(3)) == 3, keep
 
@@ -58,7 +59,18 @@ def test_a_subheading_right_after_a_heading_adds_up():
     inner = _section(nodes.paragraph(text="Text."))
     sec = _section(inner)
     assert first_content(sec) is inner
-    assert keep_with_heading(sec) == r"\dimexpr7\baselineskip+3\baselineskip\relax"
+    assert keep_with_heading(sec) == (r"\dimexpr7\baselineskip+3\baselineskip\relax", "")
+
+
+def test_a_figure_after_a_heading_is_measured_as_printed():
+    figure = nodes.figure("", nodes.image(uri="out/fig.pdf"), nodes.caption(text="A figure."))
+    sec = _section(_code_input(), figure)
+    assert first_content(sec) is figure
+    length, measure = keep_with_heading(sec, {"out/fig.pdf": "abc123.pdf"}.get)
+    assert measure == r"\sbox0{\sphinxincludegraphics{{abc123}.pdf}}"
+    assert length == r"\dimexpr\ht0+\dp0+9\baselineskip\relax"
+    # no image file known (another builder): counted as text
+    assert keep_with_heading(sec)[0] == "7\\baselineskip"
 
 
 def test_web_only_text_is_left_out_of_the_pdf():

@@ -58,19 +58,35 @@ def first_content(section: nodes.section) -> nodes.Node | None:
     return None
 
 
-def keep_with_heading(section: nodes.section) -> str:
-    """The TeX length a heading needs below it on its page (heading included)."""
+#: Lines of a figure's caption, and the heading, kept with a figure that a heading leads to.
+FIGURE_CAPTION_LINES = 6
+
+
+def keep_with_heading(section: nodes.section, image_file: Any = None) -> tuple[str, str]:
+    """The TeX length a heading needs below it on its page (heading included), and the TeX
+    that measures it first (for a figure) or "".
+
+    ``image_file(uri)``: the LaTeX file name of an image (the builder's), to measure a figure
+    that comes first under the heading; without it such a figure counts as text."""
     from nhmg_lib.book.sphinx_exhibits import exhibit_table
     from nhmg_lib.report.tables import PublicationTable
 
     node = first_content(section)
     if isinstance(node, nodes.section):  # a subheading right away: keep both headings
-        return r"\dimexpr%s+%d\baselineskip\relax" % (keep_with_heading(node), HEADING_LINES)
+        length, measure = keep_with_heading(node, image_file)
+        return r"\dimexpr%s+%d\baselineskip\relax" % (length, HEADING_LINES), measure
+    if isinstance(node, nodes.figure) and image_file is not None:
+        image = node.next_node(nodes.image)
+        name = image_file(image["uri"]) if image is not None else None
+        if name:  # the figure as \sphinxincludegraphics draws it, measured in box 0
+            base, _, ext = name.rpartition(".")
+            return (r"\dimexpr\ht0+\dp0+%d\baselineskip\relax" % (HEADING_LINES + FIGURE_CAPTION_LINES),
+                    r"\sbox0{\sphinxincludegraphics{{%s}.%s}}" % (base, ext))
     if isinstance(node, exhibit_table):
         size, lines = PublicationTable.from_payload(node["payload"]).latex_start()
         return r"\dimexpr%d\baselineskip*%d/100+%d\baselineskip\relax" % (
-            lines, _size_percent(size), HEADING_LINES)
-    return r"%d\baselineskip" % (HEADING_LINES + TEXT_LINES_AFTER_HEADING)
+            lines, _size_percent(size), HEADING_LINES), ""
+    return r"%d\baselineskip" % (HEADING_LINES + TEXT_LINES_AFTER_HEADING), ""
 
 
 def _size_percent(size: str) -> int:
@@ -92,7 +108,8 @@ def visit_section_latex(self: Any, node: nodes.section) -> None:
     level = self.sectionlevel
     if level < 1 or self.sectionnames[min(level, len(self.sectionnames) - 1)] in ("part", "chapter"):
         return
-    self.body.append("\\FloatBarrier\\Needspace{%s}\n" % keep_with_heading(node))
+    length, measure = keep_with_heading(node, lambda uri: self.builder.images.get(uri))
+    self.body.append("\\FloatBarrier%s\\Needspace{%s}\n" % (measure, length))
 
 
 def visit_admonition_latex(self: Any, node: nodes.Element) -> None:
