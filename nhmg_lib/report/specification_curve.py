@@ -255,8 +255,9 @@ NARROW_PX, NARROW_ROW_PX = 600, 30
 
 
 def _narrow(n_levels: int) -> dict[str, Any]:
-    return {"yaxis2.ticklabelposition": "inside top",
-            "height": WIDE_BASE_PX + 60 + NARROW_ROW_PX * n_levels}
+    # the legend wraps to two lines on a phone: a deeper top margin keeps it under the toolbar
+    return {"yaxis2.ticklabelposition": "inside top", "margin.t": 104,
+            "height": WIDE_BASE_PX + 100 + NARROW_ROW_PX * n_levels}
 
 
 def _plotly(c: pd.DataFrame, est: mv.Estimate, levels: list[tuple[str, str]], paper, null,
