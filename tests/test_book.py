@@ -502,3 +502,40 @@ def test_pdf_leaves_out_web_only_text(built, built_pdf):
     tex = (built_pdf.parent / "book.tex").read_text(encoding="utf-8")
     assert r"\begin{sphinxadmonition}{warning}{Synthetic data" in tex
     assert r"\begin{sphinxadmonition}{note}{Synthetic data" not in tex
+
+
+def _pdf_font_sizes(pdf: Path) -> tuple[float, list[float]]:
+    """(page width in pt, the size of every font set in its content streams) of a one-page
+    figure PDF as matplotlib writes it (Flate-compressed streams, "/F1 8 Tf")."""
+    import zlib
+
+    data = pdf.read_bytes()
+    box = re.search(rb"/MediaBox\s*\[\s*([-\d.]+)\s+([-\d.]+)\s+([-\d.]+)\s+([-\d.]+)\s*\]", data)
+    width = float(box.group(3)) - float(box.group(1))
+    sizes: list[float] = []
+    for m in re.finditer(rb"stream\r?\n", data):
+        end = data.find(b"endstream", m.end())
+        try:
+            text = zlib.decompress(data[m.end():end])
+        except zlib.error:
+            text = data[m.end():end]
+        sizes += [float(s) for s in re.findall(rb"/F\d+\s+([\d.]+)\s+Tf", text)]
+    return width, sizes
+
+
+def test_pdf_figure_text_is_at_least_7pt(built, built_pdf):
+    """Every figure's text prints at 7 pt or more: its font sizes times the scale at which
+    LaTeX draws it (Sphinx shrinks a figure wider than the text to the text width)."""
+    latex = built_pdf.parent
+    tex = (latex / "book.tex").read_text(encoding="utf-8")
+    text_width = 6.27 * 72   # A4 less Sphinx's 1 in margins
+    small = {}
+    figures = re.findall(r"\\sphinxincludegraphics(?:\[[^\]]*\])?\{\{([^}]+)\}\.pdf\}", tex)
+    assert len(figures) >= 8
+    for name in set(figures):
+        width, sizes = _pdf_font_sizes(latex / f"{name}.pdf")
+        assert sizes, name
+        printed = min(sizes) * min(1.0, text_width / width)
+        if printed < 7 - 0.05:
+            small[name] = round(printed, 1)
+    assert not small, f"figure text under 7 pt: {small}"

@@ -104,3 +104,13 @@ def test_book_figure_has_a_phone_layout(analyses: dict) -> None:
         # the wide layout restores what the phone's changes
         html = bf._repr_mimebundle_()["text/html"]
         assert "nhmg-plotly-scroll" not in html and '"xaxis.domain"' in html
+
+
+def test_static_rows_never_print_under_7pt() -> None:
+    # few rows: full pitch and font; many: the pitch shrinks to the height limit, the font
+    # with it (80% of the pitch) but not under 7 pt, and past that the figure grows
+    assert forest._row_geometry(10) == (0.19, 8.0)
+    pitch, font = forest._row_geometry(55)
+    assert pitch == pytest.approx((8.2 - 0.62 - 0.62) / 55) and font == pytest.approx(0.8 * 72 * pitch)
+    assert forest._row_geometry(100) == (pytest.approx(7 / 57.6), pytest.approx(7.0))
+    assert forest.FOREST_WIDTH_IN <= 6.3   # printed at its own size

@@ -12,8 +12,9 @@ P for interaction, the x axis at the top and the bottom, and the paper's values
 diamonds under the book's. n and cases are the level's participants and LMM cases in that
 quartile.
 
-Static forest plots are at most ``FOREST_MAX_HEIGHT_IN`` tall so that figure and caption fit
-a PDF page; with many rows the row spacing and font shrink. The interactive one keeps 12 px
+Static forest plots are at most ``FOREST_MAX_HEIGHT_IN`` tall so that figure, caption and
+heading fit a PDF page; with many rows the row spacing and font shrink, the font to
+``FOREST_MIN_FONT_PT`` at least (past that the figure grows). The interactive one keeps 12 px
 text and ``FOREST_ROW_PX`` per row; in a column narrower than ``FOREST_MIN_WIDTH_PX`` (a
 phone) it drops the n, cases and P columns (:func:`forest_narrow`). Forest plots draw odds ratios on a log axis (reference line 1)
 and betas on a linear axis (reference line 0). Rows that are not estimable keep their place
@@ -186,10 +187,10 @@ def _text(r: Any, key: str) -> str:
 #: ``FOREST_MAX_HEIGHT_IN``; past that the row spacing and the font shrink instead, so that the
 #: figure and its caption fit one PDF page.
 FOREST_WIDTH_IN = 6.3   # the PDF's text width: printed at its own size
-FOREST_MAX_HEIGHT_IN = 8.4
+FOREST_MAX_HEIGHT_IN = 8.2   # with its caption and a heading, one PDF page
 FOREST_ROW_IN = 0.19
 FOREST_FONT_PT = 8.0
-FOREST_MIN_FONT_PT = 5.5
+FOREST_MIN_FONT_PT = 7.0     # printed text never smaller (the figure grows instead)
 #: Space above the rows (column headers, top axis) and below (bottom axis, legend), inches.
 FOREST_TOP_IN = 0.62
 FOREST_BOTTOM_IN = 0.62
@@ -205,9 +206,10 @@ FOREST_MIN_WIDTH_PX = 760
 def _row_geometry(n: int) -> tuple[float, float]:
     """(row spacing in inches, font size in points) of a static forest plot of ``n`` rows."""
     room = FOREST_MAX_HEIGHT_IN - FOREST_TOP_IN - FOREST_BOTTOM_IN
-    pitch = min(FOREST_ROW_IN, room / max(n, 1))
-    # text about 70% of the row pitch leaves a gap between lines
-    font = min(FOREST_FONT_PT, max(FOREST_MIN_FONT_PT, 0.7 * 72 * pitch))
+    # text 80% of the row pitch (a book's leading) leaves a gap between lines; past the
+    # height limit the pitch stops shrinking at the smallest font's
+    pitch = max(min(FOREST_ROW_IN, room / max(n, 1)), FOREST_MIN_FONT_PT / (0.8 * 72))
+    font = min(FOREST_FONT_PT, max(FOREST_MIN_FONT_PT, 0.8 * 72 * pitch))
     return pitch, font
 
 
