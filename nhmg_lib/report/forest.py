@@ -186,7 +186,7 @@ def _text(r: Any, key: str) -> str:
 #: Static forest plot size (inches). The height grows with the rows up to
 #: ``FOREST_MAX_HEIGHT_IN``; past that the row spacing and the font shrink instead, so that the
 #: figure and its caption fit one PDF page.
-FOREST_WIDTH_IN = 6.3   # the PDF's text width: printed at its own size
+FOREST_WIDTH_IN = 6.1   # with the text's overhang (tight bounding box) the PDF's text width
 FOREST_MAX_HEIGHT_IN = 8.2   # with its caption and a heading, one PDF page
 FOREST_ROW_IN = 0.19
 FOREST_FONT_PT = 8.0

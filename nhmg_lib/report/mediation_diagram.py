@@ -110,7 +110,7 @@ def path_diagram(result: mediation.MediationResult, mediator_label: str, outcome
 
 
 def figure(results: Mapping[tuple[str, str], mediation.MediationResult], outcome: str,
-           figsize: tuple[float, float] = (7.6, 7.4)) -> BookFigure:
+           figsize: tuple[float, float] = (7.2, 7.0)) -> BookFigure:
     """Figure 4 (``"lmm"``) or Figure 5 (``"ln_smi"``): the four indices' path diagrams, 2 x 2."""
     import matplotlib.pyplot as plt
 
@@ -127,7 +127,8 @@ def figure(results: Mapping[tuple[str, str], mediation.MediationResult], outcome
         _draw(ax, res, f"ln {LABELS[i]}", out_label)
         ax.set_title(f"({'abcd'[INDICES.index(i)]}) {LABELS[i]}", loc="left", fontsize=10.5,
                      weight="bold")
-    # sized for the book's text column (about 7.5 in): shown at its own size, 9-10 pt text
+    # sized for the web book's text column: shown there at its own size (8.5-10.5 pt text); the
+    # PDF (6.3 in of text) draws it at 87%: no text under 7 pt
     fig.subplots_adjust(left=0.005, right=0.995, top=0.96, bottom=0.01, wspace=0.03, hspace=0.1)
     exhibit = label_of("fig-mediation-lmm" if outcome == "lmm" else "fig-mediation-smi")
     return BookFigure(fig, alt=f"{exhibit}: path diagrams of the mediation of magnesium -> "
