@@ -1,14 +1,13 @@
 """Sphinx extension: the PDF's page layout (LaTeX builder only).
 
 * A section heading never stands alone at a page foot, nor above nothing: before every
-  heading below a chapter ``\\Needspace`` keeps room for the heading and the start of what
-  follows it: a table's caption, header and first rows (as
-  :meth:`~nhmg_lib.report.tables.PublicationTable.latex_start` counts them; a table's own
-  ``\\Needspace`` would otherwise break the page between the heading and the table), a
-  figure as printed (measured in TeX: it then stands right under its heading instead of
-  floating away and leaving the heading empty), or a few lines of text. Figures float
-  (``!htbp`` with generous float fractions, ``_config.yml``), so text fills the page
-  before a figure that does not fit, and they land on their page or the next.
+  heading below a chapter, ``\\FloatBarrier`` puts the previous section's figures out first
+  (a figure stays in its section, so it is never pages after it and a section never reads
+  as an empty heading while its figure waits), then ``\\Needspace`` keeps room for the
+  heading and the start of what follows it: a table's caption, header and first rows (as
+  :meth:`~nhmg_lib.report.tables.PublicationTable.latex_start` counts them), or a few lines
+  of text. A table's own ``\\Needspace`` would otherwise break the page between the heading
+  and the table.
 * The introduction (the root document, whose title Sphinx prints on the cover only) starts
   on its own page under its title, with its own running head.
 * A titled admonition with the class ``warning`` (the synthetic-data notice of
@@ -110,7 +109,7 @@ def visit_section_latex(self: Any, node: nodes.section) -> None:
     if level < 1 or self.sectionnames[min(level, len(self.sectionnames) - 1)] in ("part", "chapter"):
         return
     length, measure = keep_with_heading(node, lambda uri: self.builder.images.get(uri))
-    self.body.append("%s\\Needspace{%s}\n" % (measure, length))
+    self.body.append("\\FloatBarrier%s\\Needspace{%s}\n" % (measure, length))
 
 
 def visit_admonition_latex(self: Any, node: nodes.Element) -> None:
