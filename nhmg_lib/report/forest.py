@@ -186,7 +186,7 @@ def _text(r: Any, key: str) -> str:
 #: Static forest plot size (inches). The height grows with the rows up to
 #: ``FOREST_MAX_HEIGHT_IN``; past that the row spacing and the font shrink instead, so that the
 #: figure and its caption fit one PDF page.
-FOREST_WIDTH_IN = 6.1   # with the text's overhang (tight bounding box) the PDF's text width
+FOREST_WIDTH_IN = 5.9   # with the text's overhang (tight bounding box) the PDF's text width
 FOREST_MAX_HEIGHT_IN = 8.2   # with its caption and a heading, one PDF page
 FOREST_ROW_IN = 0.19
 FOREST_FONT_PT = 8.0
@@ -287,7 +287,7 @@ def forest_matplotlib(analysis: "SubgroupAnalysis", terms: Sequence[str] = ("q2"
                 fontsize=fs + 0.5, fontweight="bold")
     fig.add_artist(Line2D([0, 1], [head_y - 0.04 / height] * 2, transform=fig.transFigure, color="black", lw=0.8))
     if lay.rows["paper"].astype(bool).any():
-        fig.text(0.0, 0.04 / height, _paper_note(analysis), fontsize=fs - 0.5, color=PAPER_COLOR,
+        fig.text(0.0, 0.04 / height, _paper_note(analysis), fontsize=max(fs - 0.5, FOREST_MIN_FONT_PT), color=PAPER_COLOR,
                  ha="left", va="bottom")
     if title:
         fig.suptitle(title, fontsize=fs + 1.5, x=0.0, ha="left", y=1 - 0.05 / height, va="top")
