@@ -22,6 +22,7 @@ from typing import Any
 #: the text column's, to hold tables inside the column on a wide screen.
 PROBE = r"""
 (() => {
+  /*CHECKS*/
   const vw = document.documentElement.clientWidth;
   const sel = ['table.nhmg-table caption', 'table.nhmg-table .nhmg-footnote',
                '.nhmg-table-download', 'figcaption', '.nhmg-banner', '.nhmg-figure-note',
@@ -59,8 +60,118 @@ PROBE = r"""
     return {id: gd.closest('figure') ? gd.closest('figure').id : '', width: fl.width, domains};
   });
   return {width: vw, scrollWidth: document.documentElement.scrollWidth,
-          column: {left: c.left, right: c.right}, bad, tables, tocLinks, plots};
+          column: {left: c.left, right: c.right}, bad, tables, tocLinks, plots,
+          overlaps: overlaps(), reach: reach(), figures: figures(), annotations: annotations()};
 })()
+"""
+
+#: Helpers of :data:`PROBE` (defined first in the same expression).
+CHECKS = r"""
+const visible = (el) => { const r = el.getBoundingClientRect(); return r.width > 0 && r.height > 0; };
+const label = (el) => (el.id || (el.closest('[id]') || {}).id || el.tagName.toLowerCase());
+// the next block after el in the page's flow (its next displayed sibling, or its parent's)
+const after = (el) => {
+  for (let e = el; e && !e.matches('article, main, body'); e = e.parentElement)
+    for (let n = e.nextElementSibling; n; n = n.nextElementSibling)
+      if (visible(n) && getComputedStyle(n).position !== 'absolute') return n;
+  return null;
+};
+// A figure (its plot or image, then its caption) must end above what follows it; a plot or
+// image must end above its own caption.
+function overlaps() {
+  const out = [];
+  for (const fig of document.querySelectorAll('figure, div.cell_output')) {
+    if (fig.matches('div.cell_output') && fig.closest('figure')) continue;
+    const drawn = [...fig.querySelectorAll('.js-plotly-plot .main-svg, img')].filter(visible);
+    if (!drawn.length) continue;
+    const bottom = Math.max(...drawn.map((e) => e.getBoundingClientRect().bottom));
+    const cap = fig.querySelector('figcaption');
+    if (cap && visible(cap) && bottom > cap.getBoundingClientRect().top + 1)
+      out.push(`${label(fig)}: the figure (to ${bottom.toFixed(0)}) covers its caption (from ${cap.getBoundingClientRect().top.toFixed(0)})`);
+    const end = Math.max(bottom, cap && visible(cap) ? cap.getBoundingClientRect().bottom : bottom);
+    const next = after(fig);
+    if (next && end > next.getBoundingClientRect().top + 1)
+      out.push(`${label(fig)}: the figure (to ${end.toFixed(0)}) covers the ${next.tagName.toLowerCase()} after it (from ${next.getBoundingClientRect().top.toFixed(0)})`);
+  }
+  return out;
+}
+// Every table's last column can be brought into view; a table that scrolls says so (a
+// visible cue) and keeps its row labels in view while it scrolls.
+function reach() {
+  const out = [];
+  for (const w of document.querySelectorAll('.nhmg-table-wrap')) {
+    const table = w.querySelector('table');
+    if (!table || !visible(w)) continue;
+    const rows = [...table.querySelectorAll('tr')].filter((tr) => tr.cells.length > 1);
+    const scrolls = w.scrollWidth > w.clientWidth + 1;
+    const cue = w.querySelector('.nhmg-scroll-cue');
+    const box = w.getBoundingClientRect();
+    if (scrolls) {
+      const r = cue && visible(cue) ? cue.getBoundingClientRect() : null;
+      if (!r || r.left < box.left - 1 || r.right > box.left + w.clientWidth + 1)
+        out.push(`${label(w)}: scrolls sideways without a visible cue`);
+    }
+    const old = w.scrollLeft;
+    w.scrollLeft = w.scrollWidth;
+    for (const tr of rows) {
+      const last = tr.cells[tr.cells.length - 1].getBoundingClientRect();
+      const stub = tr.querySelector('th.nhmg-stub');
+      const s = stub ? stub.getBoundingClientRect() : null;
+      if (last.right > box.left + w.clientWidth + 1)
+        out.push(`${label(w)}: last column out of reach (${last.right.toFixed(0)} > ${(box.left + w.clientWidth).toFixed(0)})`);
+      // beside the row labels at least half of it, or 4em, shows at once
+      else if (s && last.width > 0 && last.right - Math.max(last.left, s.right) < Math.min(last.width / 2, 64))
+        out.push(`${label(w)}: last column under the row labels`);
+      if (scrolls && s && (s.left < box.left - 1 || s.left > box.left + 1))
+        out.push(`${label(w)}: row labels scroll out of view`);
+      if (out.length > 40) break;
+    }
+    w.scrollLeft = old;
+  }
+  return [...new Set(out)];
+}
+// Static figures: drawn at no less than 3/4 of their own size (their text stays legible); a
+// figure that is then wider than its box scrolls with a visible cue.
+function figures() {
+  const out = [];
+  for (const img of document.querySelectorAll('figure img')) {
+    if (!visible(img) || !img.naturalWidth) continue;
+    const r = img.getBoundingClientRect();
+    const scale = r.width / img.naturalWidth;
+    if (scale < 0.75) out.push(`${label(img)}: drawn at ${(100 * scale).toFixed(0)}% of its size`);
+    const box = img.closest('.nhmg-figure-scroll');
+    if (box && box.scrollWidth > box.clientWidth + 1) {
+      const cue = box.querySelector('.nhmg-scroll-cue');
+      if (!cue || !visible(cue)) out.push(`${label(img)}: scrolls sideways without a visible cue`);
+    }
+  }
+  return out;
+}
+// Plotly figures: no two annotations (a forest plot's columns) overlap, none sticks out of
+// the figure, and the plotting area keeps at least half of the figure's width.
+function annotations() {
+  const out = [];
+  for (const gd of document.querySelectorAll('.js-plotly-plot')) {
+    if (!visible(gd)) continue;
+    const g = gd.getBoundingClientRect();
+    const fl = gd._fullLayout || {};
+    if (fl._size && fl._size.w < 0.5 * fl.width)
+      out.push(`${label(gd)}: plotting area ${fl._size.w.toFixed(0)} of ${fl.width} px`);
+    const boxes = [...gd.querySelectorAll('.annotation-text')].filter(visible)
+      .map((t) => [t.textContent, t.getBoundingClientRect()]);
+    for (const [t, r] of boxes)
+      if (r.left < g.left - 1 || r.right > g.right + 1)
+        out.push(`${label(gd)}: '${t.slice(0, 30)}' sticks out of the figure`);
+    for (let i = 0; i < boxes.length; i++)
+      for (let j = i + 1; j < boxes.length; j++) {
+        const [ta, a] = boxes[i], [tb, b] = boxes[j];
+        const ox = Math.min(a.right, b.right) - Math.max(a.left, b.left);
+        const oy = Math.min(a.bottom, b.bottom) - Math.max(a.top, b.top);
+        if (ox > 1 && oy > 2) out.push(`${label(gd)}: '${ta.slice(0, 25)}' overlaps '${tb.slice(0, 25)}'`);
+      }
+  }
+  return [...new Set(out)].slice(0, 20);
+}
 """
 
 
@@ -180,7 +291,7 @@ def measure(pages: list[Path], widths: tuple[int, ...] = (420, 1400), settle_ms:
                 browser.load(page.resolve().as_uri(), width)
                 # plotly and the theme lay out after load; the probe reads the settled page
                 browser.evaluate(f"new Promise(r => setTimeout(r, {settle_ms}))")
-                out[(page.name, width)] = browser.evaluate(PROBE)
+                out[(page.name, width)] = browser.evaluate(PROBE.replace("/*CHECKS*/", CHECKS))
     finally:
         browser.close()
     return out
@@ -196,3 +307,6 @@ if __name__ == "__main__":  # python tests/layout_probe.py _build/html/book/*.ht
               f"tables past column {[(t['id'], round(t['right'])) for t in wide]}")
         for b in res["bad"]:
             print("   ", b)
+        for kind in ("overlaps", "reach", "figures", "annotations"):
+            for problem in res[kind]:
+                print(f"    {kind}: {problem}")

@@ -382,7 +382,11 @@ def test_pages_read_on_a_phone_and_a_desktop(built):
     no table caption, table note, figure caption or (non-scrolling) figure cut off or wider
     than the screen - a wide table scrolls inside its own box, its caption and notes wrap -,
     tables inside the text column at 1400 px (the contents list stays), Figure 2's panels
-    stacked on the phone."""
+    stacked on the phone. And for every table and figure of every page: no figure covers its
+    caption or what follows it; every table's last column can be scrolled into view, beside
+    its row labels, and a table that scrolls shows a cue; static figures are drawn at 3/4 of
+    their size or more; no two labels of a plotly figure overlap and its plotting area keeps
+    half its width (tests/layout_probe.py)."""
     import sys
 
     sys.path.insert(0, str(Path(__file__).parent))
@@ -399,6 +403,8 @@ def test_pages_read_on_a_phone_and_a_desktop(built):
         if res["scrollWidth"] > width:
             problems.append(f"{name} @{width}: page {res['scrollWidth']} px wide")
         problems += [f"{name} @{width}: {b['element']} '{b['text']}': {b['problems']}" for b in res["bad"]]
+        problems += [f"{name} @{width}: {p}" for kind in ("overlaps", "reach", "figures", "annotations")
+                     for p in res[kind]]
         if width == 1400:
             problems += [f"{name} @1400: table {t['id']} ends at {t['right']:.0f}, past the column"
                          for t in res["tables"] if t["right"] > res["column"]["right"] + 1]
@@ -410,6 +416,12 @@ def test_pages_read_on_a_phone_and_a_desktop(built):
     wide = [p for p in results[("dose_response.html", 1400)]["plots"] if p["id"] == "fig-spline"]
     assert wide[0]["domains"][0][1] < wide[0]["domains"][1][0]            # side by side
     assert results[("mediation.html", 420)]["tables"], "no table measured"
+    # the phone's forest plot keeps its estimates in view: the n and P columns give way
+    forest = [p for p in results[("subgroups.html", 420)]["plots"] if p["id"] == "fig-forest-lmm"]
+    assert forest and forest[0]["width"] <= 420 and forest[0]["domains"][0][1] < 0.9, forest
+    # a table too wide for the phone scrolls (and the probe found its cue and last column)
+    assert any(t["scrolls"] for (_, w), res in results.items() if w == 420 for t in res["tables"])
+
 
 
 def _flat_text(text: str) -> str:
@@ -439,3 +451,129 @@ def test_both_builds_cite_the_paper_in_full_and_open_with_the_summary(built, bui
                                      capture_output=True, text=True, check=True).stdout)
     assert "On synthetic data" in text and DEVIATIONS[0][0][:40] in text
     assert "Run time." in text
+
+
+def _headings(tex: str) -> list[tuple[int, str]]:
+    """(level, title) of every section heading below a chapter in the LaTeX, in order
+    (1 = section, 2 = subsection, ...)."""
+    levels = {"section": 1, "subsection": 2, "subsubsection": 3}
+    out = []
+    for kind, title in re.findall(r"\\(section|subsection|subsubsection)\{((?:[^{}]|\{[^{}]*\})*)\}", tex):
+        text = title.replace(r"\sphinxhyphen{}", "-")
+        text = re.sub(r"\\[A-Za-z]+\*?", " ", text).replace("{", "").replace("}", "")
+        out.append((levels[kind], " ".join(text.split())))
+    return out
+
+
+def _heading_lines(pages: list[list[str]], headings: list[tuple[int, str]]) -> list[tuple[int, int, int, str]]:
+    """(page, line, level, title) of each heading in the PDF text: its number, then its title's
+    first words, found in book order."""
+    flat = [(p, i, line.strip()) for p, lines in enumerate(pages) for i, line in enumerate(lines)]
+    at, found = 0, []
+    for level, title in headings:
+        lead = re.compile(r"^\d+(?:\.\d+){%d}\s+%s" % (level, re.escape(" ".join(title.split()[:3]))))
+        # not its line in the table of contents (dot leaders)
+        hit = next((k for k in range(at, len(flat))
+                    if lead.match(flat[k][2]) and ". . ." not in flat[k][2]), None)
+        assert hit is not None, f"heading {title!r} not found in the PDF"
+        found.append((flat[hit][0], flat[hit][1], level, title))
+        at = hit + 1
+    return found
+
+
+def test_pdf_headings_stand_above_their_text(built, built_pdf):
+    """No section heading is the last thing on its page (a heading at a page foot), and none is
+    followed straight away by a heading of its own or a higher level (a section that prints
+    as an empty heading because its figure or table went to the next page). A page's last
+    line is its running foot."""
+    tex = (built_pdf.parent / "book.tex").read_text(encoding="utf-8")
+    headings = _headings(tex)
+    assert len(headings) >= 20
+    pages = _pdf_pages(built_pdf)
+    # the watermark is text on every page, in no fixed place
+    pages = [[ln for ln in lines if ln.strip() != "SYNTHETIC DATA"] for lines in pages]
+    found = _heading_lines(pages, headings)
+    where = {(p, i): level for p, i, level, _ in found}
+    problems = []
+    for p, i, level, title in found:
+        body = pages[p][i + 1:-1]   # the lines under the heading, without the page's foot
+        if len(body) < 2:
+            problems.append(f"page {p + 1}: {title!r} at the foot of the page")
+        elif where.get((p, i + 1), 99) <= level:
+            problems.append(f"page {p + 1}: {title!r} has nothing under it")
+    assert not problems, "\n".join(problems)
+
+
+def test_pdf_figures_print_next_to_where_they_are_called(built, built_pdf):
+    """Every figure is printed on the page it is called on or the next one, or, when the figure
+    before it already fills those pages (figures keep their order: three page-sized figures in
+    a row take three pages), on the page after that figure's. LaTeX writes both pages to
+    book.nhmgmarks (nhmg_lib.book.sphinx_exhibits, _config.yml)."""
+    marks = (built_pdf.parent / "book.nhmgmarks").read_text(encoding="utf-8").split("\n")
+    called, printed = {}, {}
+    for line in marks:
+        parts = line.split()
+        if len(parts) == 3 and parts[0] in ("called", "printed"):
+            (called if parts[0] == "called" else printed)[parts[1]] = int(parts[2])
+    assert len(called) >= 8 and set(called) == set(printed), (called, printed)
+    far, before = {}, 0
+    for f in called:   # in book order
+        if not called[f] <= printed[f] <= max(called[f], before) + 1:
+            far[f] = (called[f], printed[f])
+        before = printed[f]
+    assert not far, f"figure: (page called, page printed) {far}"
+
+
+def test_pdf_leaves_out_web_only_text(built, built_pdf):
+    """Text marked {web} (about hovering, toggles: the interactive book) is on the web pages
+    and not in the PDF; the synthetic-data notice prints as a warning box, not a note."""
+    import html as html_mod
+    import subprocess
+
+    shown = [html_mod.unescape(re.sub(r"<[^>]+>", "", t)).strip()
+             for text in _pages(built["html"]).values()
+             for t in re.findall(r'<span class="nhmg-web-only">(.*?)</span>', text, re.S)]
+    text = " ".join(subprocess.run(["pdftotext", str(built_pdf), "-"], capture_output=True,
+                                   text=True, check=True).stdout.split())
+    for t in shown:
+        assert " ".join(t.split()) not in text, t
+    tex = (built_pdf.parent / "book.tex").read_text(encoding="utf-8")
+    assert r"\begin{sphinxadmonition}{warning}{Synthetic data" in tex
+    assert r"\begin{sphinxadmonition}{note}{Synthetic data" not in tex
+
+
+def _pdf_font_sizes(pdf: Path) -> tuple[float, list[float]]:
+    """(page width in pt, the size of every font set in its content streams) of a one-page
+    figure PDF as matplotlib writes it (Flate-compressed streams, "/F1 8 Tf")."""
+    import zlib
+
+    data = pdf.read_bytes()
+    box = re.search(rb"/MediaBox\s*\[\s*([-\d.]+)\s+([-\d.]+)\s+([-\d.]+)\s+([-\d.]+)\s*\]", data)
+    width = float(box.group(3)) - float(box.group(1))
+    sizes: list[float] = []
+    for m in re.finditer(rb"stream\r?\n", data):
+        end = data.find(b"endstream", m.end())
+        try:
+            text = zlib.decompress(data[m.end():end])
+        except zlib.error:
+            text = data[m.end():end]
+        sizes += [float(s) for s in re.findall(rb"/F\d+\s+([\d.]+)\s+Tf", text)]
+    return width, sizes
+
+
+def test_pdf_figure_text_is_at_least_7pt(built, built_pdf):
+    """Every figure's text prints at 7 pt or more: its font sizes times the scale at which
+    LaTeX draws it (Sphinx shrinks a figure wider than the text to the text width)."""
+    latex = built_pdf.parent
+    tex = (latex / "book.tex").read_text(encoding="utf-8")
+    text_width = 6.27 * 72   # A4 less Sphinx's 1 in margins
+    small = {}
+    figures = re.findall(r"\\sphinxincludegraphics(?:\[[^\]]*\])?\{\{([^}]+)\}\.pdf\}", tex)
+    assert len(figures) >= 8
+    for name in set(figures):
+        width, sizes = _pdf_font_sizes(latex / f"{name}.pdf")
+        assert sizes, name
+        printed = min(sizes) * min(1.0, text_width / width)
+        if printed < 7 - 0.05:
+            small[name] = round(printed, 1)
+    assert not small, f"figure text under 7 pt: {small}"

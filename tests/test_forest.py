@@ -83,7 +83,36 @@ def test_static_forest_has_headers_top_axis_and_fits_a_page(analyses: dict) -> N
     assert f"{int(yes_q4['n']):,}" in shown and f"{int(yes_q4['cases']):,}" in shown
 
 
-def test_book_figure_scrolls_on_a_phone_instead_of_squeezing(analyses: dict) -> None:
-    bf = forest.forest_figure(analyses["ln_smi"])
-    html = bf._repr_mimebundle_()["text/html"]
-    assert 'class="nhmg-plotly-scroll"' in html and f"min-width: {forest.FOREST_MIN_WIDTH_PX}px" in html
+def test_book_figure_has_a_phone_layout(analyses: dict) -> None:
+    """On a phone the n, cases and P columns give way, the estimates stand right-aligned at
+    the edge and the plot keeps a fifth of the width between the quartiles and them."""
+    for name in ("lmm", "ln_smi"):
+        bf = forest.forest_figure(analyses[name])
+        assert bf.narrow_width == forest.FOREST_MIN_WIDTH_PX and bf.min_width is None
+        anns = list(bf.plotly.layout.annotations)
+        narrow = bf.narrow
+        hidden = {anns[int(k.split("[")[1].split("]")[0])].name
+                  for k, v in narrow.items() if k.endswith(".visible") and v is False}
+        assert hidden == ({"n", "cases", "p", "head:n", "head:cases", "head:p", "head:term"}
+                          if name == "lmm" else {"n", "p", "head:n", "head:p", "head:term"})
+        cells = [i for i, a in enumerate(anns) if a.name == "cell"]
+        assert cells and all(narrow[f"annotations[{i}].x"] == 1.0 for i in cells)
+        assert all(narrow[f"annotations[{i}].xanchor"] == "right" for i in cells)
+        lo, hi = narrow["xaxis.domain"]
+        longest = max(len(a.text) for a in anns if a.name == "cell")
+        cell_left = 1 - longest * 0.58 * forest.FOREST_NARROW_FONT_PX / forest.FOREST_NARROW_PX
+        terms = [narrow[f"annotations[{i}].x"] for i, a in enumerate(anns) if a.name == "term"]
+        assert terms and max(terms) < lo and hi < cell_left and hi - lo >= 0.2, (terms, lo, hi)
+        # the wide layout restores what the phone's changes
+        html = bf._repr_mimebundle_()["text/html"]
+        assert "nhmg-plotly-scroll" not in html and '"xaxis.domain"' in html
+
+
+def test_static_rows_never_print_under_7pt() -> None:
+    # few rows: full pitch and font; many: the pitch shrinks to the height limit, the font
+    # with it (80% of the pitch) but not under 7 pt, and past that the figure grows
+    assert forest._row_geometry(10) == (0.19, 8.0)
+    pitch, font = forest._row_geometry(55)
+    assert pitch == pytest.approx((8.2 - 0.62 - 0.62) / 55) and font == pytest.approx(0.8 * 72 * pitch)
+    assert forest._row_geometry(100) == (pytest.approx(7 / 57.6), pytest.approx(7.0))
+    assert forest.FOREST_WIDTH_IN <= 6.3   # printed at its own size

@@ -71,3 +71,8 @@ def test_chapters_in_the_order_of_the_table_of_contents(tmp_path):
         "book/intro.md", "book/b.md", "book/b1.md", "book/a.md"]
     real = notebooks.chapters()
     assert real[0].name == "intro.md" and all(p.is_file() for p in real) and len(real) >= 12
+
+
+def test_web_only_text_stays_in_a_notebook():
+    nb = new_notebook(cells=[new_markdown_cell("Sorted. {web}`Hovering over a point shows it.` End.")])
+    assert notebooks.render_markup(nb).cells[0].source == "Sorted. Hovering over a point shows it. End."

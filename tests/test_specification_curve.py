@@ -164,3 +164,21 @@ def test_distinct_table_counts_rows_and_blank_choices():
     assert row["Grid specifications"] == "16" and row["Distinct"] == "8 + 8 (weight panel)"
     assert row["Cannot move it"] == "np index"
     assert t.loc[mv.ESTIMATES["pm_np_lmm"].label, "Held at the default"] == "weight"
+
+
+def test_figure_keeps_its_width_on_a_phone():
+    """On a phone the dashboard's labels stand inside the plot (they would take most of its
+    width), rows get taller; the legend is above the plot on the left, clear of the toolbar."""
+    res = fake_result()
+    fig = sc.specification_curve_figure(res, "or_q4")
+    n_rows = len(fig.mpl.axes[1].get_yticklabels())
+    assert fig.narrow["yaxis2.ticklabelposition"] == "inside top"
+    assert fig.narrow["height"] == sc.WIDE_BASE_PX + 100 + sc.NARROW_ROW_PX * n_rows
+    assert fig.narrow["height"] - fig.plotly.layout.height == 100 + (sc.NARROW_ROW_PX - sc.WIDE_ROW_PX) * n_rows
+    assert fig.plotly.layout.yaxis2.ticklabelposition == "outside"   # what a wide screen restores
+    legend = fig.plotly.layout.legend
+    assert (legend.x, legend.xanchor, legend.y, legend.yanchor) == (0, "left", 1.0, "bottom")
+    # printed: no text under 8.5 pt on a figure as wide as the PDF's text
+    assert fig.mpl.get_size_inches()[0] <= 6.3
+    sizes = [t.get_fontsize() for ax in fig.mpl.axes for t in ax.get_yticklabels() + ax.get_xticklabels()]
+    assert min(sizes) >= sc.PRINT_FONT_PT == 8.5

@@ -34,7 +34,7 @@ __all__ = ["chapters", "read_chapter", "execute", "inject_parameters", "paramete
 #: Mime prefix myst-nb's ``glue(..., display=False)`` puts on the glued bundle.
 GLUE_PREFIX = "application/papermill.record/"
 
-_ROLE = re.compile(r"\{(glue|glue:text|glue:md|numref)\}`([^`]*)`")
+_ROLE = re.compile(r"\{(glue|glue:text|glue:md|numref|web)\}`([^`]*)`")
 _GLUE_FIGURE = re.compile(r"^(`{3,}|:{3,})\{glue:figure\}\s*(\S+)[^\n]*\n(.*?)^\1\s*$",
                           re.MULTILINE | re.DOTALL)
 
@@ -187,6 +187,8 @@ def render_markup(nb):
         kind, arg = m.group(1), m.group(2)
         if kind == "numref":
             return _numref(arg)
+        if kind == "web":  # text for the interactive book only (nhmg_lib.book.sphinx_print)
+            return arg
         name, _, spec = arg.partition(":")
         text = _glue_text(values.get(name.strip()), spec.strip() if kind == "glue:text" else "",
                           markdown=kind == "glue:md")

@@ -146,7 +146,11 @@ def visit_figure_latex(self: Any, node: nodes.Element) -> None:
     number = _number(self.builder.env, self.curfilestack[-1], "figure", node)
     if number is not None:
         self.body.append("\n\\renewcommand{\\thefigure}{%s}" % number)
+    # the page the figure is called on and the page it is printed on (\nhmgmark, _config.yml)
+    mark = number or (node["ids"][0] if node["ids"] else "")
+    self.body.append("\n\\nhmgmark{called}{%s}" % mark)
     LaTeXTranslator.visit_figure(self, node)
+    self.body.append("\\nhmgmark{printed}{%s}" % mark)
 
 
 def visit_table_text(self: Any, node: nodes.Element) -> None:

@@ -40,6 +40,9 @@ _NARROW_JS = """(function () {{
     if (update.height) {{  // set directly: a relayout of height would pin the width too
       gd.layout.height = update.height;
       gd.style.height = update.height + 'px';
+      // plotly's own wrapper has the figure's first height fixed: it grows and shrinks too,
+      // or the plot would cover its caption and the text after it
+      if (gd.parentElement) gd.parentElement.style.height = update.height + 'px';
       delete update.height;
     }}
     Plotly.relayout(gd, update);

@@ -79,7 +79,8 @@ def flow_chart(flow: Sequence[Any], *, paper: bool = True, title: str | None = N
     side_x, side_w = 8.55, 4.3
     top = (n_main - 1) * gap
     fig_h = 0.55 * (top + box_h + 0.5) + 0.4
-    fig, ax = plt.subplots(figsize=(8.2, fig_h))
+    # as wide as the PDF's text (6.3 in), so it prints at its own size: 8-9 pt text
+    fig, ax = plt.subplots(figsize=(6.3, fig_h))
     ax.set_xlim(0.4, 10.9)
     ax.set_ylim(-box_h / 2 - 0.25, top + box_h / 2 + 0.25)
     ax.axis("off")
@@ -103,7 +104,7 @@ def flow_chart(flow: Sequence[Any], *, paper: bool = True, title: str | None = N
     for i in range(n_main):
         y = top - i * gap
         if i == 0:
-            lines = [(textwrap.fill(start.label, 42), bold), (f"n = {_fmt(start.n_remaining)}", {})]
+            lines = [(textwrap.fill(start.label, 34), bold), (f"n = {_fmt(start.n_remaining)}", {})]
             p = pub(0, False)
         else:
             step = exclusions[i - 1]
@@ -120,7 +121,7 @@ def flow_chart(flow: Sequence[Any], *, paper: bool = True, title: str | None = N
             step = exclusions[i]
             y_mid = (y + y_next) / 2
             ax.annotate("", xy=(side_x - side_w / 2, y_mid), xytext=(main_x, y_mid), arrowprops=arrow)
-            s_lines = [(textwrap.fill(f"Excluded: {step.label}", 46), {}), (f"n = {_fmt(step.n_excluded)}", bold)]
+            s_lines = [(textwrap.fill(f"Excluded: {step.label}", 36), {}), (f"n = {_fmt(step.n_excluded)}", bold)]
             old = getattr(step, "details", {}) or {}
             if "aged_60_plus" in old:
                 s_lines.append((f"of whom aged ≥ 60: {_fmt(old['aged_60_plus'])}", {"fontsize": 8.5}))

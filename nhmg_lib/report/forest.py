@@ -12,10 +12,11 @@ P for interaction, the x axis at the top and the bottom, and the paper's values
 diamonds under the book's. n and cases are the level's participants and LMM cases in that
 quartile.
 
-Static forest plots are at most ``FOREST_MAX_HEIGHT_IN`` tall so that figure and caption fit
-a PDF page; with many rows the row spacing and font shrink. The interactive one keeps 12 px
-text and ``FOREST_ROW_PX`` per row and is never drawn narrower than ``FOREST_MIN_WIDTH_PX``
-(a phone scrolls it sideways). Forest plots draw odds ratios on a log axis (reference line 1)
+Static forest plots are at most ``FOREST_MAX_HEIGHT_IN`` tall so that figure, caption and
+heading fit a PDF page; with many rows the row spacing and font shrink, the font to
+``FOREST_MIN_FONT_PT`` at least (past that the figure grows). The interactive one keeps 12 px
+text and ``FOREST_ROW_PX`` per row; in a column narrower than ``FOREST_MIN_WIDTH_PX`` (a
+phone) it drops the n, cases and P columns (:func:`forest_narrow`). Forest plots draw odds ratios on a log axis (reference line 1)
 and betas on a linear axis (reference line 0). Rows that are not estimable keep their place
 with the text "not estimable" and, in the interactive figure, the reason on hover.
 """
@@ -166,10 +167,10 @@ _LOG_TICK_SETS = ((0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 20, 50, 100),
                   (0.01, 0.1, 1, 10, 100))
 
 
-def _log_ticks(lim: tuple[float, float]) -> list[float]:
+def _log_ticks(lim: tuple[float, float], most: int = 6) -> list[float]:
     for ticks in _LOG_TICK_SETS:
         inside = [t for t in ticks if lim[0] <= t <= lim[1]]
-        if len(inside) <= 6:
+        if len(inside) <= most:
             return inside
     return inside
 
@@ -189,11 +190,11 @@ def _text(r: Any, key: str) -> str:
 #: Static forest plot size (inches). The height grows with the rows up to
 #: ``FOREST_MAX_HEIGHT_IN``; past that the row spacing and the font shrink instead, so that the
 #: figure and its caption fit one PDF page.
-FOREST_WIDTH_IN = 7.2
-FOREST_MAX_HEIGHT_IN = 8.4
+FOREST_WIDTH_IN = 5.9   # with the text's overhang (tight bounding box) the PDF's text width
+FOREST_MAX_HEIGHT_IN = 8.2   # with its caption and a heading, one PDF page
 FOREST_ROW_IN = 0.19
 FOREST_FONT_PT = 8.0
-FOREST_MIN_FONT_PT = 5.5
+FOREST_MIN_FONT_PT = 7.0     # printed text never smaller (the figure grows instead)
 #: Space above the rows (column headers, top axis) and below (bottom axis, legend), inches.
 FOREST_TOP_IN = 0.62
 FOREST_BOTTOM_IN = 0.62
@@ -209,9 +210,10 @@ FOREST_MIN_WIDTH_PX = 760
 def _row_geometry(n: int) -> tuple[float, float]:
     """(row spacing in inches, font size in points) of a static forest plot of ``n`` rows."""
     room = FOREST_MAX_HEIGHT_IN - FOREST_TOP_IN - FOREST_BOTTOM_IN
-    pitch = min(FOREST_ROW_IN, room / max(n, 1))
-    # text about 70% of the row pitch leaves a gap between lines
-    font = min(FOREST_FONT_PT, max(FOREST_MIN_FONT_PT, 0.7 * 72 * pitch))
+    # text 80% of the row pitch (a book's leading) leaves a gap between lines; past the
+    # height limit the pitch stops shrinking at the smallest font's
+    pitch = max(min(FOREST_ROW_IN, room / max(n, 1)), FOREST_MIN_FONT_PT / (0.8 * 72))
+    font = min(FOREST_FONT_PT, max(FOREST_MIN_FONT_PT, 0.8 * 72 * pitch))
     return pitch, font
 
 
@@ -289,7 +291,7 @@ def forest_matplotlib(analysis: "SubgroupAnalysis", terms: Sequence[str] = ("q2"
                 fontsize=fs + 0.5, fontweight="bold")
     fig.add_artist(Line2D([0, 1], [head_y - 0.04 / height] * 2, transform=fig.transFigure, color="black", lw=0.8))
     if lay.rows["paper"].astype(bool).any():
-        fig.text(0.0, 0.04 / height, _paper_note(analysis), fontsize=fs - 0.5, color=PAPER_COLOR,
+        fig.text(0.0, 0.04 / height, _paper_note(analysis), fontsize=max(fs - 0.5, FOREST_MIN_FONT_PT), color=PAPER_COLOR,
                  ha="left", va="bottom")
     if title:
         fig.suptitle(title, fontsize=fs + 1.5, x=0.0, ha="left", y=1 - 0.05 / height, va="top")
@@ -360,9 +362,9 @@ def forest_plotly(analysis: "SubgroupAnalysis", terms: Sequence[str] = ("q2", "q
             fig.add_shape(type="rect", xref="paper", yref="y", x0=0, x1=1, y0=yi - 0.5, y1=yi + 0.5,
                           fillcolor="#eeeeee", line={"width": 0}, layer="below")
             fig.add_annotation(x=0, xref="paper", y=yi, text=f"<b>{r.text}</b>", showarrow=False,
-                               xanchor="left", font=font)
+                               xanchor="left", font=font, name="group")
             fig.add_annotation(x=cols[-2].x, xref="paper", y=yi, text=r.cell, showarrow=False,
-                               xanchor="left", font=font)
+                               xanchor="left", font=font, name="interaction")
             continue
         for c in cols:
             t = _text(r, c.key)
@@ -371,11 +373,13 @@ def forest_plotly(analysis: "SubgroupAnalysis", terms: Sequence[str] = ("q2", "q
             if c.key == "text":
                 t = "\u00a0\u00a0" + t
             fig.add_annotation(x=c.x, xref="paper", y=yi, text=t, showarrow=False, xanchor=c.align,
-                               font={**font, "color": "#777" if c.key == "cell" and not r.estimable else "#222"})
+                               font={**font, "color": "#777" if c.key == "cell" and not r.estimable else "#222"},
+                               name=c.key, visible=True)
     top = 100 + (28 if title else 0)   # toolbar (on hover), column headers, top axis labels
     for c in cols:
         fig.add_annotation(x=c.x, xref="paper", y=1, yref="paper", yshift=36, text=f"<b>{c.header}</b>",
-                           showarrow=False, xanchor=c.align, yanchor="bottom", font=font)
+                           showarrow=False, xanchor=c.align, yanchor="bottom", font=font,
+                           name="head:" + c.key, visible=True)
     fig.add_shape(type="line", xref="paper", yref="paper", x0=0, x1=1, ysizemode="pixel", yanchor=1,
                   y0=33, y1=33, line={"color": "#222", "width": 1})   # rule under the headers
     xr = list(np.log10(lay.xlim)) if lay.log else list(lay.xlim)
@@ -395,8 +399,54 @@ def forest_plotly(analysis: "SubgroupAnalysis", terms: Sequence[str] = ("q2", "q
     if len(pap):
         fig.add_annotation(x=0, xref="paper", y=0, yref="paper", yshift=-66, text=_paper_note(analysis),
                            showarrow=False, xanchor="left", yanchor="top",
-                           font={"size": FOREST_FONT_PX - 1, "color": PAPER_COLOR})
+                           font={"size": FOREST_FONT_PX - 1, "color": PAPER_COLOR}, name="note")
     return fig
+
+
+#: A phone's forest plot (below ``FOREST_MIN_WIDTH_PX`` of column): the n, cases and P columns
+#: give way (they are in the hover text), the text is a pixel smaller, the estimate column is
+#: right-aligned at the edge and the plot takes the width between; sized for a plotting area
+#: of ``FOREST_NARROW_PX`` (a 420 px phone).
+FOREST_NARROW_PX = 330
+FOREST_NARROW_FONT_PX = FOREST_FONT_PX - 1
+#: Mean widths of a character, in em: words, and numbers (digits are wider).
+_EM_TEXT, _EM_DIGITS = 0.52, 0.58
+
+
+def forest_narrow(fig: Any) -> dict[str, Any]:
+    """The ``BookFigure.narrow`` layout update of a :func:`forest_plotly` figure."""
+    anns = list(fig.layout.annotations)
+    px = FOREST_NARROW_FONT_PX / FOREST_NARROW_PX
+
+    def width(name: str, em: float) -> float:
+        return max((len(a.text) for a in anns if a.name == name), default=0) * em * px
+
+    term_x = round(width("text", _EM_TEXT) + 0.02, 3)
+    plot = [round(term_x + width("term", _EM_TEXT) + 0.03, 3),
+            round(1 - width("cell", _EM_DIGITS) - 0.03, 3)]
+    update: dict[str, Any] = {"xaxis.domain": plot, "xaxis2.domain": plot}
+    axis = fig.layout.xaxis
+    for name in ("xaxis", "xaxis2"):  # a narrow axis: three ticks at most
+        if axis.type == "log":
+            ticks = _log_ticks((10 ** axis.range[0], 10 ** axis.range[1]), most=3)
+            update[f"{name}.tickvals"], update[f"{name}.ticktext"] = ticks, [f"{t:g}" for t in ticks]
+        else:
+            update[f"{name}.nticks"] = 3
+    for i, a in enumerate(anns):
+        key = f"annotations[{i}]"
+        if a.font and a.font.size:
+            update[f"{key}.font.size"] = a.font.size - 1
+        if a.name in ("n", "cases", "p", "head:n", "head:cases", "head:p", "head:term"):
+            update[f"{key}.visible"] = False
+        elif a.name == "term":
+            update[f"{key}.x"] = term_x
+        elif a.name in ("cell", "head:cell", "interaction"):
+            update[f"{key}.x"], update[f"{key}.xanchor"] = 1.0, "right"
+            if a.name == "interaction":
+                update[f"{key}.text"] = a.text.replace("P for interaction", "P-int.")
+        elif a.name == "note":  # the paper's marks explained on two lines
+            update[f"{key}.text"] = a.text.replace(" (95% CI) where", " (95% CI)<br>where")
+    return update
 
 
 def forest_figure(analysis: "SubgroupAnalysis", *, terms: Sequence[str] = ("q2", "q3", "q4"),
@@ -407,6 +457,7 @@ def forest_figure(analysis: "SubgroupAnalysis", *, terms: Sequence[str] = ("q2",
         return forest_matplotlib(analysis, terms, title)
     if static is False:
         return forest_plotly(analysis, terms, title)
-    return BookFigure(mpl=forest_matplotlib(analysis, terms, title),
-                      plotly=forest_plotly(analysis, terms, title), min_width=FOREST_MIN_WIDTH_PX,
+    interactive = forest_plotly(analysis, terms, title)
+    return BookFigure(mpl=forest_matplotlib(analysis, terms, title), plotly=interactive,
+                      narrow=forest_narrow(interactive), narrow_width=FOREST_MIN_WIDTH_PX,
                       alt=f"Subgroup forest plot ({analysis.measure}) for {analysis.outcome}")

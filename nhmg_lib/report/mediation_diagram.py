@@ -151,7 +151,8 @@ def figure(results: Mapping[tuple[str, str], mediation.MediationResult], outcome
               design=design.get((f"ln_{i}", outcome)) if design is not None else None)
         ax.set_title(f"({'abcd'[INDICES.index(i)]}) {LABELS[i]}", loc="left", fontsize=10.5,
                      weight="bold")
-    # sized for the book's text column (about 7.5 in): shown at its own size, 9-10 pt text
+    # sized for the web book's text column: shown there at its own size (8.5-10.5 pt text); the
+    # PDF (6.3 in of text) draws it at 87%: no text under 7 pt
     fig.subplots_adjust(left=0.005, right=0.995, top=0.96, bottom=0.01, wspace=0.03, hspace=0.1)
     exhibit = label_of("fig-mediation-lmm" if outcome == "lmm" else "fig-mediation-smi")
     return BookFigure(fig, alt=f"{exhibit}: path diagrams of the mediation of magnesium -> "

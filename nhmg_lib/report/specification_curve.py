@@ -28,6 +28,8 @@ They have bootstrap CIs and p but no joint test (not in ``MultiverseResult.total
 from __future__ import annotations
 
 import math
+import textwrap
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -276,8 +278,9 @@ def specification_curve_figure(result: mv.MultiverseResult, estimate: str = "or_
     else:
         paper_note = ""
 
-    fig, (ax, dash) = plt.subplots(2, 1, figsize=(7.5, 3.2 + 0.16 * len(levels)), sharex=True,
-                                   gridspec_kw={"height_ratios": [3, max(1.2, 0.16 * len(levels))]})
+    # printed at its size (6.3 in, the PDF's text width): no text under PRINT_FONT_PT
+    fig, (ax, dash) = plt.subplots(2, 1, figsize=(6.3, 3.2 + 0.17 * len(levels)), sharex=True,
+                                   gridspec_kw={"height_ratios": [3, max(1.2, 0.17 * len(levels))]})
     colors = np.where(c["significant"], SIG_COLOR, NONSIG_COLOR)
     ax.fill_between(c["rank"].to_numpy(float), c["ci_low"].to_numpy(float), c["ci_high"].to_numpy(float),
                     step="mid", color=COLOR, alpha=0.15, linewidth=0, label="95% CI")
@@ -292,9 +295,13 @@ def specification_curve_figure(result: mv.MultiverseResult, estimate: str = "or_
         ax.set_yscale("log")
         log_ticks(ax.yaxis, (float(c["ci_low"].min()) * 0.9, max(float(c["ci_high"].max()), 1.0) * 1.1))
     ax.set_ylabel(est.label)
-    ax.legend(loc="best", fontsize=8, frameon=False)
+    ax.legend(loc="best", fontsize=PRINT_FONT_PT, frameon=False)
     ax.set_title(f"{len(c):,} distinct specifications, sorted; dark = p < 0.05 in the paper's direction"
-                 + paper_note, fontsize=9)
+                 + paper_note, fontsize=9, wrap=True)
+    # wrapped to the curve's height: a long label would run into the title
+    ax.set_ylabel(textwrap.fill(est.label, 32), fontsize=9)
+    ax.tick_params(labelsize=PRINT_FONT_PT)
+    dash.tick_params(axis="x", labelsize=PRINT_FONT_PT)
     ypos = {lv: i for i, lv in enumerate(reversed(levels))}
     for d in dims:
         for v in mv.GRID[d]:
@@ -304,14 +311,32 @@ def specification_curve_figure(result: mv.MultiverseResult, estimate: str = "or_
             dash.scatter(x, np.full(len(x), ypos[(d, v)]), marker="|", s=12, linewidths=0.5,
                          color=np.where(c.loc[c[d] == v, "significant"], SIG_COLOR, NONSIG_COLOR))
     dash.set_yticks(list(ypos.values()))
-    dash.set_yticklabels([": ".join(option_words(d, v)) for (d, v) in ypos], fontsize=6)
-    dash.set_xlabel("specification (rank of the estimate)")
+    dash.set_yticklabels([": ".join(option_words(d, v)) for (d, v) in ypos], fontsize=PRINT_FONT_PT)
+    dash.set_xlabel("specification (rank of the estimate)", fontsize=9)
     dash.set_xlim(0, len(c) + 1)
     fig.tight_layout()
     plt.close(fig)
     alt = (f"Specification curve of {est.label}: {len(c)} estimates sorted with 95% CIs, the "
            f"paper's value and the book's default marked, and the choices of each specification")
-    return BookFigure(fig, _plotly(c, est, levels, paper, null, estimate) if interactive else None, alt)
+    if not interactive:
+        return BookFigure(fig, None, alt)
+    return BookFigure(fig, _plotly(c, est, levels, paper, null, estimate), alt,
+                      narrow=_narrow(len(levels)), narrow_width=NARROW_PX)
+
+
+#: Text size of the printed figure (points, at the PDF's text width).
+PRINT_FONT_PT = 8.5
+#: Interactive figure: height, and per dashboard row; below NARROW_PX of column (a phone) the
+#: dashboard's labels stand inside the plot, each above its row, so that they do not take the
+#: plot's width, and the rows are taller to make room for them.
+WIDE_BASE_PX, WIDE_ROW_PX = 440, 20
+NARROW_PX, NARROW_ROW_PX = 600, 30
+
+
+def _narrow(n_levels: int) -> dict[str, Any]:
+    # the legend wraps to two lines on a phone: a deeper top margin keeps it under the toolbar
+    return {"yaxis2.ticklabelposition": "inside top", "margin.t": 104,
+            "height": WIDE_BASE_PX + 100 + NARROW_ROW_PX * n_levels}
 
 
 def _plotly(c: pd.DataFrame, est: mv.Estimate, levels: list[tuple[str, str]], paper, null,
@@ -358,9 +383,13 @@ def _plotly(c: pd.DataFrame, est: mv.Estimate, levels: list[tuple[str, str]], pa
                          row=1, col=1)
     fig.update_yaxes(title_text=est.label, row=1, col=1)
     fig.update_yaxes(categoryorder="array", categoryarray=list(reversed(labels)), tickmode="array",
-                     tickvals=labels, ticktext=labels, tickfont={"size": 9}, row=2, col=1)
+                     tickvals=labels, ticktext=labels, tickfont={"size": 9}, row=2, col=1,
+                     ticklabelposition="outside")
     fig.update_xaxes(title_text="specification (rank of the estimate)", row=2, col=1)
-    fig.update_layout(height=420 + 20 * len(levels), margin={"l": 10, "r": 10, "t": 30, "b": 40},
-                      template="simple_white", legend={"orientation": "h", "y": 1.06},
-                      hovermode="closest")
+    # the legend above the plot on the left, under the toolbar's corner (top right, on hover)
+    fig.update_layout(height=WIDE_BASE_PX + WIDE_ROW_PX * len(levels),
+                      margin={"l": 10, "r": 10, "t": 64, "b": 40},
+                      template="simple_white", hovermode="closest",
+                      legend={"orientation": "h", "x": 0, "xanchor": "left", "y": 1.0,
+                              "yanchor": "bottom"})
     return fig

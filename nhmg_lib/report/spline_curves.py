@@ -30,7 +30,8 @@ def spline_matplotlib(fits: dict[str, "SplineFit"], threshold: "ThresholdResult 
     """Figure 2 static: one panel per fit (``{"lmm": ..., "smi": ...}``)."""
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, len(fits), figsize=(4.6 * len(fits), 3.8), squeeze=False)
+    # printed at its own size (two panels fill the PDF's 6.3 in text width), so 7.5 pt stays 7.5 pt
+    fig, axes = plt.subplots(1, len(fits), figsize=(3.15 * len(fits), 3.1), squeeze=False)
     for ax, (key, f) in zip(axes[0], fits.items()):
         c = f.curve
         ax.fill_between(c["x"], c["lo"], c["hi"], color=COLOR, alpha=0.18, lw=0)

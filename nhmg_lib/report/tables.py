@@ -273,6 +273,12 @@ class PublicationTable:
     def _font_size(self) -> str:
         return self._latex_widths()[0]
 
+    def latex_start(self) -> tuple[str, int]:
+        """(font size command, lines of that font) that the table's start needs on one page:
+        what a heading right above the table keeps with it (``nhmg_lib.book.sphinx_print``)."""
+        size, shares = self._latex_widths()
+        return size, self._latex_layout(size, shares)[0]
+
     def to_latex(self, number: str | None = None, target: str = "") -> str:
         """The table as an ``xltabular``. With ``number`` the caption is a numbered LaTeX
         ``\\caption`` showing that number (``"S1"``) followed by ``target`` (the ``\\label``
