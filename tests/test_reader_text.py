@@ -23,7 +23,7 @@ def test_an_odds_ratio_never_prints_as_zero():
     assert format_ratio_ci(0.5, 0.0012, 1.98) == "0.50 (<0.01, 1.98)"
     assert robustness.format_ci(0.5, 0.001, 1.98, ratio=True) == "0.50 (<0.01, 1.98)"
     assert robustness.format_ci(0.5, 0.001, 1.98) == "0.50 (0.00, 1.98)"  # a β may be 0.00
-    assert robustness.format_ci(np.nan, 0.1, 1.0) == ""
+    assert robustness.format_ci(np.nan, 0.1, 1.0) == "not estimable"
 
 
 def test_option_values_have_words_and_no_code_names_reach_the_reader():
