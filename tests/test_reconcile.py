@@ -20,7 +20,7 @@ def _raw(n: int = 20) -> pd.DataFrame:
     raw["LBXGLU"], raw["LBXGH"], raw["URDACT"], raw["LBXHSCRP"] = 95.0, 5.2, 8.0, 1.0
     raw.loc[[0, 1, 2], "INDFMPIR"] = NA         # PIR missing for 3
     raw.loc[[2, 3], "SMQ020"] = 9               # smoking refused for 2, one of them without PIR
-    raw.loc[[4], "LBXVIDMS"] = NA               # 25(OH)D missing for 1
+    raw.loc[[4], "LBXVD3MS"] = NA               # 25(OH)D3 (the default vitamin D) missing for 1
     raw.loc[range(10, 18), "LBXGLU"] = NA       # not in the fasting subsample: 8
     raw.loc[[0, 19], "RIDAGEYR"] = [15, 70]     # never reach the step
     return raw

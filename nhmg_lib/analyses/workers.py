@@ -21,7 +21,7 @@ from typing import Callable, Iterable, TypeVar
 
 from tqdm import tqdm  # plain text bar: the widget variant warns without ipywidgets
 
-__all__ = ["run_pieces", "progress_bar", "show_progress"]
+__all__ = ["run_pieces", "progress_bar", "show_progress", "die_with_parent"]
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -29,7 +29,7 @@ R = TypeVar("R")
 _PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 
 
-def _die_with_parent(parent: int) -> None:
+def die_with_parent(parent: int) -> None:
     """Pool initializer: be killed when ``parent`` exits; leave Ctrl-C to the parent, and
     let the pool's SIGTERM end this worker quietly (a forked worker inherits the parent's
     Python handlers, e.g. the command line's SIGTERM one)."""
@@ -50,7 +50,7 @@ def run_pieces(func: Callable[[T], R], items: Iterable[T], workers: int,
     is called with each item as its result arrives (progress). Any exception here, Ctrl-C
     included, terminates the workers before it propagates."""
     items = list(items)
-    pool = multiprocessing.get_context().Pool(workers, initializer=_die_with_parent,
+    pool = multiprocessing.get_context().Pool(workers, initializer=die_with_parent,
                                               initargs=(os.getpid(),))
     out: list[R] = []
     try:

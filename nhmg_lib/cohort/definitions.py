@@ -63,7 +63,7 @@ OPTIONS: dict[str, dict[str, str]] = {
     },
     "lmm_definition": {
         "fnih_bmi": "FNIH: ASM/BMI < 0.789 (men), < 0.512 (women)",
-        "height_baumgartner": "ASM/height^2 < 7.26 kg/m^2 (men), < 5.45 kg/m^2 (women): "
+        "height_baumgartner": "ASM/height² < 7.26 kg/m² (men), < 5.45 kg/m² (women): "
                               "Baumgartner et al. 1998, Am J Epidemiol 147:755-763",
     },
 }

@@ -26,15 +26,21 @@ OPTION_WORDS: dict[str, dict[str, str]] = {
     "race": {"ridreth1": "five groups", "ridreth3": "six groups (with Asian)"},
     "weight": {"wtdr2d": "dietary two-day weight", "wtdrd1": "dietary day-1 weight",
                "wtmec2yr": "examination weight"},
+    "vitamin_d": {"d3": "25(OH)D3", "total": "25(OH)D2 + D3"},
     "covariates_required": {"model3_and_indices": "Model 3 and index inputs", "model3": "Model 3 only"},
+    "magnesium_energy": {"none": "as reported", "residual": "residual method",
+                         "per_1000kcal": "per 1,000 kcal"},
+    "lmm_definition": {"fnih_bmi": "FNIH, ASM/BMI", "height_baumgartner": "Baumgartner, ASM/height²"},
     "spline_knots": {"unweighted": "unweighted", "weighted": "survey-weighted"},
     "mediation_bootstrap": {"rows": "rows", "design": "PSUs within strata"},
     "mediation_weights": {"normalised": "scaled to mean 1", "raw": "raw", "none": "none"},
     # the multiverse's analysis dimensions
     "energy_exclusion": {"no": "every cohort member", "yes": "implausible intake left out"},
     "mediation_weighting": {"normalised": "scaled to mean 1", "raw": "raw", "none": "none"},
+    "covariates": {"model3": "Model 3", "model2": "Model 2 (age, gender, race)"},
 }
-_FIELD_WORDS = {"np_index": "NP index", "egfr_equation": "eGFR equation"}
+_FIELD_WORDS = {"np_index": "NP index", "egfr_equation": "eGFR equation", "vitamin_d": "vitamin D",
+                "lmm_definition": "LMM definition", "magnesium_energy": "magnesium and energy"}
 
 
 def option_words(field: str, value: str) -> tuple[str, str]:

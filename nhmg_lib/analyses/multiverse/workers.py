@@ -10,31 +10,16 @@
 
 from __future__ import annotations
 
-import ctypes
 import os
-import signal
-import sys
 import time
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from typing import Any, Callable, Sequence
 
 from nhmg_lib.analyses.multiverse.grid import MultiverseError
+from nhmg_lib.analyses.workers import die_with_parent
 
 #: Seconds allowed to reach a scheduler before the run is refused.
 CONNECT_TIMEOUT = 5.0
-_PR_SET_PDEATHSIG = 1
-
-
-def _worker_init(parent: int) -> None:
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    if sys.platform.startswith("linux"):
-        try:
-            libc = ctypes.CDLL(None, use_errno=True)
-            libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-        except (OSError, AttributeError):
-            pass
-    if os.getppid() != parent:   # the parent died before prctl took effect
-        os._exit(1)
 
 
 def check_scheduler(scheduler: str | None) -> None:
@@ -93,7 +78,7 @@ def run_all(fn: Callable[[Any], Any], items: Sequence[Any] | Any, *, workers: in
             out.append(fn(x))
             tick(len(out), total)
         return out
-    ex = ProcessPoolExecutor(max_workers=min(workers, total), initializer=_worker_init,
+    ex = ProcessPoolExecutor(max_workers=min(workers, total), initializer=die_with_parent,
                              initargs=(os.getpid(),))
     try:
         futures = [ex.submit(fn, x) for x in items]
