@@ -89,10 +89,10 @@ def run_all(fn: Callable[[Any], Any], items: Sequence[Any] | Any, *, workers: in
                 f.result()   # a worker's error stops the run here
             tick(total - len(pending), total)
         out = [f.result() for f in futures]
+        ex.shutdown(wait=True)   # inside: a Ctrl-C while it waits must still kill the workers
     except BaseException:
         _terminate(ex)
         raise
-    ex.shutdown(wait=True)
     return out
 
 
