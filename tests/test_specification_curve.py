@@ -182,3 +182,11 @@ def test_figure_keeps_its_width_on_a_phone():
     assert fig.mpl.get_size_inches()[0] <= 6.3
     sizes = [t.get_fontsize() for ax in fig.mpl.axes for t in ax.get_yticklabels() + ax.get_xticklabels()]
     assert min(sizes) >= sc.PRINT_FONT_PT == 8.5
+
+
+def test_significant_share_reads_none_where_the_fixed_choices_leave_no_specification():
+    res = fake_result()
+    p = sc.panel_summary(res).set_index("estimate")
+    share = p.loc["beta_lnmg", "share_significant"]
+    assert sc.significant_share(p, "beta_lnmg") == f"{100 * share:.0f}%"
+    assert sc.significant_share(p.iloc[0:0], "beta_lnmg").startswith("none")

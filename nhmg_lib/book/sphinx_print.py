@@ -30,6 +30,9 @@ from sphinx.writers.latex import LaTeXTranslator
 #: space above and below, counts about three).
 TEXT_LINES_AFTER_HEADING = 4
 HEADING_LINES = 3
+#: A table's own \Needspace is measured after the heading and the cell's spacing, so the
+#: heading keeps this many lines more for it (3 let a heading end a page above Table 8).
+TABLE_MARGIN_LINES = 2
 
 
 def _hidden(node: nodes.Node) -> bool:
@@ -85,7 +88,7 @@ def keep_with_heading(section: nodes.section, image_file: Any = None) -> tuple[s
     if isinstance(node, exhibit_table):
         size, lines = PublicationTable.from_payload(node["payload"]).latex_start()
         return r"\dimexpr%d\baselineskip*%d/100+%d\baselineskip\relax" % (
-            lines, _size_percent(size), HEADING_LINES), ""
+            lines, _size_percent(size), HEADING_LINES + TABLE_MARGIN_LINES), ""
     return r"%d\baselineskip" % (HEADING_LINES + TEXT_LINES_AFTER_HEADING), ""
 
 

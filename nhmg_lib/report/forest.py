@@ -253,7 +253,8 @@ def forest_matplotlib(analysis: "SubgroupAnalysis", terms: Sequence[str] = ("q2"
         if header:
             fig.add_artist(Rectangle((0, yi - 0.5), 1, 1, transform=tr, color="0.93", lw=0, zorder=0))
             ax.text(0.0, yi, r.text, transform=tr, ha="left", va="center", fontsize=fs, fontweight="bold")
-            ax.text(cols[-2].x, yi, r.cell, transform=tr, ha="left", va="center", fontsize=fs)
+            # right-aligned: on a header row the plot is empty, so the P values have room
+            ax.text(1.0, yi, r.cell, transform=tr, ha="right", va="center", fontsize=fs)
             continue
         for c in cols:
             t = _text(r, c.key)
@@ -363,8 +364,8 @@ def forest_plotly(analysis: "SubgroupAnalysis", terms: Sequence[str] = ("q2", "q
                           fillcolor="#eeeeee", line={"width": 0}, layer="below")
             fig.add_annotation(x=0, xref="paper", y=yi, text=f"<b>{r.text}</b>", showarrow=False,
                                xanchor="left", font=font, name="group")
-            fig.add_annotation(x=cols[-2].x, xref="paper", y=yi, text=r.cell, showarrow=False,
-                               xanchor="left", font=font, name="interaction")
+            fig.add_annotation(x=1.0, xref="paper", y=yi, text=r.cell, showarrow=False,
+                               xanchor="right", font=font, name="interaction")
             continue
         for c in cols:
             t = _text(r, c.key)

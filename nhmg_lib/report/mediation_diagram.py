@@ -89,7 +89,7 @@ def _draw(ax: Any, result: mediation.MediationResult, mediator_label: str, outco
     # path labels beside the upper part of each arrow, clear of it and of the panel edge
     ax.text(3.0, 4.65, f"a = {ci(pc['a'])}", ha="right", va="center", fontsize=small,
             color="#1f4e79", linespacing=1.2)
-    ax.text(7.0, 4.65, f"b = {ci(pc['b'])}\nat ln-Mg {format_number(result.a, 2)}", ha="left",
+    ax.text(6.85, 4.65, f"b = {ci(pc['b'])}\nat ln-Mg {format_number(result.a, 2)}", ha="left",
             va="center", fontsize=small, color="#1f4e79", linespacing=1.2)
     logistic = result.family == "binomial"
     meas = "OR" if logistic else "β"
@@ -130,7 +130,7 @@ def path_diagram(result: mediation.MediationResult, mediator_label: str, outcome
 
 
 def figure(results: Mapping[tuple[str, str], mediation.MediationResult], outcome: str,
-           figsize: tuple[float, float] = (7.6, 7.4),
+           figsize: tuple[float, float] = (7.3, 7.1),
            design: Mapping[tuple[str, str], mediation.MediationResult] | None = None) -> BookFigure:
     """Figure 4 (``"lmm"``) or Figure 5 (``"ln_smi"``): the four indices' path diagrams, 2 x 2.
     With ``design`` (the same contrast of the design-bootstrap block) each effect also shows

@@ -204,6 +204,15 @@ def panel_summary(result: mv.MultiverseResult) -> pd.DataFrame:
                                        "min", "max", "share_significant", "values"])
 
 
+def significant_share(summary_frame: pd.DataFrame, estimate: str) -> str:
+    """The share of ``estimate``'s specifications significant in the paper's direction, from
+    :func:`summary` or :func:`panel_summary` indexed by estimate, as text: "none" when the
+    fixed choices leave it no specification (e.g. no weight panel with the weight fixed)."""
+    if estimate not in summary_frame.index:
+        return "none (no such specification under the fixed choices)"
+    return f"{100 * summary_frame.loc[estimate, 'share_significant']:.0f}%"
+
+
 def panel_table(result: mv.MultiverseResult) -> pd.DataFrame:
     """:func:`panel_summary` as text cells for a publication table."""
     s = panel_summary(result)

@@ -303,7 +303,11 @@ class PublicationTable:
             # tabulary (loaded by Sphinx) makes \arraybackslash \let\\ to \@arraycr, which
             # swallows longtable's star: "\\*" would allow a page break like "\\".
             r"\def\arraybackslash{\let\\\tabularnewline}",
-            r"\setlength{\tabcolsep}{4pt}\setlength{\LTcapwidth}{\linewidth}\renewcommand{\arraystretch}{1.1}",
+            # the widths leave 4pt each side of a column; a table of 10 or more columns is set
+            # with 3pt, so its narrowest columns (P values) keep a little slack for the font's
+            # real digit widths
+            r"\setlength{\tabcolsep}{%dpt}\setlength{\LTcapwidth}{\linewidth}"
+            r"\renewcommand{\arraystretch}{1.1}" % (3 if n + 1 >= 10 else 4),
             r"\begin{xltabular}{\linewidth}{@{}" + "".join(spec) + "@{}}",
         ]
         if number is not None:
