@@ -52,7 +52,7 @@ def test_a_table_after_a_heading_keeps_its_start_code_inputs_skipped():
     keep, measure = keep_with_heading(sec)
     assert measure == ""
     m = re.fullmatch(r"\\dimexpr(\d+)\\baselineskip\*(\d+)/100\+(\d+)\\baselineskip\\relax", keep)
-    assert m and int(m.group(1)) == lines and int(m.group(2)) == 92 and int(m.group(3)) == 5, keep  # heading + margin
+    assert m and int(m.group(1)) == lines and int(m.group(2)) == 92 and int(m.group(3)) == 8, keep  # heading + margin
 
 
 def test_a_subheading_right_after_a_heading_adds_up():

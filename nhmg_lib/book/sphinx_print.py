@@ -31,8 +31,8 @@ from sphinx.writers.latex import LaTeXTranslator
 TEXT_LINES_AFTER_HEADING = 4
 HEADING_LINES = 3
 #: A table's own \Needspace is measured after the heading and the cell's spacing, so the
-#: heading keeps this many lines more for it (3 let a heading end a page above Table 8).
-TABLE_MARGIN_LINES = 2
+#: heading keeps this many lines more for it (2 more were not enough above Table 8).
+TABLE_MARGIN_LINES = 5
 
 
 def _hidden(node: nodes.Node) -> bool:

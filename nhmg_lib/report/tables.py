@@ -258,8 +258,14 @@ class PublicationTable:
                 break
         else:
             floor = longest
-        if sum(floor) >= room:  # even words do not fit: share in proportion to them
-            widths = [room * w / sum(floor) for w in floor]
+        if sum(floor) >= room:  # even words do not fit: share in proportion to them, but
+            # a number cannot wrap: number columns keep their longest entry, text gives way
+            fixed = sum(f for f, num in zip(floor, numeric) if num)
+            text = sum(f for f, num in zip(floor, numeric) if not num)
+            if text and fixed < 0.8 * room:
+                widths = [f if num else f * (room - fixed) / text for f, num in zip(floor, numeric)]
+            else:
+                widths = [room * w / sum(floor) for w in floor]
         else:
             lack = [nat - f for nat, f in zip(natural, floor)]
             spare = room - sum(floor)
