@@ -112,7 +112,10 @@ def visit_section_latex(self: Any, node: nodes.section) -> None:
     if level < 1 or self.sectionnames[min(level, len(self.sectionnames) - 1)] in ("part", "chapter"):
         return
     length, measure = keep_with_heading(node, lambda uri: self.builder.images.get(uri))
-    self.body.append("\\FloatBarrier%s\\Needspace{%s}\n" % (measure, length))
+    # A page that holds only the floats \FloatBarrier put out has no \pagegoal yet, so
+    # \Needspace would find room without limit there: a zero-height rule starts the page first.
+    self.body.append("\\FloatBarrier\\nointerlineskip\\hrule height0pt\\relax%s\\Needspace{%s}\n"
+                     % (measure, length))
 
 
 def visit_admonition_latex(self: Any, node: nodes.Element) -> None:

@@ -223,6 +223,8 @@ class PublicationTable:
                 return 0.25
             if ch in "()[]-/":
                 return 0.33
+            if ch == "\u2212":  # printed as the math minus, as wide as a plus
+                return 0.78
             return 0.56
         return sum(glyph(ch) for ch in text)
 
