@@ -116,6 +116,15 @@ def _make_handler(server: XptServer) -> type[BaseHTTPRequestHandler]:
         def log_message(self, *args: object) -> None:  # keep test output quiet
             pass
 
+        def _headers(self, status: int, length: int, extra: dict) -> None:
+            """Status line and headers of a body of ``length`` bytes (``extra`` added)."""
+            self.send_response(status)
+            self.send_header("Content-Type", "application/octet-stream")
+            self.send_header("Content-Length", str(length))
+            for key, value in extra.items():
+                self.send_header(key, value)
+            self.end_headers()
+
         def do_GET(self) -> None:
             match = re.fullmatch(r"/(\d{4})/DataFiles/([A-Za-z0-9_]+)\.xpt", self.path)
             name = match.group(2) if match else self.path
@@ -180,12 +189,7 @@ def _make_handler(server: XptServer) -> type[BaseHTTPRequestHandler]:
                 self.close_connection = True
                 return
             if fault == "trickle":
-                self.send_response(status)
-                self.send_header("Content-Type", "application/octet-stream")
-                self.send_header("Content-Length", str(len(body)))
-                for key, value in extra.items():
-                    self.send_header(key, value)
-                self.end_headers()
+                self._headers(status, len(body), extra)
                 sent = 0
                 while sent < len(body) and not server._stop.is_set():
                     try:
@@ -198,12 +202,7 @@ def _make_handler(server: XptServer) -> type[BaseHTTPRequestHandler]:
                 self.close_connection = True
                 return
             if fault in ("truncate", "stall"):
-                self.send_response(status)
-                self.send_header("Content-Type", "application/octet-stream")
-                self.send_header("Content-Length", str(len(body)))
-                for key, value in extra.items():
-                    self.send_header(key, value)
-                self.end_headers()
+                self._headers(status, len(body), extra)
                 self.wfile.write(body[: len(body) // 2] if fault == "truncate" else body[:160])
                 self.wfile.flush()
                 if fault == "stall":
