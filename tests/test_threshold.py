@@ -273,6 +273,8 @@ def test_search_aware_tests_do_not_find_a_bend_in_a_straight_line(tmp_path) -> N
     # the inversion set itself spans most of the grid: K is not identified without a kink
     inv = res.inversion_ci()
     assert inv is not None and inv[1] - inv[0] >= 0.5
+    # ... and Figure 2 draws no inflection point, saying why on the LMM panel
+    assert _figure2_marks(f, bt) == ([], [])
 
 
 def test_gaussian_bootstrap_equals_refitting(frame: pd.DataFrame, tmp_path) -> None:
@@ -315,6 +317,28 @@ def test_breakpoint_intervals_shown_and_covering_a_planted_kink() -> None:
     # a grid end reached by an interval is flagged in the table
     low, high = bt.grid_end_shares
     assert 0 <= low <= 1 and 0 <= high <= 1
+    # Figure 2 marks the located breakpoint on the LMM panel, in both drawings
+    assert _figure2_marks(f, bt) == ([res.breakpoint], [res.breakpoint])
+
+
+def _figure2_marks(f: pd.DataFrame, bt: ThresholdBootstrap) -> tuple[list[float], list[float]]:
+    """The red inflection-point lines of Figure 2 (plotly, matplotlib); with none, the LMM
+    panel's note says that no inflection point is located, with the sup-t P."""
+    from nhmg_lib.analyses.splines import dose_response
+    from nhmg_lib.report.figures import fmt_p
+    from nhmg_lib.report.spline_curves import spline_figure
+
+    fig = spline_figure(dose_response(f), bt)
+    red = "#b03a2e"
+    web = [s.x0 for s in fig.plotly.layout.shapes if s.line.color == red]
+    pdf = [float(ln.get_xdata()[0]) for ax in fig.mpl.axes for ln in ax.get_lines()
+           if ln.get_color() == red]
+    notes = [a.text for a in fig.plotly.layout.annotations if "P overall" in (a.text or "")]
+    texts = [t.get_text() for t in fig.mpl.axes[0].texts]
+    said = f"no inflection point: sup-t P {fmt_p(bt.sup_t[1])}"
+    assert (said in notes[0] and any(said in t for t in texts)) == (not web)
+    assert not any("no inflection" in n for n in notes[1:])
+    return web, pdf
 
 
 # ---------------------------------------------------------------------- stopping the workers

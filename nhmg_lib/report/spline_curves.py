@@ -14,7 +14,7 @@ from nhmg_lib.report.figures import BAND, COLOR, BookFigure, fmt_p, log_ticks, p
 
 if TYPE_CHECKING:
     from nhmg_lib.analyses.splines import SplineFit
-    from nhmg_lib.analyses.threshold import ThresholdResult
+    from nhmg_lib.analyses.threshold import ThresholdBootstrap
 
 __all__ = ["spline_matplotlib", "spline_plotly", "spline_narrow", "spline_figure"]
 
@@ -22,12 +22,25 @@ __all__ = ["spline_matplotlib", "spline_plotly", "spline_narrow", "spline_figure
 PANEL_TITLES: dict[str, str] = {"lmm": "Low muscle mass (OR)", "smi": "ln SMI (β)"}
 
 
-def _panel_note(fit: "SplineFit") -> str:
-    return f"P overall {fmt_p(fit.p_overall)}; P nonlinear {fmt_p(fit.p_nonlinear)}"
+def _panel_note(fit: "SplineFit", threshold: "ThresholdBootstrap | None" = None) -> str:
+    note = f"P overall {fmt_p(fit.p_overall)}; P nonlinear {fmt_p(fit.p_nonlinear)}"
+    if _marks(threshold, fit) is None and threshold is not None and threshold.result.outcome == fit.outcome:
+        note += f"\nno inflection point: sup-t P {fmt_p(threshold.sup_t[1])}"
+    return note
 
 
-def spline_matplotlib(fits: dict[str, "SplineFit"], threshold: "ThresholdResult | None" = None):
-    """Figure 2 static: one panel per fit (``{"lmm": ..., "smi": ...}``)."""
+def _marks(threshold: "ThresholdBootstrap | None", fit: "SplineFit") -> float | None:
+    """The inflection point to draw on ``fit``'s panel, or None. It is drawn only when the
+    search-aware sup-t test finds a change in slope: without a bend the two-piece model's
+    breakpoint is not identified, and a line at it would show an artefact of the search."""
+    if threshold is None or threshold.result.outcome != fit.outcome or not threshold.has_breakpoint:
+        return None
+    return float(threshold.result.breakpoint)
+
+
+def spline_matplotlib(fits: dict[str, "SplineFit"], threshold: "ThresholdBootstrap | None" = None):
+    """Figure 2 static: one panel per fit (``{"lmm": ..., "smi": ...}``); the inflection point
+    of ``threshold`` as a red line where :func:`_marks` allows it, else a line of the note."""
     import matplotlib.pyplot as plt
 
     # printed at its own size (two panels fill the PDF's 6.3 in text width), so 7.5 pt stays 7.5 pt
@@ -42,9 +55,10 @@ def spline_matplotlib(fits: dict[str, "SplineFit"], threshold: "ThresholdResult 
         if logistic:
             ax.set_yscale("log")
             log_ticks(ax.yaxis, ax.get_ylim())
-        if threshold is not None and threshold.outcome == f.outcome:
-            ax.axvline(threshold.breakpoint, color="#b03a2e", lw=0.9)
-            ax.annotate(f"K = {threshold.breakpoint:.2f}", (threshold.breakpoint, 0.97),
+        k = _marks(threshold, f)
+        if k is not None:
+            ax.axvline(k, color="#b03a2e", lw=0.9)
+            ax.annotate(f"K = {k:.2f}", (k, 0.97),
                         xycoords=("data", "axes fraction"), fontsize=7.5, color="#b03a2e",
                         ha="left", va="top", xytext=(3, 0), textcoords="offset points")
         ax.plot(f.knots, np.full(len(f.knots), 0.02), "|", color="0.3", ms=8,
@@ -52,14 +66,15 @@ def spline_matplotlib(fits: dict[str, "SplineFit"], threshold: "ThresholdResult 
         ax.set_title(PANEL_TITLES.get(key, f.outcome), fontsize=9)
         ax.set_xlabel("ln magnesium intake (ln mg/day)", fontsize=8)
         ax.set_ylabel(f"{f.measure} (95% CI) vs ln-Mg {f.reference:.2f}", fontsize=8)
-        ax.text(0.03, 0.04, _panel_note(f), transform=ax.transAxes, fontsize=7.5)
+        ax.text(0.03, 0.04, _panel_note(f, threshold), transform=ax.transAxes, fontsize=7.5,
+                va="bottom", linespacing=1.3)
         ax.tick_params(labelsize=7.5)
     fig.tight_layout()
     plt.close(fig)
     return fig
 
 
-def spline_plotly(fits: dict[str, "SplineFit"], threshold: "ThresholdResult | None" = None):
+def spline_plotly(fits: dict[str, "SplineFit"], threshold: "ThresholdBootstrap | None" = None):
     """Figure 2 interactive: curve and band, hover with mg/day and the estimate's CI."""
     import plotly.graph_objects as go
     from plotly.subplots import make_subplots
@@ -79,9 +94,10 @@ def spline_plotly(fits: dict[str, "SplineFit"], threshold: "ThresholdResult | No
         logistic = f.measure == "OR"
         fig.add_hline(y=1.0 if logistic else 0.0, line_dash="dash", line_color="#666", line_width=1, row=1, col=i)
         fig.add_vline(x=f.reference, line_dash="dot", line_color="#999", line_width=1, row=1, col=i)
-        if threshold is not None and threshold.outcome == f.outcome:
-            fig.add_vline(x=threshold.breakpoint, line_color="#b03a2e", line_width=1, opacity=1, row=1, col=i,
-                          annotation_text=f"K = {threshold.breakpoint:.2f}", annotation_position="top right")
+        k = _marks(threshold, f)
+        if k is not None:
+            fig.add_vline(x=k, line_color="#b03a2e", line_width=1, opacity=1, row=1, col=i,
+                          annotation_text=f"K = {k:.2f}", annotation_position="top right")
         ticks = plotly_log_ticks((float(c["lo"].min()), float(c["hi"].max()))) if logistic else {}
         fig.update_yaxes(type="log" if logistic else "linear", row=1, col=i,
                          title=f"{f.measure} (95% CI) vs ln-Mg {f.reference:.2f}", **ticks)
@@ -89,7 +105,7 @@ def spline_plotly(fits: dict[str, "SplineFit"], threshold: "ThresholdResult | No
         for k in f.knots:   # the spline's knots, as short ticks on the x axis
             fig.add_vline(x=float(k), y0=0, y1=0.06, line_color="#222", line_width=2, opacity=1,
                           row=1, col=i)
-        fig.add_annotation(text=_panel_note(f), xref=f"x{i if i > 1 else ''} domain",
+        fig.add_annotation(text=_panel_note(f, threshold).replace("\n", "<br>"), align="left", xref=f"x{i if i > 1 else ''} domain",
                            yref=f"y{i if i > 1 else ''} domain", x=0.02, y=0.08, showarrow=False,
                            xanchor="left", yanchor="bottom", font={"size": 11})
     fig.update_layout(height=SPLINE_HEIGHT_PX, template="simple_white", font={"size": 12},
@@ -121,9 +137,12 @@ def spline_narrow(fits: dict[str, "SplineFit"]) -> dict[str, Any]:
     return out
 
 
-def spline_figure(fits: dict[str, "SplineFit"], threshold: "ThresholdResult | None" = None, *,
+def spline_figure(fits: dict[str, "SplineFit"], threshold: "ThresholdBootstrap | None" = None, *,
                   static: bool | None = None) -> Any:
-    """Figure 2: ``static=None`` a :class:`BookFigure` (both), ``True`` matplotlib, ``False`` plotly."""
+    """Figure 2: ``static=None`` a :class:`BookFigure` (both), ``True`` matplotlib, ``False`` plotly.
+
+    ``threshold``: the design bootstrap of the inflection-point search; its point is marked
+    only when its sup-t test rejects "no change in slope" (the panel says so otherwise)."""
     if static is True:
         return spline_matplotlib(fits, threshold)
     if static is False:
