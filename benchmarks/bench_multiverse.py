@@ -5,7 +5,7 @@ unless ``--data-dir`` is given) and reports, in one run:
 
 * the whole multiverse cold (every specification of the full grid, each distinct fit once:
   the four regression estimates and the two proportions mediated by NP with their
-  200-resample linearised bootstrap CIs; disk cache off), and again from the disk cache;
+  200-resample row bootstrap CIs, both models refitted; disk cache off), and again from the disk cache;
 * the joint test with ``--null`` resamples (cold, then from the cache);
 * the naive loop: for ``--loop`` specifications drawn from the grid, re-derive the cohort
   (``build_cohort``) and refit each estimate with the chapter modules

@@ -465,7 +465,7 @@ def parser() -> argparse.ArgumentParser:
                    help="null resamples of the joint test (0: no joint test)")
     m.add_argument("--seed", type=int, default=1)
     m.add_argument("--mediation-boot", type=int, default=200,
-                   help="resamples of the proportions mediated (linearised bootstrap; default 200)")
+                   help="resamples of the proportions mediated (row bootstrap, both models refitted; default 200)")
     m.add_argument("--workers", type=int, default=None, help="local processes (default: every core)")
     m.add_argument("--scheduler", default=None, metavar="ADDRESS",
                    help="run on this dask.distributed scheduler instead of local processes")

@@ -7,13 +7,12 @@ of the exposure coefficient (Taylor linearisation, :func:`nhmg_lib.survey.batche
 tested against ``svyglm``) and the PSU totals of its influence function (the joint test's
 input). The NP estimate is reported per SD of its model column (weighted SD in the domain).
 
-Mediation (:func:`mediation_task`): the proportion mediated from the exact fits of both
-models (closed forms of :func:`nhmg_lib.analyses.mediation.effects`, equal to
-``mediate(...).at(a, a_star)``), and a *linearised* row bootstrap for the CI and p: each
-fit's effect inputs (t1, t2, t3, b0 + b2'c, b1, sigma^2, mean weight) are moved by
-``sum_i (f_i - 1) IF_i`` with ``f`` one matrix of multinomial counts over every adults row
-(:func:`nhmg_lib.survey.bootstrap.row_counts`), shared by all specifications, and the closed
-forms are applied to the moved inputs.
+Mediation (:func:`mediation_task`): the proportion mediated from the fits of both models
+(closed forms of :func:`nhmg_lib.analyses.mediation.effects`, equal to
+``mediate(...).at(a, a_star)``), and a row bootstrap for the CI and p that refits both models
+in every resample, exactly as the mediation chapter does: the resamples are one matrix of
+multinomial counts over every adults row (:func:`nhmg_lib.survey.bootstrap.row_counts`),
+shared by all specifications, so two specifications differ only by their definitions.
 """
 
 from __future__ import annotations
@@ -77,93 +76,46 @@ def _row_counts(n: int, boot: int, seed: int) -> np.ndarray:
     return _COUNTS[key]
 
 
-def mediation_inputs(A: np.ndarray, M: np.ndarray, C: np.ndarray, y: np.ndarray, w: np.ndarray,
-                     numeric: np.ndarray, factors: Sequence[np.ndarray], family: str
-                     ) -> tuple[dict[str, float], np.ndarray] | str:
-    """The effect inputs of :func:`nhmg_lib.analyses.mediation.effects` on one sample (rows
-    with prior weight ``w``) and their influence functions (n x 7: t1, t2, t3, b0 + b2'c, b1,
-    s2raw, wbar), or the reason the fit failed. ``b0 + b2'c`` is kept as one quantity (the
-    dummy coding then does not matter); ``c``: unweighted means and modes, as ``mediator``."""
-    n = A.size
-    Xm = np.column_stack([np.ones(n), A, C])
-    Xo = np.column_stack([np.ones(n), A, M, A * M, C])
-    try:
-        b, Gm = batched.wls_one(Xm, M, w)
-        if family == "binomial":
-            t, Go, mu = batched.logistic_one(Xo, y, w)
-        else:
-            t, Go = batched.wls_one(Xo, y, w)
-            mu = Xo @ t
-    except (np.linalg.LinAlgError, FloatingPointError, ValueError) as exc:
-        return f"no convergence (or separation / singular model): {exc}"
-    q = Xm.shape[1]
-    c = np.zeros(C.shape[1])
-    c[numeric] = C[:, numeric].mean(axis=0)
-    for cols in factors:
-        counts = np.concatenate([[n - C[:, cols].sum()], C[:, cols].sum(axis=0)])
-        mode = int(np.argmax(counts))             # first of tied levels wins
-        c[cols] = mode == np.arange(1, cols.size + 1)
-    v = np.concatenate([[1.0, 0.0], c])
-    r = M - Xm @ b
-    s2raw = float((w * r * r).sum() / (n - q))    # R sigma(lm)^2
-    wbar = float(w.mean())
-    if_b = (Xm * (w * r)[:, None]) @ Gm
-    if_t = (Xo * (w * (y - mu))[:, None]) @ Go[:, 1:4]
-    if_c = np.zeros_like(C)
-    if_c[:, numeric] = (C[:, numeric] - c[numeric]) / n
-    K = np.column_stack([if_t, if_b @ v + if_c @ b[2:], if_b[:, 1],
-                         (w * r * r - s2raw) / (n - q), (w - wbar) / n])
-    params = {"t1": t[1], "t2": t[2], "t3": t[3], "b0": float(v @ b), "b1": b[1], "bc": 0.0,
-              "s2raw": s2raw, "wbar": wbar}
-    return params, K
+def mediation_data(A: np.ndarray, M: np.ndarray, C: np.ndarray, y: np.ndarray, w: np.ndarray,
+                   numeric: np.ndarray, factors: Sequence[np.ndarray]) -> mediation._Data:
+    """The rows of one fit as :mod:`nhmg_lib.analyses.mediation` fits them (its covariate
+    profile needs each factor's full one-hot coding, the reference level included)."""
+    onehots = [(cols, np.column_stack([1.0 - C[:, cols].sum(axis=1), C[:, cols]])) for cols in factors]
+    return mediation._Data(A, M, y, w, C, np.asarray(numeric, dtype=int), onehots, None, None)
 
 
 def mediation_task(p: dict) -> list[dict]:
-    """Proportion mediated for every fit of one group: the exact fit of both models for each
-    distinct weight vector, the effects at the fit's contrast, and the linearised bootstrap
-    (module docstring): every fit's resampled inputs come from one product of the shared
-    resampling counts with the stacked influence functions."""
+    """Proportion mediated for every fit of one group: for each distinct weight vector, both
+    models fitted to the whole sample and refitted to every resample (the batched fits of
+    :func:`nhmg_lib.analyses.mediation._fit`, warm-started from the full fit), then the effects
+    at each fit's contrast. Every fit uses the same resampling counts (module docstring)."""
     W, rows, family, boot = p["W"], p["rows"], p["family"], p["boot"]
-    names = ("t1", "t2", "t3", "b0", "b1", "s2raw", "wbar")
-    fits: dict[bytes, Any] = {}
-    member_fit: list[bytes] = []
-    stacked: list[np.ndarray] = []
-    for b in range(W.shape[0]):
-        key = W[b].tobytes()
-        member_fit.append(key)
-        if key in fits:
-            continue
-        d = W[b] > 0
-        with np.errstate(all="ignore"):
-            fit = mediation_inputs(p["A"][d], p["M"][d], p["C"][d], p["y"][d], W[b][d],
-                                   p["numeric"], p["factors"], family)
-        if isinstance(fit, str):
-            fits[key] = fit
-            continue
-        params, K = fit
-        Kpad = np.zeros((rows.size, K.shape[1]))
-        Kpad[d] = K
-        fits[key] = (params, len(stacked) * len(names), int(d.sum()))
-        stacked.append(Kpad)
-    if stacked:
-        counts = _row_counts(p["n_bank"], boot, p["seed"])[:, rows].astype(np.float64)
-        K_all = np.hstack(stacked)
-        D_all = counts @ K_all - K_all.sum(axis=0)     # sum_i (count_i - 1) IF_i
+    fitted: dict[bytes, Any] = {}
     out = []
     for b in range(W.shape[0]):
-        fit = fits[member_fit[b]]
+        key = W[b].tobytes()
+        if key not in fitted:
+            d = W[b] > 0
+            data = mediation_data(p["A"][d], p["M"][d], p["C"][d], p["y"][d], W[b][d],
+                                  p["numeric"], p["factors"])
+            counts = _row_counts(p["n_bank"], boot, p["seed"])[:, rows[d]].astype(np.float64)
+            with np.errstate(all="ignore"):
+                full, bad, coef = mediation._fit(data, family, np.ones((1, data.n)), ("full",))
+                if bad[0] or not np.all(np.isfinite(coef)):
+                    fitted[key] = "no convergence (or separation / singular model)"
+                else:
+                    draws, failed, _ = mediation._fit(data, family, counts, ("boot",), start=coef[0])
+                    fitted[key] = (full, draws, failed, data.n)
+        fit = fitted[key]
         if isinstance(fit, str):
             out.append({"reason": fit})
             continue
-        params, j0, n = fit
-        draws = {k: params[k] + D_all[:, j0 + i] for i, k in enumerate(names)}
-        draws["bc"] = np.zeros(boot)
+        full, draws, failed, n = fit
         a_star, a = p["contrast"][b]
         normalise = p["weighting"][b] != "raw"
-        full = {k: np.atleast_1d(v) for k, v in params.items()}
         with np.errstate(all="ignore"):
             est, lo, hi, pv, dr, _floor = mediation._summarise(
-                full, draws, np.zeros(boot, dtype=bool), family, a, a_star, 0.0, normalise, True)
+                full, draws, failed, family, a, a_star, 0.0, normalise, True)
         value = est["pm"]
         if not np.isfinite(value):
             out.append({"reason": "proportion mediated undefined (total effect 0)"})

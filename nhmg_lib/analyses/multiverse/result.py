@@ -33,7 +33,7 @@ from nhmg_lib.analyses.multiverse.workers import Progress, check_scheduler, run_
 from nhmg_lib.data.atomic import atomic_path
 from nhmg_lib.survey.design import Design
 
-#: Resamples of the (linearised) bootstrap of the mediation estimates, and its seed.
+#: Resamples of the row bootstrap of the mediation estimates (both models refitted), and its seed.
 MEDIATION_BOOT = 200
 MEDIATION_SEED = 1
 NUMBERS = ("value", "ci_low", "ci_high", "p", "n", "coef", "se", "z", "df")
