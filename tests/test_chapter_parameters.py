@@ -21,7 +21,8 @@ import re
 import pytest
 
 from nhmg_lib.book import notebooks
-from nhmg_lib.book.parameters import FIELDS, ChapterParameters, exclude_energy
+from nhmg_lib.analyses.models import exclude_energy
+from nhmg_lib.book.parameters import FIELDS, ChapterParameters
 from nhmg_lib.report.tables import TABLE_MIME
 
 CHAPTERS = notebooks.chapters()

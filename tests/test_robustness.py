@@ -142,6 +142,43 @@ def test_run_frame_shape_and_options(result):
     assert f.loc["magnesium=total", "rebuilds_cohort"]
 
 
+def test_a_chapter_starting_point_moves_the_default_row_and_the_alternatives(raw, result):
+    """The parameters cell's weighting and energy exclusion reach the robustness run: with
+    unweighted mediation models as the start, "default" is the old "mediation_weights=none"
+    row and normalised weights become an alternative; with the energy exclusion on, every
+    cohort is the energy-plausible domain of the same design."""
+    from nhmg_lib.book.parameters import ChapterParameters
+
+    params = ChapterParameters(weighting="none", energy_exclusion=True, resamples=30)
+    specs = params.robustness_specs()
+    names = [s.name for s in specs]
+    assert "mediation_weights=normalised" in names and "mediation_weights=none" not in names
+    assert specs[0].analysis("mediation_weights") == "none" and "unweighted" in specs[0].description
+    assert next(s for s in specs if s.name == "spline_knots=weighted").analysis("mediation_weights") == "none"
+    with pytest.raises(ValueError, match="unknown analysis option"):
+        robustness.specifications(DEFAULT, {"mediation_weights": "heavy"})
+    seen = {}
+    monkey = pytest.MonkeyPatch()
+    monkey.setattr(robustness, "run", lambda raw, specs, **kw: seen.update(specs=specs, **kw))
+    params.robustness(raw)
+    monkey.undo()
+    assert seen["energy_exclusion"] is True and seen["boot"] == 30 and seen["specs"] == specs
+    keep = [s for s in specs if s.name in ("default", "mediation_weights=normalised")]
+    moved = robustness.run(raw, keep, boot=30, seed=2, energy_exclusion=True, cache=False)
+    plain = robustness.run(raw, keep, boot=30, seed=2, energy_exclusion=False, cache=False)
+    f, before = moved.frame, result.frame
+    # without the exclusion, the start's default row is the book's "unweighted" row
+    assert plain.frame.loc["default", "pm_np_lmm"] == before.loc["mediation_weights=none", "pm_np_lmm"]
+    assert plain.frame.loc["mediation_weights=normalised", "pm_np_lmm"] == before.loc["default", "pm_np_lmm"]
+    # the exclusion narrows the domain and refits on it
+    adults = flow.build_cohort(raw, DEFAULT).adults
+    plausible = models.energy_plausible(adults) & (adults["in_cohort"] == 1)
+    assert f.loc["default", "n"] == int(plausible.sum()) < before.loc["default", "n"]
+    fit = models.fit_exposure_model(adults.assign(in_cohort=plausible.astype(int)), "lmm", "quartiles", 3)
+    assert f.loc["default", "or_q4"] == pytest.approx(
+        fit.tidy(exponentiate=True).set_index("term").loc["mg_q[T.4]", "estimate"], rel=1e-10)
+
+
 def test_render_figure_and_e_values(result):
     table = robustness_report.robustness_table(result)
     assert isinstance(table, PublicationTable)

@@ -28,6 +28,7 @@ Public API::
     records(adults, table_id="table2", outcome="lmm", domain="in_cohort") -> list[dict]
     all_records(adults) -> list[dict]        # table2, table3, tableS1, tableS2
     energy_plausible(frame) -> Series[bool]; energy_domain(adults) -> ndarray[bool]
+    exclude_energy(cohort) -> Cohort         # the domain without implausible energy intake
     energy_excluded(adults) -> int           # cohort members left out of Tables S1/S2
     model_formula(outcome, exposure, model, extra_covariates=()) -> str
     with_trend_scores(adults, domain) -> DataFrame  (adds TREND_COLUMN)
@@ -36,7 +37,7 @@ Public API::
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal, Sequence
 
 import numpy as np
@@ -145,6 +146,24 @@ def energy_plausible(frame: pd.DataFrame) -> pd.Series:
         sel = frame["gender"] == label
         ok |= sel & energy.between(lo, hi, inclusive="both")
     return ok.fillna(False).astype(bool).rename("energy_plausible")
+
+
+def exclude_energy(cohort):
+    """``cohort`` with members of implausible energy intake out of the domain (``in_cohort``
+    0) and a flow step saying how many left; the design and the quartiles are unchanged."""
+    from nhmg_lib.cohort.flow import FlowStep
+
+    adults = cohort.adults
+    inside = adults["in_cohort"].to_numpy() == 1
+    keep = inside & energy_plausible(adults).to_numpy()
+    steps = [s for s in cohort.flow if s.key not in ("energy", "final")]
+    final = next((s for s in cohort.flow if s.key == "final"), None)
+    steps.append(FlowStep("energy", "Implausible energy intake (men < 800 or > 4200, women "
+                          "< 500 or > 3500 kcal/day)", int(inside.sum() - keep.sum()),
+                          int(keep.sum())))
+    if final is not None:
+        steps.append(replace(final, n_remaining=int(keep.sum())))
+    return replace(cohort, adults=adults.assign(in_cohort=np.where(keep, 1, 0)), flow=steps)
 
 
 def _flag(adults: pd.DataFrame, col: str) -> np.ndarray:

@@ -26,8 +26,8 @@ being the default analysis with exactly one choice changed.
 Public API::
 
     OPTIONS_ALL                              # definitions.OPTIONS + ANALYSIS_OPTIONS
-    specifications() -> list[Spec]           # Spec(name, description, setting)
-    run(raw, specs=None, boot=200, seed=1) -> RobustnessResult
+    specifications(base=DEFAULT, start=None) -> list[Spec]   # Spec(name, description, setting, ...)
+    run(raw, specs=None, boot=200, seed=1, *, energy_exclusion=False) -> RobustnessResult
     RobustnessResult.frame                   # one row per specification, estimates in columns
     RobustnessResult.formatted()             # text cells (nhmg_lib.report.robustness_report
                                              # makes the table, the plot and the E-value table)
@@ -39,7 +39,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, NamedTuple, Sequence
+from typing import Any, Mapping, NamedTuple, Sequence
 
 import numpy as np
 import pandas as pd
@@ -110,6 +110,8 @@ class Spec(NamedTuple):
     description: str
     setting: Definitions | AnalysisOption
     base: Definitions = DEFAULT
+    #: analysis options of the starting point that differ from :data:`ANALYSIS_OPTIONS`' first
+    start: tuple[tuple[str, str], ...] = ()
 
     @property
     def field(self) -> str:
@@ -128,24 +130,33 @@ class Spec(NamedTuple):
         s = self.setting
         if isinstance(s, AnalysisOption) and s.field == field:
             return s.value
-        return next(iter(ANALYSIS_OPTIONS[field]))
+        return dict(self.start).get(field, next(iter(ANALYSIS_OPTIONS[field])))
 
 
-def specifications(base: Definitions = DEFAULT) -> list[Spec]:
-    """The starting point ``base`` (the book's defaults unless a chapter's parameters change
+def specifications(base: Definitions = DEFAULT,
+                   start: Mapping[str, str] | None = None) -> list[Spec]:
+    """The starting point (definitions ``base`` and analysis options ``start``, e.g.
+    ``{"mediation_weights": "none"}``: the book's defaults unless a chapter's parameters change
     them), then every other option of :data:`OPTIONS_ALL`, one at a time from it."""
+    start = dict(start or {})
+    for name, value in start.items():
+        AnalysisOption(name, value)            # validates
+    chosen = {name: start.get(name, next(iter(options))) for name, options in ANALYSIS_OPTIONS.items()}
     what = ("all defaults (definitions.DEFAULT" if base == DEFAULT else
             "the chosen definitions (" + ", ".join(f"{k} = {v}" for k, v in
                                                   base.changed_from_default().items()))
-    specs = [Spec("default", what + ", unweighted knots, row bootstrap)", base, base)]
+    what += ", " + ", ".join(ANALYSIS_OPTIONS[k][v].split(" (")[0] for k, v in chosen.items()) + ")"
+    moved = tuple((k, v) for k, v in chosen.items() if v != next(iter(ANALYSIS_OPTIONS[k])))
+    specs = [Spec("default", what, base, base, moved)]
     for name, options in OPTIONS.items():
         current = getattr(base, name)
         for value, doc in options.items():
             if value != current:
-                specs.append(Spec(f"{name}={value}", doc, base.with_(**{name: value}), base))
+                specs.append(Spec(f"{name}={value}", doc, base.with_(**{name: value}), base, moved))
     for name, options in ANALYSIS_OPTIONS.items():
-        for value, doc in list(options.items())[1:]:
-            specs.append(Spec(f"{name}={value}", doc, AnalysisOption(name, value), base))
+        for value, doc in options.items():
+            if value != chosen[name]:
+                specs.append(Spec(f"{name}={value}", doc, AnalysisOption(name, value), base, moved))
     return specs
 
 
@@ -222,11 +233,14 @@ def _headline(adults: pd.DataFrame, defs: Definitions, spec: Spec, boot: int, se
 
 
 def run(raw: pd.DataFrame, specs: Sequence[Spec] | None = None, boot: int = 200, seed: int = 1,
-        *, cache: bool = True, cache_dir: str | None = None) -> "RobustnessResult":
+        *, energy_exclusion: bool = False, cache: bool = True,
+        cache_dir: str | None = None) -> "RobustnessResult":
     """The headline estimates for each specification (default: :func:`specifications`).
 
     ``raw`` is :func:`nhmg_lib.data.readers.load_raw`'s frame (read once by the caller). A cohort is
     built once per distinct ``Definitions``; analysis options reuse the default cohort.
+    ``energy_exclusion`` leaves implausible energy intake out of every cohort's domain
+    (:func:`nhmg_lib.analyses.models.exclude_energy`, the rule of Tables S1 and S2).
     ``boot`` and ``seed`` set the mediation bootstrap; ``cache``/``cache_dir`` its disk cache.
     """
     specs = list(specs) if specs is not None else specifications()
@@ -235,7 +249,8 @@ def run(raw: pd.DataFrame, specs: Sequence[Spec] | None = None, boot: int = 200,
     for spec in specs:
         defs = spec.defs
         if defs not in cohorts:
-            cohorts[defs] = flow.build_cohort(raw, defs).adults
+            cohort = flow.build_cohort(raw, defs)
+            cohorts[defs] = (models.exclude_energy(cohort) if energy_exclusion else cohort).adults
         est = _headline(cohorts[defs], defs, spec, boot, seed, cache, cache_dir)
         rows.append({"spec": spec.name, "field": spec.field, "option": spec.value,
                      "description": spec.description,

@@ -88,6 +88,7 @@ class ChapterParameters:
     def cohort(self, context: Any):
         """The cohort of ``context``'s data under :attr:`defs`; with ``energy_exclusion`` its
         domain also leaves out implausible energy intake (a last step of the flow)."""
+        from nhmg_lib.analyses.models import exclude_energy
         from nhmg_lib.cohort.flow import cohort_from_dir
 
         cohort = cohort_from_dir(context.data_dir, self.defs)
@@ -109,6 +110,24 @@ class ChapterParameters:
         cohort = cohort if cohort is not None else self.cohort(context)
         return results.collect(context.data_dir, self.defs, boot=self.resamples, cohort=cohort,
                                weighting=self.weighting)
+
+    def robustness(self, raw, **options):
+        """The robustness chapter's run (:func:`nhmg_lib.analyses.robustness.run`): one choice
+        changed at a time from these definitions and this mediation weighting, every cohort
+        with the energy exclusion when it is on, ``resamples`` mediation resamples. The
+        proportions mediated stay at the Q1 -> Q4 contrast whatever ``contrast`` says: the
+        specifications are compared on one change of magnesium, as in the multiverse."""
+        from nhmg_lib.analyses import robustness
+
+        return robustness.run(raw, self.robustness_specs(), boot=self.resamples, seed=1,
+                              energy_exclusion=self.energy_exclusion, **options)
+
+    def robustness_specs(self):
+        """The robustness specifications: these definitions and this mediation weighting as
+        the starting point, then one other option at a time."""
+        from nhmg_lib.analyses import robustness
+
+        return robustness.specifications(self.defs, {"mediation_weights": self.weighting})
 
     def multiverse_settings(self) -> dict[str, list[str]]:
         """The multiverse grid restricted to the choices these parameters fix (nothing fixed
@@ -155,24 +174,3 @@ class ChapterParameters:
         if show("resamples"):
             parts.append(f"{self.resamples:,} bootstrap resamples")
         return "; ".join(parts) or "the book's defaults"
-
-
-def exclude_energy(cohort):
-    """``cohort`` with members of implausible energy intake out of the domain (``in_cohort``
-    0) and a flow step saying how many left; the design and the quartiles are unchanged."""
-    import numpy as np
-
-    from nhmg_lib.analyses.models import energy_plausible
-    from nhmg_lib.cohort.flow import FlowStep
-
-    adults = cohort.adults
-    inside = adults["in_cohort"].to_numpy() == 1
-    keep = inside & energy_plausible(adults).to_numpy()
-    steps = [s for s in cohort.flow if s.key not in ("energy", "final")]
-    final = next((s for s in cohort.flow if s.key == "final"), None)
-    steps.append(FlowStep("energy", "Implausible energy intake (men < 800 or > 4200, women "
-                          "< 500 or > 3500 kcal/day)", int(inside.sum() - keep.sum()),
-                          int(keep.sum())))
-    if final is not None:
-        steps.append(replace(final, n_remaining=int(keep.sum())))
-    return replace(cohort, adults=adults.assign(in_cohort=np.where(keep, 1, 0)), flow=steps)
