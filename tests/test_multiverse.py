@@ -53,9 +53,9 @@ def test_full_grid_is_the_factorial_of_every_dimension():
     g = mv.grid()
     assert list(g) == [*OPTIONS, *mv.ANALYSIS_GRID]
     assert len(mv.specifications(g)) == math.prod(len(v) for v in mv.GRID.values())
-    # the 1,152 cohorts, times energy adjustment (3), the LMM definition (2) and
-    # the vitamin D variable (2)
-    assert math.prod(len(v) for v in OPTIONS.values()) == 1152 * 3 * 2 * 2
+    # the 1,152 cohorts, times energy adjustment (3), the LMM definition (2), the
+    # vitamin D variable (2) and limb lean mass with or without bone (2)
+    assert math.prod(len(v) for v in OPTIONS.values()) == 1152 * 3 * 2 * 2 * 2
     specs = mv.specifications(g)
     assert specs.drop_duplicates().shape[0] == len(specs)
     assert specs.loc[mv.default_spec_id(specs)].to_dict() == mv.DEFAULT_SPEC
@@ -176,6 +176,7 @@ def test_column_bank_knows_which_choice_changes_which_column(bank):
     assert set(bank.affects["egfr_equation"]) == {"egfr"}   # ckd is not a Model 3 column
     assert set(bank.affects["magnesium"]) == {"ln_mg"} == set(bank.affects["magnesium_energy"])
     assert set(bank.affects["lmm_definition"]) == {"lmm"}
+    assert set(bank.affects["lean_mass"]) == {"lmm", "smi", "ln_smi"}
     assert set(bank.affects["race"]) == {"race"}
     assert bank.affects["covariates_required"] == ()
     # a column two choices change exists in every combination of their values

@@ -23,7 +23,7 @@ LINUX = sys.platform.startswith("linux")
 #: A small grid, so the fits end fast and the long joint test keeps the workers busy.
 SMALL = ["--set", "np_index=product", "--set", "magnesium=diet", "--set", "egfr_equation=ckd_epi_2009",
          "--set", "physical_activity=who_600_met", "--set", "race=ridreth1", "--set", "weight=wtdr2d",
-         "--set", "vitamin_d=d3", "--set", "magnesium_energy=none", "--set", "lmm_definition=fnih_bmi",
+         "--set", "vitamin_d=d3", "--set", "magnesium_energy=none", "--set", "lmm_definition=fnih_bmi", "--set", "lean_mass=bone_free",
          "--set", "covariates=model3"]
 
 

@@ -21,7 +21,7 @@ def fake_result() -> mv.MultiverseResult:
                  "drinking": ["nhanes_lifetime_12"], "physical_activity": ["who_600_met"],
                  "random_glucose": ["ogtt_2h"], "race": ["ridreth1"],
                  "covariates_required": ["model3_and_indices"], "magnesium_energy": ["none"],
-                 "lmm_definition": ["fnih_bmi"], "covariates": ["model3"], "vitamin_d": ["d3"],
+                 "lmm_definition": ["fnih_bmi"], "lean_mass": ["bone_free"], "covariates": ["model3"], "vitamin_d": ["d3"],
                  "mediation_weighting": ["normalised"]})
     specs = mv.specifications(g)
     rows, totals = [], {}

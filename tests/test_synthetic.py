@@ -245,6 +245,11 @@ def test_dxa_exclusions(cycle_frames):
         adults = dxx[dxx["DXAEXSTS"] == 1]
         # grams: an adult's arm holds a few kilograms of lean mass
         assert 1500 < adults["DXDLALE"].median() < 5000
+        # lean mass with bone: the same limbs missing, bone mineral adding 11-14% per limb
+        with_bone = ["DXXLALI", "DXXRALI", "DXXLLLI", "DXXRLLI"]
+        assert (dxx[with_bone].isna().to_numpy() == dxx[limbs].isna().to_numpy()).all()
+        ratio = (dxx[with_bone].to_numpy() / dxx[limbs].to_numpy())[dxx["DXAEXSTS"] == 1]
+        assert np.nanmin(ratio) > 1.10 and np.nanmax(ratio) < 1.14
         assert 0.15 < (dxx["DXAEXSTS"] >= 3).mean() < 0.35
 
 

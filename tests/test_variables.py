@@ -350,6 +350,24 @@ def test_magnesium_energy_adjustment_by_hand() -> None:
     assert v.mg(raw).tolist() == mg1
 
 
+def test_lean_mass_with_bone_reads_the_dxx_li_items() -> None:
+    """``lean_mass="with_bone"``: ASM from DXXLALI + DXXRALI + DXXLLLI + DXXRLLI (lean with
+    bone mineral), which moves SMI and LMM; the default stays bone-free."""
+    bone_free = _limbs([19725, 19725, 12775])
+    with_bone = {"DXXLALI": [2300, 2300, NA], "DXXRALI": [2400, 2400, 1500],
+                 "DXXLLLI": [8800, 8800, 5000], "DXXRLLI": [8800, 8500, 5000]}
+    raw = raw_frame(RIAGENDR=[1, 1, 2], BMXBMI=[25, 28, 25], **bone_free, **with_bone)
+    d = Definitions(lean_mass="with_bone")
+    assert labels(v.asm(raw)) == [19.725, 19.725, 12.775]
+    assert labels(v.asm(raw, d)) == [22.3, 22.0, None]        # a missing limb leaves it missing
+    assert labels(v.smi(raw, d)) == [pytest.approx(22.3 / 25), pytest.approx(22.0 / 28), None]
+    # 19.725 / 28 = 0.704 is low (< 0.789); with bone 22.0 / 28 = 0.786 is still low,
+    # 19.725 / 25 = 0.789 is not low; with bone 0.892 is not either
+    assert labels(v.lmm(raw)) == [0, 1, 1] and labels(v.lmm(raw, d)) == [0, 1, None]
+    derived = v.derive(raw, d)
+    assert labels(derived["asm"]) == [22.3, 22.0, None]
+
+
 def test_lmm_height_adjusted_cut_points_are_strict() -> None:
     """Baumgartner 1998: ASM/height^2 < 7.26 kg/m^2 (men), < 5.45 (women)."""
     # height 2 m -> height^2 = 4: ASM 29.04 kg is exactly 7.26 (not low), 29.0 is low

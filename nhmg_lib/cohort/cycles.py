@@ -13,12 +13,12 @@ import pandas as pd
 
 #: The NHANES items behind the derived variables a step reads, for the messages.
 ITEMS: dict[str, str] = {
-    "age": "RIDAGEYR", "asm": "DXDLALE/DXDRALE/DXDLLLE/DXDRLLE", "bmi": "BMXBMI",
+    "age": "RIDAGEYR", "asm": "DXDLALE/DXDRALE/DXDLLLE/DXDRLLE (DXX..LI with lean_mass=with_bone)", "bmi": "BMXBMI",
     "ln_mg": "DR1TMAGN/DR2TMAGN with DR1DRSTZ = DR2DRSTZ = 1", "weight": "the dietary weight",
     "pir_cat": "INDFMPIR", "education": "DMDEDUC2", "smoking": "SMQ020", "drinking": "ALQ",
     "active": "PAQ", "energy": "DR1TKCAL/DR2TKCAL", "protein": "DR1TPROT/DR2TPROT",
     "diabetes": "DIQ010/LBXGLU/LBXGH", "hypertension": "BPQ020/BPXSY/BPXDI",
-    "egfr": "LBXSCR", "vitd": "LBXVIDMS", "np": "LBDNENO/LBXPLTSI", "par": "LBXPLTSI/LBDSALSI",
+    "egfr": "LBXSCR", "vitd": "LBXVD3MS (LBXVIDMS with vitamin_d=total)", "np": "LBDNENO/LBXPLTSI", "par": "LBXPLTSI/LBDSALSI",
     "rar": "LBXRDW/LBDSALSI", "race": "RIDRETH1", "gender": "RIAGENDR",
 }
 

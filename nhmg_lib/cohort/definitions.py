@@ -61,6 +61,12 @@ OPTIONS: dict[str, dict[str, str]] = {
                     "among the 20-59-year-olds, residual added to the prediction at their mean energy",
         "per_1000kcal": "nutrient density: magnesium per 1,000 kcal of energy intake",
     },
+    "lean_mass": {
+        "bone_free": "appendicular lean mass without bone mineral content (DXDLALE, DXDRALE, "
+                     "DXDLLLE, DXDRLLE), the lean soft tissue of the FNIH definition",
+        "with_bone": "appendicular lean mass including bone mineral content (DXXLALI, DXXRALI, "
+                     "DXXLLLI, DXXRLLI), as some NHANES analyses sum it",
+    },
     "lmm_definition": {
         "fnih_bmi": "FNIH: ASM/BMI < 0.789 (men), < 0.512 (women)",
         "height_baumgartner": "ASM/height² < 7.26 kg/m² (men), < 5.45 kg/m² (women): "
@@ -103,6 +109,7 @@ class Definitions:
     vitamin_d: str = "d3"
     covariates_required: str = "model3_and_indices"
     magnesium_energy: str = "none"
+    lean_mass: str = "bone_free"
     lmm_definition: str = "fnih_bmi"
     #: Candidate covariate rules (names of :data:`COVARIATE_RULES`), none by default. Not in
     #: ``OPTIONS``: they are hypotheses about the paper's flow, not analysis choices of the grid.

@@ -59,7 +59,8 @@ class FlowStep:
 PLAUSIBLE: dict[str, tuple[float, float]] = {
     "RIDAGEYR": (0, 80),
     "BMXWT": (0.5, 400), "BMXHT": (40, 230), "BMXBMI": (8, 130),
-    **{v: (0, 60_000) for v in ("DXDLALE", "DXDRALE", "DXDLLLE", "DXDRLLE")},  # grams per limb
+    **{v: (0, 60_000) for v in ("DXDLALE", "DXDRALE", "DXDLLLE", "DXDRLLE",
+                                "DXXLALI", "DXXRALI", "DXXLLLI", "DXXRLLI")},  # grams per limb
     "DR1TMAGN": (0, 20_000), "DR2TMAGN": (0, 20_000),  # mg/day
     "DS1TMAGN": (0, 20_000), "DS2TMAGN": (0, 20_000),
     "DR1TKCAL": (0, 30_000), "DR2TKCAL": (0, 30_000),

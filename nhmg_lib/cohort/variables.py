@@ -232,13 +232,19 @@ def protein(raw: pd.DataFrame) -> pd.Series:
 
 # ---------------------------------------------------------------- muscle
 
-def asm(raw: pd.DataFrame) -> pd.Series:
-    """Appendicular lean mass, kg: (DXDLALE + DXDRALE + DXDLLLE + DXDRLLE) / 1000.
+#: The four limbs' lean mass in DXX, grams, per ``Definitions.lean_mass``.
+LEAN_MASS_ITEMS: dict[str, tuple[str, ...]] = {
+    "bone_free": ("DXDLALE", "DXDRALE", "DXDLLLE", "DXDRLLE"),
+    "with_bone": ("DXXLALI", "DXXRALI", "DXXLLLI", "DXXRLLI"),
+}
 
-    NHANES reports lean mass excluding bone mineral content in grams; any missing limb
-    (invalid or absent scan) leaves ASM missing.
-    """
-    return sum(col(raw, v) for v in ("DXDLALE", "DXDRALE", "DXDLLLE", "DXDRLLE")) / 1000.0
+
+def asm(raw: pd.DataFrame, defs: Definitions = DEFAULT) -> pd.Series:
+    """Appendicular lean mass, kg: the four limbs' lean mass / 1000, without bone mineral
+    content (DXDLALE + DXDRALE + DXDLLLE + DXDRLLE, the default) or with it (DXXLALI + DXXRALI +
+    DXXLLLI + DXXRLLI) per ``defs.lean_mass``. Any missing limb (invalid or absent scan)
+    leaves ASM missing."""
+    return sum(col(raw, v) for v in LEAN_MASS_ITEMS[defs.lean_mass]) / 1000.0
 
 
 def bmi(raw: pd.DataFrame) -> pd.Series:
@@ -246,9 +252,9 @@ def bmi(raw: pd.DataFrame) -> pd.Series:
     return col(raw, "BMXBMI")
 
 
-def smi(raw: pd.DataFrame) -> pd.Series:
+def smi(raw: pd.DataFrame, defs: Definitions = DEFAULT) -> pd.Series:
     """Skeletal muscle index = ASM (kg) / BMXBMI (FNIH)."""
-    return asm(raw) / bmi(raw).where(bmi(raw) > 0)
+    return asm(raw, defs) / bmi(raw).where(bmi(raw) > 0)
 
 
 #: FNIH cut-points of ASM/BMI below which muscle mass is low, by RIAGENDR.
@@ -264,10 +270,10 @@ def lmm(raw: pd.DataFrame, defs: Definitions = DEFAULT) -> pd.Series:
     (BMXHT, cm) < 7.26 / 5.45 kg/m^2."""
     sex = coded(raw, "RIAGENDR", [1, 2], [])
     if defs.lmm_definition == "fnih_bmi":
-        s, cut = smi(raw), sex.map(LMM_CUTOFF)
+        s, cut = smi(raw, defs), sex.map(LMM_CUTOFF)
     else:
         height = col(raw, "BMXHT") / 100.0
-        s, cut = asm(raw) / (height * height).where(height > 0), sex.map(LMM_CUTOFF_HEIGHT)
+        s, cut = asm(raw, defs) / (height * height).where(height > 0), sex.map(LMM_CUTOFF_HEIGHT)
     return (s < cut).astype("Int64").where(s.notna() & cut.notna())
 
 # ---------------------------------------------------------------- assembly
@@ -315,7 +321,7 @@ def derive(raw: pd.DataFrame, defs: Definitions = DEFAULT) -> pd.DataFrame:
 
 def _derive(raw: pd.DataFrame, defs: Definitions) -> pd.DataFrame:
     magnesium = mg(raw, defs)
-    muscle = smi(raw)
+    muscle = smi(raw, defs)
     cols: dict[str, pd.Series] = {
         "SEQN": raw["SEQN"].astype("int64"),
         "SDMVSTRA": design_code(raw, "SDMVSTRA"), "SDMVPSU": design_code(raw, "SDMVPSU"),
@@ -329,7 +335,7 @@ def _derive(raw: pd.DataFrame, defs: Definitions) -> pd.DataFrame:
         "smi": muscle, "ln_smi": log_positive(muscle), "lmm": lmm(raw, defs),
         "cally": clinical.cally(raw), "np": clinical.np_index(raw, defs),
         "par": clinical.par(raw), "rar": clinical.rar(raw),
-        "asm": asm(raw), "bmi": bmi(raw), "sbp": clinical.sbp(raw), "dbp": clinical.dbp(raw),
+        "asm": asm(raw, defs), "bmi": bmi(raw), "sbp": clinical.sbp(raw), "dbp": clinical.dbp(raw),
         "met_min": met_min(raw), "mg_diet": mg_diet(raw), "mg_total": mg_total(raw),
         "egfr_2009": clinical.egfr_ckd_epi_2009(raw), "egfr_2021": clinical.egfr_ckd_epi_2021(raw),
         "acr": col(raw, "URDACT"), "crp": col(raw, "LBXHSCRP"), "albumin": clinical.albumin(raw),

@@ -365,12 +365,16 @@ def _dxx(p, rng, sel) -> pd.DataFrame:
         "DXDLALE": asm_g * arms * left_a, "DXDRALE": asm_g * arms * (1 - left_a),
         "DXDLLLE": asm_g * (1 - arms) * left_l, "DXDRLLE": asm_g * (1 - arms) * (1 - left_l),
     }
+    # Lean mass with bone mineral content: limb BMC about 13% (arms) and 11.5% (legs) of the
+    # bone-free lean mass in adults; no random draw, so the other columns keep their values.
+    for limb, bmc in (("LA", 0.13), ("RA", 0.13), ("LL", 0.115), ("RL", 0.115)):
+        cols[f"DXX{limb}LI"] = cols[f"DXD{limb}LE"] * (1 + bmc)
     out = pd.DataFrame({"SEQN": p["SEQN"][sel], "DXAEXSTS": status})
     gone = status >= 4
     which = rng.integers(0, 4, m)
     for k, (name, v) in enumerate(cols.items()):
         v = _round(v, 1)
-        v[gone | (partial & (which == k))] = np.nan
+        v[gone | (partial & (which == k % 4))] = np.nan   # the same limb missing in both
         out[name] = v
     return out
 

@@ -30,6 +30,7 @@ OPTION_WORDS: dict[str, dict[str, str]] = {
     "covariates_required": {"model3_and_indices": "Model 3 and index inputs", "model3": "Model 3 only"},
     "magnesium_energy": {"none": "as reported", "residual": "residual method",
                          "per_1000kcal": "per 1,000 kcal"},
+    "lean_mass": {"bone_free": "without bone", "with_bone": "with bone mineral"},
     "lmm_definition": {"fnih_bmi": "FNIH, ASM/BMI", "height_baumgartner": "Baumgartner, ASM/height²"},
     "spline_knots": {"unweighted": "unweighted", "weighted": "survey-weighted"},
     "mediation_bootstrap": {"rows": "rows", "design": "PSUs within strata"},
@@ -40,7 +41,7 @@ OPTION_WORDS: dict[str, dict[str, str]] = {
     "covariates": {"model3": "Model 3", "model2": "Model 2 (age, gender, race)"},
 }
 _FIELD_WORDS = {"np_index": "NP index", "egfr_equation": "eGFR equation", "vitamin_d": "vitamin D",
-                "lmm_definition": "LMM definition", "magnesium_energy": "magnesium and energy"}
+                "lmm_definition": "LMM definition", "lean_mass": "limb lean mass", "magnesium_energy": "magnesium and energy"}
 
 
 def option_words(field: str, value: str) -> tuple[str, str]:

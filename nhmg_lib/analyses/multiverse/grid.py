@@ -56,8 +56,6 @@ PLANNED_DIMENSIONS: dict[str, str] = {
                           "estimate (only the P for interaction of Figures 3/S1), so it is left "
                           "out of the grid",
     "spline_knots": "3/4/5 knots, only meaningful once a spline estimate is in ESTIMATES",
-    "lean_mass_bone": "the data reader has appendicular lean mass without bone (DXDxxLE) only; "
-                      "lean mass with bone joins once the reader has both",
 }
 
 #: The book's default specification.
@@ -116,7 +114,7 @@ ESTIMATES: dict[str, Estimate] = {
 #: Dimensions held at their default for the proportions mediated: each multiplies the exact
 #: and bootstrap fits of the mediation models beyond the run's time budget (the weight is a
 #: panel of the regression estimates only, for the same reason).
-MEDIATION_FIXED: tuple[str, ...] = ("magnesium_energy", "lmm_definition", "covariates",
+MEDIATION_FIXED: tuple[str, ...] = ("magnesium_energy", "lmm_definition", "lean_mass", "covariates",
                                     "vitamin_d", "weight")
 
 
