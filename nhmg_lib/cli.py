@@ -171,6 +171,7 @@ def _cmd_multiverse(args: argparse.Namespace) -> None:
     _non_negative("--seed", args.seed)
     _positive("--mediation-boot", args.mediation_boot)
     _positive("--workers", args.workers)
+    fixed = multiverse.mediation_fixed(args.vary_mediation)
     if Path(args.out).suffix not in (".parquet", ".csv"):
         raise NhmgError(f"--out {args.out}: use a .parquet or .csv file name")
     _check_out(Path(args.out), "--out")
@@ -185,7 +186,8 @@ def _cmd_multiverse(args: argparse.Namespace) -> None:
         cohort.check_cycles()
     result = multiverse.run(raw, settings, workers=args.workers,
                             scheduler=args.scheduler, cache=not args.no_cache,
-                            mediation_boot=args.mediation_boot, progress=True)
+                            mediation_boot=args.mediation_boot, mediation_fixed=fixed,
+                            progress=True)
     written = [result.to_file(args.out)]
     joint = None
     if args.null > 0:
@@ -466,6 +468,9 @@ def parser() -> argparse.ArgumentParser:
     m.add_argument("--seed", type=int, default=1)
     m.add_argument("--mediation-boot", type=int, default=200,
                    help="resamples of the proportions mediated (row bootstrap, both models refitted; default 200)")
+    m.add_argument("--vary-mediation", action="append", default=[], metavar="DIMENSION[,...]|all",
+                   help="also vary the proportions mediated over these dimensions, which they "
+                        "hold at the default unless asked (each multiplies their refits); repeatable")
     m.add_argument("--workers", type=int, default=None, help="local processes (default: every core)")
     m.add_argument("--scheduler", default=None, metavar="ADDRESS",
                    help="run on this dask.distributed scheduler instead of local processes")

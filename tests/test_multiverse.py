@@ -392,6 +392,9 @@ def test_cli_writes_the_table_and_records(tmp_path, capsys, monkeypatch):
     assert cli.main(["multiverse", "--data-dir", str(tmp_path / "d"), "--out", str(out),
                      "--set", "colour=red"]) == 2
     assert "unknown dimension" in capsys.readouterr().err
+    assert cli.main(["multiverse", "--data-dir", str(tmp_path / "d"), "--out", str(out),
+                     "--vary-mediation", "np_index"]) == 2
+    assert "hold only" in capsys.readouterr().err
 
 
 # ----------------------------------------------------------------------------- mediation
@@ -435,6 +438,41 @@ def test_mediation_holds_the_costly_dimensions_at_their_default(raw):
     assert len(res.rows("or_q4")) == 2 and len(res.rows("pm_np_lmm")) == 1
     assert res.assign["pm_np_lmm"].tolist() == [0, -1]
     assert res.rows("pm_np_lmm")["covariates"].tolist() == ["model3"]
+
+
+def test_mediation_can_vary_over_a_held_dimension_on_request(raw, bank):
+    """``mediation_fixed`` without ``covariates``: the proportions mediated get a Model 2 row,
+    equal to the mediation module's refits with the Model 2 covariates on the same resamples."""
+    from nhmg_lib.analyses import mediation
+    from nhmg_lib.report import mediation_report
+    from nhmg_lib.survey.bootstrap import row_counts
+
+    assert mv.mediation_fixed(["all"]) == () and "covariates" not in mv.mediation_fixed(["covariates"])
+    assert mv.mediation_fixed(["vitamin_d,covariates"]) == tuple(
+        d for d in mv.MEDIATION_FIXED if d not in ("vitamin_d", "covariates"))
+    with pytest.raises(mv.UnknownOptionError, match="hold only"):
+        mv.mediation_fixed(["np_index"])
+    g = {k: [v] for k, v in mv.DEFAULT_SPEC.items()}
+    g["covariates"] = ["model3", "model2"]
+    res = mv.run(raw, g, workers=1, cache=False, mediation_boot=40, mediation_seed=2,
+                 mediation_fixed=mv.mediation_fixed(["covariates"]))
+    assert res.mediation_fixed == mv.mediation_fixed(["covariates"])
+    rows = res.rows("pm_np_smi")
+    assert rows["covariates"].tolist() == ["model3", "model2"] and res.assign["pm_np_smi"].tolist() == [0, 1]
+    spec = dict(mv.DEFAULT_SPEC)
+    dom = mv_bank.cohort(bank, spec).members & np.isfinite(mv_plan.np_model(bank.get("np", spec), "product"))
+    counts = row_counts(bank.n, 40, 2)[:, np.flatnonzero(dom)].astype(float)
+    adults = flow.build_cohort(raw, DEFAULT).adults
+    a_star, a = mediation_report.quartile_medians(adults)
+    data = mediation._frame_data(mediation_report.cohort_rows(adults), "ln_mg", "ln_np", "ln_smi",
+                                 mv.COVARIATE_SETS["model2"], "weight", None)
+    full, _, _ = mediation._fit(data, "gaussian", np.ones((1, data.n)), ("full",))
+    draws, failed, _ = mediation._fit(data, "gaussian", counts, ("boot",))
+    est, lo, hi, _, _, _ = mediation._summarise(full, draws, failed, "gaussian", a, a_star, 0.0, True, True)
+    m2 = rows.iloc[1]
+    assert (m2.value, m2.ci_low, m2.ci_high) == pytest.approx((est["pm"], lo["pm"], hi["pm"]), rel=1e-8)
+    assert m2.value != pytest.approx(rows.iloc[0].value, rel=1e-3)
+    assert "covariates" not in {d for d in mv.MEDIATION_FIXED if d in res.inert("pm_np_smi")}
 
 
 def test_mediation_bootstrap_refits_the_same_resamples_as_the_mediation_chapter(raw, bank):

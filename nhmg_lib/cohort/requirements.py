@@ -32,7 +32,7 @@ def needs(defs: Definitions = DEFAULT) -> list[Need]:
     """Every component ``defs`` needs, in step order, with the reason (naming the definition)."""
     out = [
         Need("DEMO", "start", "participants, age, design and demographics"),
-        Need("DXX", "asm_bmi", "appendicular lean mass (ASM)"),
+        Need("DXX", "asm_bmi", f"appendicular lean mass (ASM, lean_mass={defs.lean_mass})"),
         Need("BMX", "asm_bmi", "BMI"),
         Need("DR1TOT", "diet", "day-1 recall and the dietary weights"),
         Need("DR2TOT", "diet", "day-2 recall"),

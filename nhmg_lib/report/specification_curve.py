@@ -164,14 +164,14 @@ def summary_table(result: mv.MultiverseResult, joint: mv.JointTest | None = None
 def distinct_table(result: mv.MultiverseResult) -> pd.DataFrame:
     """Per estimate: the grid specifications it covers, how many of them are distinct (main
     curve + panel), the choices that cannot move it (blank in its rows) and those held at
-    their default (:data:`~nhmg_lib.analyses.multiverse.MEDIATION_FIXED`)."""
+    their default (:attr:`~nhmg_lib.analyses.multiverse.MultiverseResult.mediation_fixed`)."""
     rows = []
     for e, est in mv.ESTIMATES.items():
         if e not in set(result.table["estimate"]):
             continue
         r = result.rows(e)
         varied = [d for d in result.dimensions if result.specs[d].nunique() > 1]
-        fixed = [d for d in mv.MEDIATION_FIXED if est.mediation and d in varied]
+        fixed = [d for d in result.mediation_fixed if est.mediation and d in varied]
         rows.append({"Estimate": est.label, "Grid specifications": f"{int(r['n_specs'].sum()):,}",
                      "Distinct": f"{len(result.curve(e)):,}"
                                  + "".join(f" + {len(result.panel(e, d)):,} ({d} panel)"

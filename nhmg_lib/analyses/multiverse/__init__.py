@@ -27,7 +27,7 @@ from nhmg_lib.analyses.multiverse.bank import ColumnBank, column_bank
 from nhmg_lib.analyses.multiverse.grid import (
     ALPHA, ANALYSIS_GRID, COVARIATE_SETS, DEFAULT_SPEC, ESTIMATES, GRID, MEDIATION_FIXED, PANELS,
     PLANNED_DIMENSIONS, EmptyGridError, Estimate, MultiverseError, UnknownOptionError,
-    default_spec_id, grid, parse_settings, specifications)
+    default_spec_id, grid, mediation_fixed, parse_settings, specifications)
 from nhmg_lib.analyses.multiverse.joint_test import STATISTICS, JointTest, joint_test
 from nhmg_lib.analyses.multiverse.naive import naive_estimates
 from nhmg_lib.analyses.multiverse.result import (
@@ -39,6 +39,7 @@ __all__ = [
     "MEDIATION_BOOT", "MEDIATION_FIXED", "MEDIATION_SEED", "MODEL3_COVARIATES", "PANELS",
     "PLANNED_DIMENSIONS", "STATISTICS", "ColumnBank", "EmptyGridError", "Estimate", "JointTest",
     "MultiverseError", "MultiverseResult", "UnknownOptionError", "column_bank",
-    "default_spec_id", "grid", "joint_test", "naive_estimates", "parse_settings", "run",
+    "default_spec_id", "grid", "joint_test", "mediation_fixed", "naive_estimates",
+    "parse_settings", "run",
     "specifications",
 ]

@@ -118,6 +118,19 @@ MEDIATION_FIXED: tuple[str, ...] = ("magnesium_energy", "lmm_definition", "lean_
                                     "vitamin_d", "weight")
 
 
+def mediation_fixed(vary: Sequence[str] = ()) -> tuple[str, ...]:
+    """:data:`MEDIATION_FIXED` without the dimensions named in ``vary`` (``["covariates",
+    "vitamin_d"]``, ``["covariates,vitamin_d"]`` or ``["all"]``, as on the command line)."""
+    names = [n.strip() for item in vary for n in item.split(",") if n.strip()]
+    if "all" in names:
+        return ()
+    bad = [n for n in names if n not in MEDIATION_FIXED]
+    if bad:
+        raise UnknownOptionError(f"--vary-mediation {','.join(bad)}: the proportions mediated hold "
+                                 f"only {', '.join(MEDIATION_FIXED)} at their default (or say 'all')")
+    return tuple(d for d in MEDIATION_FIXED if d not in names)
+
+
 def parse_settings(pairs: Sequence[str]) -> dict[str, list[str]]:
     """``["np_index=product,score", "energy_exclusion=all"]`` -> ``{dimension: values}``."""
     out: dict[str, list[str]] = {}

@@ -52,7 +52,7 @@ class Group:
 @dataclass
 class Plan:
     """``assign[e]``: for every specification the index of its fit in ``fits[e]`` (-1: not in
-    this estimate's grid, :data:`MEDIATION_FIXED`)."""
+    this estimate's grid, ``mediation_fixed``)."""
 
     fits: dict[str, list[Fit]]
     assign: dict[str, np.ndarray]
@@ -198,8 +198,10 @@ class _Planner:
         return key, Fit(e, [], dom[0], weight, False, contrast, weighting), (gkey, levels)
 
 
-def plan(bank: ColumnBank, specs: pd.DataFrame, estimates: Sequence[str]) -> Plan:
-    """Key every (specification, estimate) on its fit (module docstring)."""
+def plan(bank: ColumnBank, specs: pd.DataFrame, estimates: Sequence[str],
+         mediation_fixed: Sequence[str] = MEDIATION_FIXED) -> Plan:
+    """Key every (specification, estimate) on its fit (module docstring); the proportions
+    mediated cover only the specifications with ``mediation_fixed`` at their defaults."""
     planner = _Planner(bank)
     dims = list(specs.columns)
     values = list(zip(*(specs[d].to_numpy(dtype=object) for d in dims)))
@@ -215,7 +217,7 @@ def plan(bank: ColumnBank, specs: pd.DataFrame, estimates: Sequence[str]) -> Pla
         # regression, and definitions that change no column and no cohort rule
         ignore = _unread(bank) | ({"mediation_weighting"} if not est.mediation else set())
         keep = [j for j, d in enumerate(dims) if d not in ignore]
-        fixed = [(dims.index(d), DEFAULT_SPEC[d]) for d in MEDIATION_FIXED
+        fixed = [(dims.index(d), DEFAULT_SPEC[d]) for d in mediation_fixed
                  if est.mediation and d in dims]
         memo: dict[tuple, int] = {}
         for pos, v in enumerate(values):

@@ -59,14 +59,16 @@ class MultiverseResult:
     #: estimate -> for every grid specification, the position of its row in ``rows(estimate)``
     #: (-1: not in the estimate's grid)
     assign: dict[str, np.ndarray] = field(default_factory=dict)
+    #: dimensions held at their default for the proportions mediated in this run
+    mediation_fixed: tuple[str, ...] = MEDIATION_FIXED
 
     def lookup(self, estimate: str, spec: int) -> pd.Series:
         """The row of ``estimate`` that grid specification ``spec`` is (or is a copy of);
-        KeyError when the estimate does not cover it (:data:`MEDIATION_FIXED`)."""
+        KeyError when the estimate does not cover it (:attr:`mediation_fixed`)."""
         pos = int(self.assign[estimate][spec])
         if pos < 0:
             raise KeyError(f"{estimate} does not cover specification {spec} "
-                           f"(it holds {', '.join(MEDIATION_FIXED)} at their defaults)")
+                           f"(it holds {', '.join(self.mediation_fixed)} at their defaults)")
         return self.rows(estimate).iloc[pos]
 
     @property
@@ -92,7 +94,7 @@ class MultiverseResult:
     def inert(self, estimate: str) -> list[str]:
         """Dimensions that cannot move ``estimate`` (blank in its rows)."""
         t = self.rows(estimate)
-        fixed = set(MEDIATION_FIXED) if ESTIMATES[estimate].mediation else set()
+        fixed = set(self.mediation_fixed) if ESTIMATES[estimate].mediation else set()
         return [d for d in self.dimensions if d not in fixed and t[d].isna().all()]
 
     def default_rows(self) -> pd.DataFrame:
@@ -170,11 +172,21 @@ def run(raw: pd.DataFrame, settings: Mapping[str, Sequence[str]] | None = None, 
         estimates: Sequence[str] = tuple(ESTIMATES), workers: int | None = None,
         scheduler: str | None = None, cache: bool = True,
         cache_dir: str | os.PathLike[str] | None = None, mediation_boot: int = MEDIATION_BOOT,
-        mediation_seed: int = MEDIATION_SEED, progress: bool = False) -> MultiverseResult:
+        mediation_seed: int = MEDIATION_SEED, mediation_fixed: Sequence[str] = MEDIATION_FIXED,
+        progress: bool = False) -> MultiverseResult:
     """Every estimate under every distinct specification of ``grid(settings)``; cached on
-    disk, keyed on the data, the library source, the grid and the mediation resamples."""
+    disk, keyed on the data, the library source, the grid and the mediation resamples.
+
+    ``mediation_fixed``: the dimensions held at their default for the proportions mediated
+    (:data:`MEDIATION_FIXED` by default, for time: each refits both mediation models in every
+    resample); ``()`` varies the proportions over the whole grid."""
     start = time.perf_counter()
     g = grid(settings)
+    mediation_fixed = tuple(mediation_fixed)
+    bad = [d for d in mediation_fixed if d not in g]
+    if bad:
+        raise UnknownOptionError(f"mediation_fixed: {bad} are not dimensions of the grid; "
+                                 f"choose among {list(g)}")
     unknown = [e for e in estimates if e not in ESTIMATES]
     if unknown:
         raise UnknownOptionError(f"unknown estimate(s) {unknown}; choose from {list(ESTIMATES)}")
@@ -185,16 +197,16 @@ def run(raw: pd.DataFrame, settings: Mapping[str, Sequence[str]] | None = None, 
     specs = specifications(g)
     check_scheduler(scheduler)
     key = _cache.cache_key("multiverse", 3, _data_hash(raw), _library_hash(), g, list(estimates),
-                           int(mediation_boot), int(mediation_seed))
+                           int(mediation_boot), int(mediation_seed), list(mediation_fixed))
     if cache:
         hit = _cache.cache_load(key, cache_dir)
         if hit is not None:
-            return _from_arrays(specs, hit, key, time.perf_counter() - start)
+            return _from_arrays(specs, hit, key, time.perf_counter() - start, mediation_fixed)
     bank = column_bank(raw, g)
     check_design(bank.strata, bank.psu)
     if any(ESTIMATES[e].mediation for e in estimates):
         check_memory(bank.n, int(mediation_boot), 1 if scheduler else (workers or os.cpu_count() or 1))
-    p = plan(bank, specs, estimates)
+    p = plan(bank, specs, estimates, mediation_fixed)
     items = list(payloads(bank, p, int(mediation_boot), int(mediation_seed)))
     order = sorted(p.groups, key=lambda g: not ESTIMATES[g.estimate].mediation)
     out = run_all(_fits.task, items, workers=workers, scheduler=scheduler,
@@ -203,17 +215,18 @@ def run(raw: pd.DataFrame, settings: Mapping[str, Sequence[str]] | None = None, 
         for fit, r in zip(grp.fits, results):
             fit.result = r  # type: ignore[attr-defined]
     n_psu = Design.from_arrays(bank.strata, bank.psu, np.ones(bank.n)).n_psu
-    table, totals, assign = _assemble(specs, estimates, p, n_psu)
+    table, totals, assign = _assemble(specs, estimates, p, n_psu, mediation_fixed)
     psu_strata = Design.from_arrays(bank.strata, bank.psu, np.ones(bank.n)).psu_stratum
     res = MultiverseResult(specs, table, totals, psu_strata, key, time.perf_counter() - start,
-                           assign=assign)
+                           assign=assign, mediation_fixed=mediation_fixed)
     if cache:
         _cache.cache_save(key, _to_arrays(res), cache_dir)
     return res
 
 
-def _assemble(specs: pd.DataFrame, estimates: Sequence[str], p, n_psu: int
-              ) -> tuple[pd.DataFrame, dict[str, np.ndarray], dict[str, np.ndarray]]:
+def _assemble(specs: pd.DataFrame, estimates: Sequence[str], p, n_psu: int,
+              mediation_fixed: Sequence[str]) -> tuple[pd.DataFrame, dict[str, np.ndarray],
+                                                       dict[str, np.ndarray]]:
     default = default_spec_id(specs)
     parts, totals, assign = [], {}, {}
     for e in estimates:
@@ -221,7 +234,7 @@ def _assemble(specs: pd.DataFrame, estimates: Sequence[str], p, n_psu: int
         fits = p.fits[e]
         inert = inert_dimensions(specs, p.assign[e])
         if est.mediation:
-            inert = [d for d in inert if d not in MEDIATION_FIXED]
+            inert = [d for d in inert if d not in mediation_fixed]
         F = len(fits)
         coef, se, lo, hi, pv = (np.full(F, np.nan) for _ in range(5))
         df, n = np.zeros(F, dtype=int), np.zeros(F, dtype=int)
@@ -285,7 +298,7 @@ def _to_arrays(res: MultiverseResult) -> dict[str, np.ndarray]:
 
 
 def _from_arrays(specs: pd.DataFrame, a: Mapping[str, np.ndarray], key: str,
-                 seconds: float) -> MultiverseResult:
+                 seconds: float, mediation_fixed: tuple[str, ...]) -> MultiverseResult:
     def text(values: np.ndarray) -> pd.Series:
         return pd.Series([v if v else None for v in values.tolist()], dtype=object)
 
@@ -301,7 +314,8 @@ def _from_arrays(specs: pd.DataFrame, a: Mapping[str, np.ndarray], key: str,
     t["is_default"] = a["is_default"]
     totals = {k[len("totals_"):]: v for k, v in a.items() if k.startswith("totals_")}
     assign = {k[len("assign_"):]: v for k, v in a.items() if k.startswith("assign_")}
-    return MultiverseResult(specs, t, totals, a["psu_strata"], key, seconds, True, assign)
+    return MultiverseResult(specs, t, totals, a["psu_strata"], key, seconds, True, assign,
+                            mediation_fixed)
 
 
 __all__ = ["MEDIATION_BOOT", "MEDIATION_SEED", "MultiverseResult", "run", "write_table",
