@@ -437,7 +437,7 @@ def test_mediation_holds_the_costly_dimensions_at_their_default(raw):
     res = mv.run(raw, g, workers=1, cache=False, mediation_boot=20)
     assert len(res.rows("or_q4")) == 2 and len(res.rows("pm_np_lmm")) == 1
     assert res.assign["pm_np_lmm"].tolist() == [0, -1]
-    assert res.rows("pm_np_lmm")["covariates"].tolist() == ["model3"]
+    assert res.rows("pm_np_lmm")["covariates"].tolist() == ["model3"] and res.mediation_fixed_factor == 2
 
 
 def test_mediation_can_vary_over_a_held_dimension_on_request(raw, bank):
@@ -456,7 +456,7 @@ def test_mediation_can_vary_over_a_held_dimension_on_request(raw, bank):
     g["covariates"] = ["model3", "model2"]
     res = mv.run(raw, g, workers=1, cache=False, mediation_boot=40, mediation_seed=2,
                  mediation_fixed=mv.mediation_fixed(["covariates"]))
-    assert res.mediation_fixed == mv.mediation_fixed(["covariates"])
+    assert res.mediation_fixed == mv.mediation_fixed(["covariates"]) and res.mediation_fixed_factor == 1
     rows = res.rows("pm_np_smi")
     assert rows["covariates"].tolist() == ["model3", "model2"] and res.assign["pm_np_smi"].tolist() == [0, 1]
     spec = dict(mv.DEFAULT_SPEC)

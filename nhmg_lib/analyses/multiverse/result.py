@@ -11,6 +11,7 @@ the row uses (shown apart, outside the summary and the joint test).
 from __future__ import annotations
 
 import hashlib
+import math
 import os
 import sys
 import time
@@ -70,6 +71,12 @@ class MultiverseResult:
             raise KeyError(f"{estimate} does not cover specification {spec} "
                            f"(it holds {', '.join(self.mediation_fixed)} at their defaults)")
         return self.rows(estimate).iloc[pos]
+
+    @property
+    def mediation_fixed_factor(self) -> int:
+        """How many times more mediation fits varying the held dimensions over this grid's
+        values would take (the product of their numbers of values)."""
+        return math.prod(int(self.specs[d].nunique()) for d in self.mediation_fixed if d in self.specs)
 
     @property
     def dimensions(self) -> list[str]:
