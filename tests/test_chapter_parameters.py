@@ -147,7 +147,8 @@ CHANGES: dict[str, dict] = {
     "multiverse": {"energy_exclusion": True, "definitions": {
         "np_index": "product", "magnesium": "diet", "egfr_equation": "ckd_epi_2009",
         "drinking": "nhanes_lifetime_12", "physical_activity": "who_600_met",
-        "random_glucose": "ogtt_2h", "race": "ridreth1", "weight": "wtdr2d"}},
+        "random_glucose": "ogtt_2h", "race": "ridreth1", "weight": "wtdr2d",
+        "lean_mass": "bone_free"}},
     "scorecard": {"energy_exclusion": True},
     "run_it_yourself": {"weighting": "none"},
     "provenance": {"contrast": "iqr"},

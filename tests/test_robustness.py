@@ -179,6 +179,24 @@ def test_a_chapter_starting_point_moves_the_default_row_and_the_alternatives(raw
         fit.tidy(exponentiate=True).set_index("term").loc["mg_q[T.4]", "estimate"], rel=1e-10)
 
 
+def test_a_specification_whose_mediation_fails_is_shown_with_the_reason(raw, monkeypatch):
+    """Lean mass with bone makes LMM rarer, and on a small sample the mediation's logistic fit
+    can separate: the row stays, its proportions read "not estimable" and a footnote says why."""
+    def fail(*_a, **_k):
+        raise mediation.MediationError("the full-sample fit of ln_np -> lmm failed (separation)")
+
+    monkeypatch.setattr(robustness.mediation, "mediate_block", fail)
+    specs = [s for s in robustness.specifications() if s.name in ("default", "lean_mass=with_bone")]
+    res = robustness.run(raw, specs, boot=10, seed=2, cache=False)
+    f = res.frame
+    assert list(f.index) == ["default", "lean_mass=with_bone"]
+    assert f["pm_np_lmm"].isna().all() and np.isfinite(f["or_q4"]).all()
+    assert f.loc["lean_mass=with_bone", "mediation_failed"].endswith("(separation)")
+    assert (res.formatted().iloc[:, -1] == "not estimable").all()
+    notes = " ".join(robustness_report.robustness_table(res).footnotes)
+    assert "limb lean mass: with bone mineral: the proportions mediated are not estimable (the full-sample fit" in notes
+
+
 def test_render_figure_and_e_values(result):
     table = robustness_report.robustness_table(result)
     assert isinstance(table, PublicationTable)

@@ -218,12 +218,19 @@ def _headline(adults: pd.DataFrame, defs: Definitions, spec: Spec, boot: int, se
     col, _label = inflammation.index_column("np", defs)
     rows = adults[adults["in_cohort"] == 1]
     rows = inflammation.with_index_columns(rows, defs, indices=("np",))
-    block = mediation.mediate_block(
-        rows, mediators=(col,), outcomes={"lmm": "binomial", "ln_smi": "gaussian"},
-        covariates=MODEL3_COVARIATES, boot=boot, seed=seed,
-        scheme=spec.analysis("mediation_bootstrap"),  # type: ignore[arg-type]
-        cache=cache, cache_dir=cache_dir, progress=False,
-        weighting=spec.analysis("mediation_weights"))  # type: ignore[arg-type]
+    try:
+        block = mediation.mediate_block(
+            rows, mediators=(col,), outcomes={"lmm": "binomial", "ln_smi": "gaussian"},
+            covariates=MODEL3_COVARIATES, boot=boot, seed=seed,
+            scheme=spec.analysis("mediation_bootstrap"),  # type: ignore[arg-type]
+            cache=cache, cache_dir=cache_dir, progress=False,
+            weighting=spec.analysis("mediation_weights"))  # type: ignore[arg-type]
+    except mediation.MediationError as exc:   # shown as not estimable, with the reason
+        out["mediation_failed"] = str(exc)
+        for key in ("pm_np_lmm", "pm_np_smi"):
+            out.update({key: np.nan, f"{key}_lo": np.nan, f"{key}_hi": np.nan})
+        return out
+    out["mediation_failed"] = None
     for outcome, key in (("lmm", "pm_np_lmm"), ("ln_smi", "pm_np_smi")):
         # the chapter's and the multiverse's contrast: Q1 median -> Q4 median of ln-Mg
         res = mediation.q1q4(block[(col, outcome)], rows)
@@ -283,7 +290,8 @@ class RobustnessResult:
 
     ``frame``: index ``spec`` (``"default"``, ``"field=value"``); columns ``field``,
     ``option``, ``description``, ``rebuilds_cohort`` (a definition changed), ``n``
-    (cohort size) and, for each key of
+    (cohort size), ``mediation_failed`` (why the mediation models could not be fitted, else
+    None) and, for each key of
     :data:`ESTIMATES`, the estimate with ``<key>_lo``/``<key>_hi`` (95% CI; ``p_nonlinear``
     has none) and, for the model estimates, ``<key>_p``. Proportions mediated are in %.
     """

@@ -65,6 +65,9 @@ def robustness_table(result: RobustnessResult, caption: str | None = None,
     table.index = pd.MultiIndex.from_tuples(
         [("Default", "") if s == "default" else option_words(r.field, r.option)
          for s, r in result.frame.iterrows()])
+    failed = [f"{'Default' if s == 'default' else spec_label(s)}: the proportions mediated are not "
+              f"estimable ({why})" for s, why in result.frame.get("mediation_failed", pd.Series(
+                  dtype=object)).items() if isinstance(why, str)]
     return publication_table(
         table, name=name, stub_header="Specification",
         caption=caption or "Headline estimates under each alternative definition (one "
@@ -81,7 +84,7 @@ def robustness_table(result: RobustnessResult, caption: str | None = None,
             "CIs; every other cell of those rows repeats the default.",
             "Mediation weights change only the proportions mediated: raw weights leave the "
             "linear (SMI) effects as they are and change the logistic (LMM) NDE through the "
-            "mediator model's residual variance; unweighted models change both."])
+            "mediator model's residual variance; unweighted models change both.", *failed])
 
 
 def specification_plot(result: RobustnessResult, figsize: tuple[float, float] | None = None) -> BookFigure:

@@ -43,6 +43,9 @@ PANELS: dict[str, str] = {
     "weight": "NCHS prescribes the dietary two-day weight (WTDR2D) for estimates from the mean "
               "of the two 24-hour recalls, which every magnesium exposure here is; the day-1 "
               "and MEC weights describe other samples",
+    "lean_mass": "the FNIH and Baumgartner cut-offs were derived on appendicular lean soft tissue "
+                 "without bone mineral; with bone the same cut-offs call fewer people low muscle "
+                 "mass, so lean mass with bone is a check of the measure, not an equal alternative",
 }
 
 #: Dimensions named for the multiverse that are not in the grid, with the reason; naming one is
