@@ -36,10 +36,11 @@ DEVIATIONS: tuple[tuple[str, str], ...] = (
      "With the raw weights the residual variance of the mediator model, and with it the "
      "logistic direct effect, depends on the arbitrary scale of the weights; the paper does "
      "not say which it used, so all three readings are reported."),
-    ("The inflection point comes with a design-bootstrap interval and a test that accounts "
-     "for the search over candidate points.",
+    ("The inflection point is located, with a design-bootstrap and a test-inversion interval, "
+     "only when a test that accounts for the search over candidate points finds a change in "
+     "slope.",
      "A breakpoint chosen on the same data that then test it makes the fixed-point test "
-     "over-confident."),
+     "over-confident, and without a bend the breakpoint is not identified at all."),
     ("Every other rule the paper leaves open is a named option with a stated default.",
      "The paper does not give them (eGFR equation, drinking and activity coding, weights, "
      "...); the robustness and multiverse chapters vary them."),
