@@ -20,11 +20,11 @@ unless ``--data-dir`` is given) and reports, in one run:
 On a machine shared with other jobs, ``OPENBLAS_NUM_THREADS=1`` gives steadier timings; the
 CPU time of this process and its workers is printed next to the wall time.
 
-Last measured (2 cores shared with other jobs, load average about 15, full-size synthetic
-data, seed 1, ``nhmg multiverse --no-cache --null 500``, old and new run back to back): the
-grid of 110,592 specifications (4,704 distinct rows) cold 145 s wall, 53 s CPU; the previous
-single-module version on its 6,912-specification grid, in the same conditions, 430 s wall,
-97 s CPU (82 s wall on the same machine when it was nearly idle).
+Last measured (2 idle cores, full-size synthetic data, seed 1, ``nhmg multiverse --no-cache
+--null 500``, old and new run back to back on the same files): the grid of 221,184
+specifications (9,024 distinct rows; proportions mediated refitted in every resample) cold 75 s
+wall, 117 s CPU; the previous version (first-order mediation bootstrap, no lean-mass
+dimension) on its 110,592 specifications 27 s wall, 36 s CPU; refits alone on that grid 50 s.
 """
 
 from __future__ import annotations
