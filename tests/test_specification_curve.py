@@ -153,7 +153,9 @@ def test_panel_summary_is_the_weight_panel():
     c = res.panel("beta_lnmg", "weight")
     assert p.loc["beta_lnmg", "median"] == pytest.approx(np.median(c["coef"]))
     assert p.loc["beta_lnmg", "values"] == "wtmec2yr"
-    assert sc.panel_table(res).shape[0] == len(p)
+    t = sc.panel_table(res)
+    assert t.shape[0] == len(p)
+    assert (t["Choice (values)"] == "weight (examination weight)").all()   # words, not code names
 
 
 def test_distinct_table_counts_rows_and_blank_choices():

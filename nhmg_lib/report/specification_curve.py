@@ -217,7 +217,9 @@ def panel_table(result: mv.MultiverseResult) -> pd.DataFrame:
     """:func:`panel_summary` as text cells for a publication table."""
     s = panel_summary(result)
     out = pd.DataFrame(index=s["label"].rename("Estimate"))
-    out["Choice (values)"] = [f"{d.replace('_', ' ')} ({v})" for d, v in zip(s["panel"], s["values"])]
+    out["Choice (values)"] = [
+        f"{option_words(d, '')[0]} ({', '.join(option_words(d, x)[1] for x in v.split(', '))})"
+        for d, v in zip(s["panel"], s["values"])]
     out["Specifications"] = [f"{a:,}" for a in s["specifications"]]
     out["Median (range)"] = [f"{num(m)} ({num(lo)} to {num(hi)})"
                              for m, lo, hi in zip(s["median"], s["min"], s["max"])]
