@@ -192,3 +192,12 @@ def test_significant_share_reads_none_where_the_fixed_choices_leave_no_specifica
     share = p.loc["beta_lnmg", "share_significant"]
     assert sc.significant_share(p, "beta_lnmg") == f"{100 * share:.0f}%"
     assert sc.significant_share(p.iloc[0:0], "beta_lnmg").startswith("none")
+
+
+def test_choices_are_named_in_words_in_prose_and_tables():
+    assert sc.choice_words("magnesium_energy") == "magnesium and energy"
+    assert sc.choice_words("lmm_definition") == "LMM definition"
+    assert sc.choice_words("lean_mass") == "limb lean mass"
+    res = fake_result()
+    joint = sc.summary_table(res)
+    assert not joint["Choice that moves it most"].str.contains("_").any()

@@ -128,6 +128,11 @@ def summary(result: mv.MultiverseResult, joint: mv.JointTest | None = None) -> p
     return pd.DataFrame(rows).set_index("estimate")
 
 
+def choice_words(dimension: object) -> str:
+    """A grid dimension as prose names it ("magnesium and energy", "LMM definition")."""
+    return option_words(str(dimension), "")[0]
+
+
 def summary_table(result: mv.MultiverseResult, joint: mv.JointTest | None = None) -> pd.DataFrame:
     """:func:`summary` as text cells for a publication table."""
     s = summary(result, joint)
@@ -137,7 +142,8 @@ def summary_table(result: mv.MultiverseResult, joint: mv.JointTest | None = None
         if v is None or not np.isfinite(v):
             return ""
         n = int(s["n_null"].iloc[0]) if "n_null" in s else 0
-        return f"< {1 / n:.3f}" if v == 0 and n else f"{v:.3f}"
+        # "<0.002" in one piece: a line may break between the three P values, not inside one
+        return f"<{1 / n:.3f}" if v == 0 and n else f"{v:.3f}"
 
     out["Specifications"] = [f"{a:,}" + (f" ({b} not estimable)" if b else "")
                              for a, b in zip(s["specifications"], s["not_estimable"])]
@@ -157,7 +163,7 @@ def summary_table(result: mv.MultiverseResult, joint: mv.JointTest | None = None
         out["Joint p: median / share / mean z"] = [
             f"{p_cell(a)} / {p_cell(b)} / {p_cell(c)}" if p_cell(a) else "not tested"
             for a, b, c in zip(s["p_median"], s["p_share"], s["p_mean_z"])]
-    out["Choice that moves it most"] = [option_words(str(v), "")[0] for v in s["moves_most"]]
+    out["Choice that moves it most"] = [choice_words(v) for v in s["moves_most"]]
     return out
 
 
