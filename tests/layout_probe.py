@@ -124,6 +124,13 @@ function reach() {
         out.push(`${label(w)}: last column under the row labels`);
       if (scrolls && s && (s.left < box.left - 1 || s.left > box.left + 1))
         out.push(`${label(w)}: row labels scroll out of view`);
+      // a text cell squeezed to a few letters per line (a word broken letter by letter)
+      const em = parseFloat(getComputedStyle(table).fontSize);
+      for (const td of tr.querySelectorAll('td.nhmg-l')) {
+        const r = td.getBoundingClientRect();
+        if (td.textContent.trim().length > 12 && r.width > 0 && r.width < 5 * em)
+          out.push(`${label(w)}: a text column squeezed to ${(r.width / em).toFixed(1)} em`);
+      }
       if (out.length > 40) break;
     }
     w.scrollLeft = old;

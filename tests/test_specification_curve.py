@@ -164,7 +164,7 @@ def test_distinct_table_counts_rows_and_blank_choices():
     t = sc.distinct_table(res)
     row = t.loc[mv.ESTIMATES["or_q4"].label]
     assert row["Grid specifications"] == "16" and row["Distinct"] == "8 + 8 (weight panel)"
-    assert row["Cannot move it"] == "np index"
+    assert row["Cannot move it"] == "NP index"
     assert t.loc[mv.ESTIMATES["pm_np_lmm"].label, "Held at the default"] == "weight"
 
 

@@ -41,7 +41,8 @@ OPTION_WORDS: dict[str, dict[str, str]] = {
     "covariates": {"model3": "Model 3", "model2": "Model 2 (age, gender, race)"},
 }
 _FIELD_WORDS = {"np_index": "NP index", "egfr_equation": "eGFR equation", "vitamin_d": "vitamin D",
-                "lmm_definition": "LMM definition", "lean_mass": "limb lean mass", "magnesium_energy": "magnesium and energy"}
+                "lmm_definition": "LMM definition", "lean_mass": "limb lean mass",
+                "covariates": "covariate set", "magnesium_energy": "magnesium and energy"}
 
 
 def option_words(field: str, value: str) -> tuple[str, str]:

@@ -133,6 +133,11 @@ def choice_words(dimension: object) -> str:
     return option_words(str(dimension), "")[0]
 
 
+def choices_words(dimensions) -> str:
+    """Several grid dimensions in words, comma-separated ("" for none)."""
+    return ", ".join(choice_words(d) for d in dimensions)
+
+
 def summary_table(result: mv.MultiverseResult, joint: mv.JointTest | None = None) -> pd.DataFrame:
     """:func:`summary` as text cells for a publication table."""
     s = summary(result, joint)
@@ -180,10 +185,10 @@ def distinct_table(result: mv.MultiverseResult) -> pd.DataFrame:
         fixed = [d for d in result.mediation_fixed if est.mediation and d in varied]
         rows.append({"Estimate": est.label, "Grid specifications": f"{int(r['n_specs'].sum()):,}",
                      "Distinct": f"{len(result.curve(e)):,}"
-                                 + "".join(f" + {len(result.panel(e, d)):,} ({d} panel)"
+                                 + "".join(f" + {len(result.panel(e, d)):,} ({choice_words(d)} panel)"
                                            for d in mv.PANELS if len(result.panel(e, d))),
-                     "Cannot move it": ", ".join(d.replace("_", " ") for d in result.inert(e)) or "none",
-                     "Held at the default": ", ".join(d.replace("_", " ") for d in fixed) or "none"})
+                     "Cannot move it": choices_words(result.inert(e)) or "none",
+                     "Held at the default": choices_words(fixed) or "none"})
     return pd.DataFrame(rows).set_index("Estimate")
 
 
