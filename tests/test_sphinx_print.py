@@ -9,7 +9,9 @@ import pandas as pd
 from docutils import nodes
 
 from nhmg_lib.book.sphinx_exhibits import exhibit_table
-from nhmg_lib.book.sphinx_print import HEADING_LINES, TEXT_LINES_AFTER_HEADING, first_content, keep_with_heading
+from nhmg_lib.book.sphinx_print import (
+    HEADING_LINES, TEXT_LINES_AFTER_HEADING, first_content, keep_with_heading, summary_first)
+from nhmg_lib.book.summary import SUMMARY_BEGIN, SUMMARY_END
 from nhmg_lib.report.tables import publication_table
 
 
@@ -85,3 +87,15 @@ def test_web_only_text_is_left_out_of_the_pdf():
     with pytest.raises(nodes.SkipNode):   # the LaTeX visitor
         _skip(None, node)
     # the whole-book test checks the built pages: tests/test_book.py::test_pdf_leaves_out_web_only_text
+
+
+def test_the_summary_moves_before_the_table_of_contents():
+    tex = ("\\begin{titlepage}T\\end{titlepage}\n\n\\pagestyle{plain}\n\\sphinxtableofcontents\n"
+           "\\pagestyle{normal}\n\\chapter{Intro}\nfirst\n"
+           f"{SUMMARY_BEGIN}\nSUMMARY TEXT\n\\clearpage\n{SUMMARY_END}\nrest\n")
+    out = summary_first(tex)
+    assert out.index("SUMMARY TEXT") < out.index("\\pagestyle{plain}") < out.index("\\sphinxtableofcontents")
+    assert out.index("\\end{titlepage}") < out.index(SUMMARY_BEGIN)
+    assert out.count("SUMMARY TEXT") == 1 and "first\n\nrest" in out.replace(SUMMARY_END, "")
+    assert summary_first(out) == out                      # already moved: left as it is
+    assert summary_first("no contents here") == "no contents here"

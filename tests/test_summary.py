@@ -57,7 +57,9 @@ def test_summary_page_has_every_part_in_html_and_in_the_pdf():
     for text in (page._repr_html_(), page._repr_markdown_()):
         for part in ("V.", "C.", "R.", Banner(SYNTH).text, *[a for a, _ in summary.DEVIATIONS]):
             assert part in text.replace("&#x27;", "'"), part
-    assert page._repr_markdown_().rstrip().endswith("\\clearpage\n```")  # alone on its PDF page
+    md = page._repr_markdown_()   # alone on its PDF page, marked for the move before the contents
+    assert md.startswith(f"```{{raw}} latex\n{summary.SUMMARY_BEGIN}\n```")
+    assert md.rstrip().endswith(f"\\clearpage\n{summary.SUMMARY_END}\n```")
     assert "Parameters" not in page._repr_markdown_()
     changed = summary.Summary("V.", "D.", "C.", (), "changed from the book's: NP index: score.", "R.")
     assert "**Parameters.** changed from the book's: NP index: score." in changed._repr_markdown_()

@@ -15,6 +15,8 @@
   ``sphinxsetup``), not as Sphinx's blue note.
 * The role ``{web}`...``` marks text about the interactive book ("hovering over a point shows
   ..."): shown in HTML (and in a plain notebook), left out of the PDF.
+* The one-page summary (:class:`nhmg_lib.book.summary.Summary`, in the introduction) is moved
+  to the page after the title, before the table of contents (:func:`summary_first`).
 * ``\\nhmgmark`` writes where each figure is called in the text and where it is printed
   (``book.nhmgmarks``, read by ``tests/test_book.py``).
 """
@@ -139,7 +141,35 @@ def _skip(self: Any, node: nodes.Node) -> None:
     raise nodes.SkipNode
 
 
+def summary_first(tex: str) -> str:
+    """``tex`` with the block between the summary's markers moved before the table of
+    contents (unchanged when either is missing)."""
+    from nhmg_lib.book.summary import SUMMARY_BEGIN, SUMMARY_END
+
+    start, end, toc = tex.find(SUMMARY_BEGIN), tex.find(SUMMARY_END), tex.find("\\sphinxtableofcontents")
+    if min(start, end, toc) < 0 or not toc < start < end:
+        return tex
+    end += len(SUMMARY_END)
+    block = tex[start:end]
+    before = tex.rfind("\\pagestyle{plain}", 0, toc)
+    at = before if before >= 0 and tex[before:toc].strip() == "\\pagestyle{plain}" else toc
+    return tex[:at] + block + "\n" + tex[at:start] + tex[end:]
+
+
+def _move_summary(app: Any, exception: Exception | None) -> None:
+    if exception is not None or app.builder.name != "latex":
+        return
+    from pathlib import Path
+
+    for tex in Path(app.outdir).glob("*.tex"):
+        text = tex.read_text(encoding="utf-8")
+        moved = summary_first(text)
+        if moved != text:
+            tex.write_text(moved, encoding="utf-8")
+
+
 def setup(app: Any) -> dict[str, Any]:
+    app.connect("build-finished", _move_summary)
     app.add_role("web", web_role)
     app.add_node(web_only, html=(lambda s, n: s.visit_inline(n), lambda s, n: s.depart_inline(n)),
                  latex=(_skip, None), text=(lambda s, n: None, lambda s, n: None),

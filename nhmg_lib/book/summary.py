@@ -20,7 +20,11 @@ from nhmg_lib.book.chapter import Banner, data_statement
 from nhmg_lib.book.parameters import ChapterParameters
 from nhmg_lib.data.datamode import DataContext
 
-__all__ = ["Summary", "summarise", "verdict", "DEVIATIONS"]
+__all__ = ["Summary", "summarise", "verdict", "DEVIATIONS", "SUMMARY_BEGIN", "SUMMARY_END"]
+
+#: LaTeX comment lines around the summary, where the PDF build finds it.
+SUMMARY_BEGIN = "%% nhmg-summary-begin"
+SUMMARY_END = "%% nhmg-summary-end"
 
 #: The book's main departures from what the paper reports, each with its reason (the
 #: chapters give the detail; each is a parameter or an option a reader can switch back).
@@ -91,8 +95,10 @@ class Summary:
         lines = [f"**{k}.** {v}\n" for k, v in self.items()]
         lines.append("**Main deviations from the paper, and why.**\n")
         lines += [f"- *{a}* {b}" for a, b in self.deviations]
-        # the summary fills the PDF's first page; the chapter text starts on the next
-        return ":::{rubric} Summary\n:::\n\n" + "\n".join(lines) + "\n\n```{raw} latex\n\\clearpage\n```\n"
+        # In the PDF the summary is the page after the title, before the contents: the
+        # markers let nhmg_lib.book.sphinx_print move it there; the text then starts anew.
+        return (f"```{{raw}} latex\n{SUMMARY_BEGIN}\n```\n\n:::{{rubric}} Summary\n:::\n\n"
+                + "\n".join(lines) + f"\n\n```{{raw}} latex\n\\clearpage\n{SUMMARY_END}\n```\n")
 
     def __repr__(self) -> str:
         return "\n".join(f"{k}: {v}" for k, v in self.items())
