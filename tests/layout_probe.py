@@ -111,6 +111,7 @@ function reach() {
       if (!r || r.left < box.left - 1 || r.right > box.left + w.clientWidth + 1)
         out.push(`${label(w)}: scrolls sideways without a visible cue`);
     }
+    const em = parseFloat(getComputedStyle(table).fontSize);
     const old = w.scrollLeft;
     w.scrollLeft = w.scrollWidth;
     for (const tr of rows) {
@@ -125,7 +126,6 @@ function reach() {
       if (scrolls && s && (s.left < box.left - 1 || s.left > box.left + 1))
         out.push(`${label(w)}: row labels scroll out of view`);
       // a text cell squeezed to a few letters per line (a word broken letter by letter)
-      const em = parseFloat(getComputedStyle(table).fontSize);
       for (const td of tr.querySelectorAll('td.nhmg-l')) {
         const r = td.getBoundingClientRect();
         if (td.textContent.trim().length > 12 && r.width > 0 && r.width < 5 * em)

@@ -30,7 +30,7 @@ from nhmg_lib.data.catalog import COLUMNS, CYCLE_COLUMNS, CYCLES
 from nhmg_lib.data.codes import UnexpectedCodeWarning
 from nhmg_lib.errors import NhmgError
 from nhmg_lib.data.readers import MissingDataError, absent_files, load_raw
-from nhmg_lib.cohort.variables import EXTRA_COLUMNS, SPEC_COLUMNS, derive
+from nhmg_lib.cohort.variables import EXTRA_COLUMNS, LEAN_MASS_ITEMS, SPEC_COLUMNS, derive
 
 #: Index columns behind NP, PAR and RAR required by ``covariates_required="model3_and_indices"``.
 INDEX_COVARIATES: tuple[str, ...] = ("np", "par", "rar")
@@ -59,8 +59,7 @@ class FlowStep:
 PLAUSIBLE: dict[str, tuple[float, float]] = {
     "RIDAGEYR": (0, 80),
     "BMXWT": (0.5, 400), "BMXHT": (40, 230), "BMXBMI": (8, 130),
-    **{v: (0, 60_000) for v in ("DXDLALE", "DXDRALE", "DXDLLLE", "DXDRLLE",
-                                "DXXLALI", "DXXRALI", "DXXLLLI", "DXXRLLI")},  # grams per limb
+    **{v: (0, 60_000) for items in LEAN_MASS_ITEMS.values() for v in items},  # grams per limb
     "DR1TMAGN": (0, 20_000), "DR2TMAGN": (0, 20_000),  # mg/day
     "DS1TMAGN": (0, 20_000), "DS2TMAGN": (0, 20_000),
     "DR1TKCAL": (0, 30_000), "DR2TKCAL": (0, 30_000),

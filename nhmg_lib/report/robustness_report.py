@@ -67,8 +67,8 @@ def robustness_table(result: RobustnessResult, caption: str | None = None,
         [("Default", "") if s == "default" else option_words(r.field, r.option)
          for s, r in result.frame.iterrows()])
     failed = [f"{'Default' if s == 'default' else spec_label(s)}: the proportions mediated are not "
-              f"estimable ({why})" for s, why in result.frame.get("mediation_failed", pd.Series(
-                  dtype=object)).items() if isinstance(why, str)]
+              f"estimable ({why})" for s, why in result.frame["mediation_failed"].items()
+              if isinstance(why, str)]
     return publication_table(
         table, name=name, stub_header="Specification",
         caption=caption or "Headline estimates under each alternative definition (one "
